@@ -1,0 +1,316 @@
+"""Files of a calc dir: the database, the journal of finished rows, the lock, backups.
+
+Layout of ``<calc_dir>``::
+
+    results.pk                the database: a pickled pandas.DataFrame
+    results.pk.lock           held while the database is read-modified-written
+    journal/<run_id>.jnl      rows of a run in progress, one record per finished pset
+    journal/<run_id>.jnl.lock held by the run that writes the journal while it lives
+
+A journal whose lock nobody holds belongs to a run that died: its rows are merged
+into the database by the next run (``Database.recover``).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import struct
+import tempfile
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from filelock import FileLock, Timeout
+
+from .errors import PsweepError
+
+if TYPE_CHECKING:  # pandas is imported where a DataFrame is made, not at import
+    import pandas as pd
+
+CALC_DIR = "calc"
+DATABASE = "results.pk"
+JOURNAL_DIR = "journal"
+JOURNAL_SUFFIX = ".jnl"
+_RECORD_HEADER = struct.Struct("<Q")
+
+
+# -- reading and writing DataFrames -------------------------------------------------
+
+
+def df_read(path: str | os.PathLike, fmt: str = "pickle") -> pd.DataFrame:
+    """Read a database file (``fmt="pickle"`` or ``"json"``); clear error if unreadable."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        if fmt == "pickle":
+            df = pd.read_pickle(path)
+        elif fmt == "json":
+            df = pd.read_json(path, orient="split", convert_dates=["_time_utc"])
+        else:
+            raise PsweepError(f"df_read: unknown fmt {fmt!r}; use 'pickle' or 'json'")
+    except PsweepError:
+        raise
+    except FileNotFoundError:
+        raise PsweepError(f"database {path} does not exist") from None
+    except Exception as exc:
+        raise PsweepError(
+            f"database {path} cannot be read ({type(exc).__name__}: {exc}); it is "
+            "left as it is: move it away or restore a backup"
+        ) from exc
+    if not isinstance(df, pd.DataFrame):
+        raise PsweepError(
+            f"database {path} holds a {type(df).__name__}, not a pandas DataFrame; "
+            "it is left as it is: move it away or restore a backup"
+        )
+    return df
+
+
+def df_write(df: pd.DataFrame, path: str | os.PathLike, fmt: str = "pickle") -> None:
+    """Write df to path atomically: a temp file in the same folder, then a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if fmt == "pickle":
+                pickle.dump(df, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            elif fmt == "json":
+                fh.write(df.to_json(orient="split", date_format="iso", date_unit="ns").encode())
+            else:
+                raise PsweepError(f"df_write: unknown fmt {fmt!r}; use 'pickle' or 'json'")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def rows_to_frame(rows: list[dict]) -> pd.DataFrame:
+    """Rows (dicts) to a DataFrame indexed by ``_time_utc``, columns in first-seen order."""
+    import pandas as pd
+
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    frame = pd.DataFrame(
+        {key: [row.get(key) for row in rows] for key in columns},
+    )
+    if "_time_utc" in frame:
+        # rows carry _time_utc in wire form: integer microseconds since the epoch
+        frame["_time_utc"] = pd.to_datetime(frame["_time_utc"], unit="us", utc=True)
+        frame.index = pd.DatetimeIndex(frame["_time_utc"]).rename(None)
+    return frame
+
+
+def concat(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
+    """Append new rows below old ones; columns missing on one side become NA."""
+    import pandas as pd
+
+    if old is None or len(old) == 0:
+        return new
+    if len(new) == 0:
+        return old
+    with warnings.catch_warnings():
+        # sweeps with different parameter names share one database: NA is intended
+        warnings.simplefilter("ignore", FutureWarning)
+        return pd.concat([old, new], sort=False)
+
+
+def assign_counters(new: pd.DataFrame, *before: pd.DataFrame | None) -> None:
+    """Number new rows after the rows before: ``_pset_seq`` per row, ``_run_seq`` per run."""
+    pset_seq = -1
+    run_seqs: dict[str, int] = {}
+    for old in before:
+        if old is None or len(old) == 0:
+            continue
+        if "_pset_seq" in old:
+            pset_seq = max(pset_seq, int(old["_pset_seq"].max()))
+        if "_run_seq" in old and "_run_id" in old:
+            pairs = old[["_run_id", "_run_seq"]].drop_duplicates("_run_id")
+            run_seqs.update(zip(pairs["_run_id"], pairs["_run_seq"].astype(int)))
+    next_run = max(run_seqs.values(), default=-1) + 1
+    seqs = []
+    for run_id in new["_run_id"]:
+        if run_id not in run_seqs:
+            run_seqs[run_id] = next_run
+            next_run += 1
+        seqs.append(run_seqs[run_id])
+    new["_pset_seq"] = range(pset_seq + 1, pset_seq + 1 + len(new))
+    new["_run_seq"] = seqs
+
+
+# -- the journal ---------------------------------------------------------------------
+
+
+def _unpicklable_key(row: dict) -> str | None:
+    for key, value in row.items():
+        try:
+            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            return key
+    return None
+
+
+def encode_row(row: dict) -> bytes:
+    """One journal record for row; a value that cannot be pickled is named in the error."""
+    try:
+        payload = pickle.dumps(row, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        key = _unpicklable_key(row)
+        raise PsweepError(
+            f"pset {row.get('_pset_id')}: the value of key {key!r} cannot be pickled "
+            f"({type(exc).__name__}: {exc}); return plain numbers, strings, arrays "
+            "or save it as a file under _calc_dir/_pset_id"
+        ) from exc
+    return _RECORD_HEADER.pack(len(payload)) + payload
+
+
+def read_journal(path: str | os.PathLike) -> list[dict]:
+    """Rows of a journal file; a record cut short by a kill is dropped."""
+    rows = []
+    blob = Path(path).read_bytes()
+    pos, size = 0, len(blob)
+    while pos + _RECORD_HEADER.size <= size:
+        (length,) = _RECORD_HEADER.unpack_from(blob, pos)
+        start = pos + _RECORD_HEADER.size
+        if start + length > size:
+            break
+        rows.append(pickle.loads(blob[start : start + length]))
+        pos = start + length
+    return rows
+
+
+class Journal:
+    """Append-only file of one run's finished rows, so that a kill loses none of them.
+
+    The run holds the journal's lock while it lives; each row is written with one
+    ``os.write`` as soon as it exists (no fsync: it must survive the process, and the
+    operating system keeps what was written).
+    """
+
+    def __init__(self, calc_dir: str | os.PathLike, run_id: str) -> None:
+        folder = Path(calc_dir) / JOURNAL_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"{run_id}{JOURNAL_SUFFIX}"
+        # lock first: a journal without a held lock is taken as left by a dead run
+        self._lock = FileLock(f"{self.path}.lock")
+        self._lock.acquire()
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def append(self, row: dict) -> None:
+        os.write(self._fd, encode_row(row))
+
+    def append_encoded(self, record: bytes) -> None:
+        os.write(self._fd, record)
+
+    def close(self, remove: bool) -> None:
+        """Stop writing; remove the file once its rows are in the database."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if remove:
+            self.path.unlink(missing_ok=True)
+        self._lock.release()
+        if remove:
+            Path(self._lock.lock_file).unlink(missing_ok=True)
+
+
+# -- the database of a calc dir --------------------------------------------------------
+
+
+class Database:
+    """The database file of one calc dir, changed only under its lock."""
+
+    def __init__(self, calc_dir: str | os.PathLike) -> None:
+        self.calc_dir = Path(calc_dir)
+        self.path = self.calc_dir / DATABASE
+        self.lock = FileLock(f"{self.path}.lock")
+
+    def check_calc_dir(self) -> None:
+        """Make the calc dir, or say clearly why it cannot be one."""
+        if self.calc_dir.exists() and not self.calc_dir.is_dir():
+            raise PsweepError(
+                f"calc dir {self.calc_dir} is a file, not a folder; choose another "
+                "calc dir or move the file away"
+            )
+        self.calc_dir.mkdir(parents=True, exist_ok=True)
+
+    def read(self) -> pd.DataFrame | None:
+        """The database, or None when there is none yet."""
+        return df_read(self.path) if self.path.exists() else None
+
+    def append(
+        self, rows: list[dict], counters_after: pd.DataFrame | None = None
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Append rows under the lock in one atomic write: (whole database, new rows).
+
+        Counters continue after the database and after ``counters_after`` (a
+        DataFrame the caller appends to in memory). Rows whose ``_pset_id`` is already
+        in the database are not added twice.
+        """
+        self.check_calc_dir()
+        with self.lock:
+            old = self.read()
+            if old is not None and "_pset_id" in old and rows:
+                present = set(old["_pset_id"])
+                rows = [row for row in rows if row.get("_pset_id") not in present]
+            new = rows_to_frame(rows)
+            if not rows:
+                return (old if old is not None else new), new
+            assign_counters(new, old, counters_after)
+            database = concat(old, new)
+            df_write(database, self.path)
+        return database, new
+
+    def orphan_journals(self) -> Iterable[tuple[Path, FileLock]]:
+        """Journals of runs that died, each yielded with its lock held."""
+        folder = self.calc_dir / JOURNAL_DIR
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.glob(f"*{JOURNAL_SUFFIX}")):
+            lock = FileLock(f"{path}.lock")
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                continue  # a live run writes this one
+            try:
+                if path.exists():
+                    yield path, lock
+            finally:
+                lock.release()
+
+    def recover(self) -> int:
+        """Merge the journals of dead runs into the database; return the rows saved."""
+        saved = 0
+        for path, lock in self.orphan_journals():
+            rows = read_journal(path)
+            _, new = self.append(rows)
+            saved += len(new)
+            path.unlink(missing_ok=True)
+            Path(lock.lock_file).unlink(missing_ok=True)
+        return saved
+
+
+def backup_calc_dir(calc_dir: str | os.PathLike, database: Any) -> Path | None:
+    """Copy the calc dir to ``<calc_dir>_<newest _time_utc>``; None if nothing to keep."""
+    calc_dir = Path(calc_dir)
+    if database is None or len(database) == 0 or not calc_dir.is_dir():
+        return None
+    newest = database["_time_utc"].max()
+    stamp = newest.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    target = calc_dir.with_name(f"{calc_dir.name}_{stamp}")
+    if not target.exists():
+        shutil.copytree(calc_dir, target, ignore=shutil.ignore_patterns("*.lock"))
+    return target
+
+
+def copy_source(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Keep a copy of a script or sweep module that produced rows."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)

@@ -1,0 +1,251 @@
+"""Book-keeping of one run and the run loop behind ``ps.run``.
+
+The plugin and ``run()`` share ``Run``: it turns one pset into one row (book-keeping
+fields, the function's result, its runtime) wherever the pset is executed; the rows
+then travel to the one process that journals them and appends them to the database.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import socket
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import database as db
+from .database import CALC_DIR, DATABASE, Database, Journal
+from .errors import PsweepError
+from .params import check_params, pset_hash
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SIMULATE_SUFFIX = ".simulate"
+_HOST = socket.gethostname()
+
+
+def new_id() -> str:
+    """A random UUID (version 4) as text; cheaper than ``str(uuid.uuid4())``."""
+    digits = os.urandom(16).hex()
+    variant = "89ab"[int(digits[16], 16) & 3]
+    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class Run:
+    """One run (a ``run()`` call or a pytest session): its id and how a pset becomes a row.
+
+    A row leaves ``finish`` in wire form: builtin types only where book-keeping is
+    concerned (``_time_utc`` as integer microseconds since the epoch), so that it
+    pickles fast into the journal and crosses to an xdist controller.
+    """
+
+    def __init__(self, calc_dir: str, run_id: str | None = None) -> None:
+        self.calc_dir = str(calc_dir)
+        self.run_id = run_id or new_id()
+
+    def prepare(self, pset: dict, digest: str | None = None) -> dict:
+        """A copy of pset with the fields the function may use before it is called."""
+        row = dict(pset)
+        row["_run_id"] = self.run_id
+        row["_pset_id"] = new_id()
+        row["_pset_hash"] = digest or pset_hash(pset)
+        row["_calc_dir"] = self.calc_dir
+        row["_time_utc"] = datetime.now(timezone.utc)
+        return row
+
+    def call(self, func: Callable, row: dict) -> dict:
+        """Call func on the prepared row, time it and merge what it returns."""
+        start = time.perf_counter()
+        try:
+            result = func(row)
+        finally:
+            runtime = time.perf_counter() - start
+        merge_result(row, result, _func_name(func))
+        row["_pset_runtime"] = runtime
+        return row
+
+    def finish(self, row: dict) -> dict:
+        """Complete the row's book-keeping and put it in wire form."""
+        row.setdefault("_pset_runtime", 0.0)
+        row["_exec_host"] = _HOST
+        started = row["_time_utc"]
+        if isinstance(started, datetime):
+            row["_time_utc"] = (started - _EPOCH) // _MICROSECOND
+        return row
+
+    def execute(
+        self, func: Callable, pset: dict, digest: str | None = None, simulate=False
+    ) -> dict:
+        """The row of one pset: prepared, func's result merged (unless simulating)."""
+        row = self.prepare(pset, digest)
+        if not simulate:
+            self.call(func, row)
+        return self.finish(row)
+
+
+def merge_result(row: dict, result: Any, where: str) -> None:
+    """``row.update(result)`` for a dict or None; anything else is the user's mistake."""
+    if result is None:
+        return
+    if not isinstance(result, dict):
+        raise PsweepError(
+            f"{where}: returned a {type(result).__name__} for pset "
+            f"{public_params(row)}; return a dict of results (or None)"
+        )
+    row.update(result)
+
+
+def public_params(row: dict) -> dict:
+    """The parameters of a row as the user wrote them (no book-keeping)."""
+    return {key: value for key, value in row.items() if not key.startswith("_")}
+
+
+def _func_name(func: Callable) -> str:
+    return getattr(func, "__qualname__", None) or repr(func)
+
+
+# -- ps.run ---------------------------------------------------------------------------
+
+_pool_job: tuple[Run, Callable, bool] | None = None
+
+
+def _pool_init(run: Run, func: Callable, simulate: bool) -> None:
+    global _pool_job
+    _pool_job = (run, func, simulate)
+
+
+def _pool_execute(task: tuple[dict, str]) -> tuple[bool, Any]:
+    """Run one pset in a pool worker; an exception comes back as a value."""
+    run, func, simulate = _pool_job
+    pset, digest = task
+    try:
+        return True, run.execute(func, pset, digest, simulate)
+    except Exception as exc:
+        return False, exc
+
+
+def _simulate_dir(calc_dir: Path) -> Path:
+    """A fresh ``<calc_dir>.simulate`` holding a copy of the database only."""
+    target = calc_dir.with_name(calc_dir.name + SIMULATE_SUFFIX)
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    if (calc_dir / DATABASE).exists():
+        shutil.copy2(calc_dir / DATABASE, target / DATABASE)
+    return target
+
+
+def run(
+    func: Callable[[dict], dict | None],
+    params: Sequence[dict],
+    df: pd.DataFrame | None = None,
+    poolsize: int | None = None,
+    save: bool = True,
+    tmpsave: bool = False,
+    verbose: bool | Sequence[str] = False,
+    calc_dir: str = CALC_DIR,
+    backup_script: str | None = None,
+    backup_calc_dir: bool = False,
+    simulate: bool = False,
+    skip_dups: bool = False,
+) -> pd.DataFrame:
+    """Call ``func(pset)`` for each pset and return the database with the new rows.
+
+    Each finished row is journaled at once; at the end all are appended to
+    ``<calc_dir>/results.pk`` in one atomic write. If func raises, the run stops,
+    the rows finished before it are saved, and the exception propagates.
+    """
+    params = check_params(params, "run")
+    calc_path = Path(calc_dir)
+    database = Database(calc_path)
+    if save or simulate:
+        recover(database)
+    if simulate:
+        calc_path = _simulate_dir(calc_path)
+        database = Database(calc_path)
+    before = df if df is not None else database.read()
+    if backup_calc_dir and not simulate:
+        db.backup_calc_dir(calc_path, before)
+
+    tasks = [(pset, pset_hash(pset)) for pset in params]
+    if skip_dups and before is not None and "_pset_hash" in before:
+        done = set(before["_pset_hash"])
+        tasks = [task for task in tasks if task[1] not in done]
+
+    this_run = Run(str(calc_path))
+    if backup_script is not None and save:
+        db.copy_source(backup_script, calc_path / "backup_script" / f"{this_run.run_id}.py")
+    journal = Journal(calc_path, this_run.run_id) if save else None
+    rows: list[dict] = []
+    failure: BaseException | None = None
+    try:
+        for row in _execute_all(this_run, func, tasks, poolsize, simulate):
+            if journal is not None:
+                journal.append(row)
+            if tmpsave:
+                tmp = calc_path / "tmpsave" / this_run.run_id / f"{row['_pset_id']}.pk"
+                db.df_write(db.rows_to_frame([row]), tmp)
+            if verbose:
+                _print_row(row, verbose)
+            rows.append(row)
+    except BaseException as exc:  # Ctrl-C too: keep what finished, then re-raise
+        failure = exc
+
+    if save:
+        try:
+            whole, new = database.append(rows, counters_after=df)
+        finally:
+            journal.close(remove=True)
+    else:
+        new = db.rows_to_frame(rows)
+        if rows:
+            db.assign_counters(new, before)
+    if failure is not None:
+        if rows and hasattr(failure, "add_note"):
+            where = database.path if save else "nowhere (save=False)"
+            failure.add_note(f"psweep: the {len(rows)} psets finished before were saved to {where}")
+        raise failure
+    if save and df is None:
+        return whole
+    return db.concat(before, new)
+
+
+def recover(database: Database) -> int:
+    """Merge rows left by interrupted runs in this calc dir, and say so."""
+    database.check_calc_dir()
+    saved = database.recover()
+    if saved:
+        print(
+            f"psweep: merged {saved} rows left by an interrupted run into {database.path}",
+            file=sys.stderr,
+        )
+    return saved
+
+
+def _execute_all(run_: Run, func, tasks, poolsize, simulate):
+    """Rows in params order, serially or from a process pool."""
+    if not poolsize or poolsize <= 1 or simulate:
+        for pset, digest in tasks:
+            yield run_.execute(func, pset, digest, simulate)
+        return
+    with multiprocessing.Pool(poolsize, _pool_init, (run_, func, simulate)) as pool:
+        for ok, value in pool.imap(_pool_execute, tasks):
+            if not ok:
+                pool.terminate()
+                raise value
+            yield value
+
+
+def _print_row(row: dict, verbose: bool | Sequence[str]) -> None:
+    shown = row if verbose is True else {key: row.get(key) for key in verbose}
+    print(shown, flush=True)

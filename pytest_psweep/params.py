@@ -1,0 +1,282 @@
+"""Building params: lists of psets (plain dicts), and the content hash of a pset."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import numbers
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .errors import PsweepError
+
+# Columns the engine and the plugin write into every row. A pset must not bring
+# its own value for any of them.
+BOOKKEEPING = (
+    "_run_id",
+    "_pset_id",
+    "_pset_hash",
+    "_pset_seq",
+    "_run_seq",
+    "_calc_dir",
+    "_time_utc",
+    "_exec_host",
+    "_pset_runtime",
+    "_sweep",
+    "_outcome",
+    "_error",
+)
+
+
+def plist(name: str, values: Iterable[Any]) -> list[dict]:
+    """One parameter's values as a list of one-key psets."""
+    return [{name: value} for value in values]
+
+
+def _merge(item: Any, into: dict) -> None:
+    """Flatten any nesting of tuples/lists of dicts into one dict."""
+    if isinstance(item, dict):
+        for key, value in item.items():
+            if key in into:
+                raise PsweepError(
+                    f"params: key {key!r} is set twice in one pset while merging "
+                    f"{item!r} into {into!r}; give each parameter one plist"
+                )
+            into[key] = value
+    elif isinstance(item, (tuple, list)):
+        for sub in item:
+            _merge(sub, into)
+    else:
+        raise PsweepError(
+            f"params: expected dicts (or tuples/lists of dicts), got {type(item).__name__} {item!r}"
+        )
+
+
+def itr2params(loops: Iterable[Any]) -> list[dict]:
+    """Turn the (possibly nested) result of loops over plists into a list of psets."""
+    params = []
+    for item in loops:
+        pset: dict = {}
+        _merge(item, pset)
+        params.append(pset)
+    return params
+
+
+def pgrid(*plists: Any) -> list[dict]:
+    """All combinations of the plists: ``pgrid(a, b)`` or ``pgrid([a, b])``.
+
+    ``pgrid(zip(a, b), c)`` varies a and b together; ``pgrid(a)`` returns a's psets.
+    """
+    if len(plists) != 1:
+        return itr2params(itertools.product(*plists))
+    (arg,) = plists
+    items = list(arg)
+    # One argument is either a loop of psets (a plist, or zip(a, b): its items are
+    # dicts or tuples of dicts) or a list of loops (lists, zip objects, ...).
+    if all(isinstance(item, (dict, tuple)) for item in items):
+        return itr2params(items)
+    return itr2params(itertools.product(*items))
+
+
+def stargrid(
+    const: dict,
+    vary: Sequence[Sequence[dict]],
+    vary_labels: Sequence[str] | None = None,
+    vary_label_col: str = "_vary",
+    skip_dups: bool = True,
+) -> list[dict]:
+    """One-at-a-time scans around the constant pset ``const`` (a "star").
+
+    Each plist in ``vary`` is scanned with all other parameters at ``const``. With
+    ``vary_labels``, column ``vary_label_col`` names the varied parameter(s). Psets
+    that occur in several scans (the centre of the star) are kept once unless
+    ``skip_dups=False``.
+    """
+    if vary_labels is not None and len(vary_labels) != len(vary):
+        raise PsweepError(
+            f"stargrid: {len(vary_labels)} vary_labels for {len(vary)} plists in vary"
+        )
+    params = []
+    for index, scan in enumerate(vary):
+        for point in scan:
+            pset = dict(const)
+            pset.update(point)
+            if vary_labels is not None:
+                pset[vary_label_col] = vary_labels[index]
+            params.append(pset)
+    return filter_params_unique(params) if skip_dups else params
+
+
+def filter_params_unique(params: Sequence[dict]) -> list[dict]:
+    """Drop repeated psets (same ``pset_hash``), keeping the first of each in order."""
+    seen = set()
+    unique = []
+    for pset in params:
+        digest = pset_hash(pset)
+        if digest not in seen:
+            seen.add(digest)
+            unique.append(pset)
+    return unique
+
+
+def _canonical(value: Any, key: str, out: list[str]) -> None:
+    """Append a type-tagged text form of value to out in which equal values agree.
+
+    Numbers are written by value (1, 1.0 and numpy's int64(1) agree); bools, None and
+    strings keep tags of their own so that they never meet a number.
+    """
+    if value is None:
+        out.append("N")
+    elif _is_bool(value):
+        out.append("T" if value else "F")
+    elif isinstance(value, str):
+        out.append(f"s{len(value)}:{value}")
+    elif isinstance(value, numbers.Number):
+        _canonical_number(value, key, out)
+    elif isinstance(value, (bytes, bytearray)):
+        out.append(f"b{len(value)}:{bytes(value).hex()}")
+    elif isinstance(value, (list, tuple)):
+        out.append(f"l{len(value)}[")
+        for item in value:
+            _canonical(item, key, out)
+        out.append("]")
+    elif isinstance(value, dict):
+        out.append(f"d{len(value)}{{")
+        for sub_key in sorted(value, key=str):
+            _canonical(str(sub_key), key, out)
+            _canonical(value[sub_key], key, out)
+        out.append("}")
+    elif isinstance(value, (set, frozenset)):
+        parts = []
+        for item in value:
+            item_out: list[str] = []
+            _canonical(item, key, item_out)
+            parts.append("".join(item_out))
+        out.append(f"S{len(value)}[{''.join(sorted(parts))}]")
+    elif hasattr(value, "__fspath__"):
+        out.append(f"p:{value.__fspath__()}")
+    elif type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        # numpy arrays (and scalars of kinds not caught above): by shape and values
+        out.append(f"a{getattr(value, 'shape', ())}")
+        _canonical(value.tolist(), key, out)
+    else:
+        raise PsweepError(
+            f"pset_hash: cannot hash the value of key {key!r}: "
+            f"{type(value).__name__} {value!r}; use numbers, strings, bools, None, "
+            "lists, tuples, dicts, sets or numpy arrays"
+        )
+
+
+def _is_bool(value: Any) -> bool:
+    """True for Python's and numpy's bools, which must not hash like 0 and 1."""
+    kind = type(value)
+    return kind is bool or (kind.__module__ == "numpy" and kind.__name__ in _NP_BOOLS)
+
+
+_NP_BOOLS = ("bool", "bool_")
+
+
+def _canonical_number(value: Any, key: str, out: list[str]) -> None:
+    if type(value) is not float and isinstance(value, numbers.Integral):
+        out.append(f"i{int(value)}")
+        return
+    if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real):
+        if value.imag == 0:
+            _canonical_number(value.real, key, out)
+        else:
+            out.append("c(")
+            _canonical_number(value.real, key, out)
+            _canonical_number(value.imag, key, out)
+            out.append(")")
+        return
+    number = float(value)
+    if math.isfinite(number) and number.is_integer():
+        out.append(f"i{int(number)}")
+    else:
+        out.append(f"f{number!r}")
+
+
+def pset_hash(pset: dict) -> str:
+    """Content hash (hex) of a pset's parameters.
+
+    Keys starting with ``_`` are left out, key order does not matter, numbers hash by
+    value. The same parameters give the same hash in any process, machine or session.
+    """
+    for key in pset:
+        if not isinstance(key, str):
+            raise PsweepError(f"pset_hash: key {key!r} of pset {pset!r} is not a string")
+    out: list[str] = []
+    for key in sorted(pset):
+        if key.startswith("_"):
+            continue
+        out.append(f"k{len(key)}:{key}=")
+        value = pset[key]
+        kind = type(value)
+        # fast paths for the common exact types; _canonical handles everything
+        if kind is int:
+            out.append(f"i{value}")
+        elif kind is str:
+            out.append(f"s{len(value)}:{value}")
+        elif kind is float:
+            _canonical_number(value, key, out)
+        else:
+            _canonical(value, key, out)
+    return hashlib.sha1("".join(out).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def check_params(params: Any, where: str) -> list[dict]:
+    """Return params as a list of dicts, or raise naming ``where`` and the bad pset."""
+    if callable(params) and not isinstance(params, (list, tuple)):
+        params = params()
+    if isinstance(params, (dict, str, bytes)) or not isinstance(params, Iterable):
+        raise PsweepError(
+            f"{where}: params must be a list of dicts (psets), got {type(params).__name__}"
+        )
+    params = list(params)
+    if not params:
+        raise PsweepError(f"{where}: params is empty; give at least one pset")
+    for index, pset in enumerate(params):
+        if not isinstance(pset, dict):
+            raise PsweepError(
+                f"{where}: pset #{index} is a {type(pset).__name__} ({pset!r}), "
+                "not a dict; params must be a list of dicts"
+            )
+        clash = [key for key in pset if key in BOOKKEEPING]
+        if clash:
+            raise PsweepError(
+                f"{where}: pset #{index} {pset!r} sets book-keeping column(s) "
+                f"{', '.join(map(repr, clash))}; rename the parameter(s)"
+            )
+    return params
+
+
+def grid(**values: Iterable[Any]) -> list[dict]:
+    """Shorthand for the grid of plists: ``grid(a=[1, 2], b=[3])``."""
+    return pgrid([plist(name, vals) for name, vals in values.items()])
+
+
+SWEEP_ATTR = "_psweep_sweep"
+
+
+class Sweep:
+    """What ``@ps.sweep`` attaches to a function: its params (or a callable making them)."""
+
+    def __init__(self, params: Any, rtol: float | None, atol: float | None) -> None:
+        self.params = params
+        self.rtol = rtol
+        self.atol = atol
+
+
+def sweep(params: Any, *, rtol: float | None = None, atol: float | None = None):
+    """Decorate a ``sweep_*`` function with its params: one pytest item per pset.
+
+    ``params`` is a list of psets or a callable returning one; it is checked when
+    pytest collects the sweep. ``rtol``/``atol`` are for ``--psweep-compare``.
+    """
+
+    def mark(func):
+        setattr(func, SWEEP_ATTR, Sweep(params, rtol, atol))
+        return func
+
+    return mark
