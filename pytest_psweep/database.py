@@ -49,7 +49,10 @@ def df_read(path: str | os.PathLike, fmt: str = "pickle") -> pd.DataFrame:
         if fmt == "pickle":
             df = pd.read_pickle(path)
         elif fmt == "json":
-            df = pd.read_json(path, orient="split", convert_dates=["_time_utc"])
+            df = pd.read_json(path, orient="split")
+            if "_time_utc" in df:
+                df["_time_utc"] = pd.to_datetime(df["_time_utc"], utc=True)
+                _index_by_time(df)
         else:
             raise PsweepError(f"df_read: unknown fmt {fmt!r}; use 'pickle' or 'json'")
     except PsweepError:
@@ -103,8 +106,15 @@ def rows_to_frame(rows: list[dict]) -> pd.DataFrame:
     if "_time_utc" in frame:
         # rows carry _time_utc in wire form: integer microseconds since the epoch
         frame["_time_utc"] = pd.to_datetime(frame["_time_utc"], unit="us", utc=True)
-        frame.index = pd.DatetimeIndex(frame["_time_utc"]).rename(None)
+        _index_by_time(frame)
     return frame
+
+
+def _index_by_time(frame: pd.DataFrame) -> None:
+    """Index the database by ``_time_utc``, as psweep's README shows it."""
+    import pandas as pd
+
+    frame.index = pd.DatetimeIndex(frame["_time_utc"]).rename(None)
 
 
 def concat(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,392 @@
+"""ps.run (SPEC §3, §4, library half of §6): book-keeping, options, nothing lost."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pytest_psweep as ps
+
+BOOKKEEPING = [
+    "_run_id",
+    "_pset_id",
+    "_pset_hash",
+    "_pset_seq",
+    "_run_seq",
+    "_calc_dir",
+    "_time_utc",
+    "_exec_host",
+    "_pset_runtime",
+]
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def double(pset):
+    return {"r": pset["a"] * 2}
+
+
+def test_rows_have_params_results_and_bookkeeping():
+    df = ps.run(double, ps.plist("a", [1, 2, 3]))
+    assert list(df["a"]) == [1, 2, 3]
+    assert list(df["r"]) == [2, 4, 6]
+    assert set(BOOKKEEPING) <= set(df.columns)
+    assert df["_run_id"].nunique() == 1
+    assert df["_pset_id"].nunique() == 3
+    assert all(uuid.UUID(v).version == 4 for v in df["_pset_id"])
+    assert list(df["_pset_hash"]) == [ps.pset_hash({"a": a}) for a in (1, 2, 3)]
+    assert list(df["_pset_seq"]) == [0, 1, 2]
+    assert list(df["_run_seq"]) == [0, 0, 0]
+    assert set(df["_calc_dir"]) == {"calc"}
+    assert (df["_pset_runtime"] >= 0).all()
+    assert set(df["_exec_host"]) == {os.uname().nodename}
+
+
+def test_time_utc_is_a_utc_timestamp_and_the_index():
+    before = pd.Timestamp.now(tz="UTC")
+    df = ps.run(double, ps.plist("a", [1, 2]))
+    after = pd.Timestamp.now(tz="UTC")
+    assert str(df["_time_utc"].dt.tz) == "UTC"
+    assert (df.index == df["_time_utc"]).all()
+    assert isinstance(df.index, pd.DatetimeIndex)
+    assert before <= df["_time_utc"].min() <= df["_time_utc"].max() <= after
+
+
+def test_function_sees_bookkeeping_before_it_is_called():
+    seen = []
+
+    def func(pset):
+        seen.append(dict(pset))
+
+    df = ps.run(func, ps.plist("a", [1]))
+    (pset,) = seen
+    assert pset["_run_id"] == df["_run_id"].iloc[0]
+    assert pset["_pset_id"] == df["_pset_id"].iloc[0]
+    assert pset["_pset_hash"] == ps.pset_hash({"a": 1})
+    assert pset["_calc_dir"] == "calc"
+    assert pd.Timestamp(pset["_time_utc"]) == df["_time_utc"].iloc[0]
+
+
+def test_returned_pset_is_merged():
+    df = ps.run(lambda pset: {**pset, "r": 1}, ps.plist("a", [5]))
+    assert df["r"].iloc[0] == 1 and df["a"].iloc[0] == 5
+
+
+def test_second_run_appends_and_counters_continue():
+    first = ps.run(double, ps.plist("a", [1, 2]))
+    both = ps.run(double, ps.plist("a", [3, 4, 5]))
+    assert len(both) == 5
+    assert list(both["_pset_seq"]) == [0, 1, 2, 3, 4]
+    assert list(both["_run_seq"]) == [0, 0, 1, 1, 1]
+    assert both["_run_id"].nunique() == 2
+    pd.testing.assert_frame_equal(both.iloc[:2], first)
+    pd.testing.assert_frame_equal(ps.df_read("calc/results.pk"), both)
+
+
+def test_numeric_columns_keep_numeric_dtypes():
+    df = ps.run(lambda p: {"i": p["a"], "f": p["a"] / 2, "b": p["a"] > 1}, ps.plist("a", [1, 2]))
+    df = ps.run(lambda p: {"i": p["a"], "f": p["a"] / 2, "b": p["a"] > 1}, ps.plist("a", [3]))
+    assert df["a"].dtype == np.int64
+    assert df["i"].dtype == np.int64
+    assert df["f"].dtype == np.float64
+    assert df["b"].dtype == bool
+    assert df["_pset_seq"].dtype == np.int64
+    assert df["_pset_runtime"].dtype == np.float64
+
+
+def test_sweeps_with_different_params_share_one_database():
+    ps.run(double, ps.plist("a", [1]))
+    df = ps.run(lambda p: {"s": p["b"]}, ps.plist("b", ["x"]))
+    assert len(df) == 2
+    assert pd.isna(df["b"].iloc[0]) and pd.isna(df["a"].iloc[1])
+
+
+def test_df_argument_appends_in_memory_and_save_false_writes_nothing():
+    first = ps.run(double, ps.plist("a", [1]), save=False)
+    both = ps.run(double, ps.plist("a", [2]), df=first, save=False)
+    assert list(both["a"]) == [1, 2]
+    assert list(both["_run_seq"]) == [0, 1]
+    assert not Path("calc").exists()
+
+
+def test_poolsize_runs_in_processes_with_same_rows():
+    df = ps.run(
+        lambda p: {"r": p["a"] * 2, "pid": os.getpid()}, ps.plist("a", range(8)), poolsize=2
+    )
+    assert list(df["r"]) == [a * 2 for a in range(8)]
+    assert os.getpid() not in set(df["pid"])
+    assert df["_pset_id"].nunique() == 8 and df["_run_id"].nunique() == 1
+
+
+def test_tmpsave_writes_each_row():
+    df = ps.run(double, ps.plist("a", [1, 2]), tmpsave=True)
+    run_id = df["_run_id"].iloc[0]
+    for pset_id, r in zip(df["_pset_id"], df["r"]):
+        row = ps.df_read(f"calc/tmpsave/{run_id}/{pset_id}.pk")
+        assert row["r"].iloc[0] == r
+
+
+def test_simulate_runs_in_copy_without_calling_func():
+    ps.run(double, ps.plist("a", [1]))
+    before = Path("calc/results.pk").read_bytes()
+
+    def forbidden(pset):
+        raise AssertionError("func called while simulating")
+
+    df = ps.run(forbidden, ps.plist("a", [2, 3]), simulate=True)
+    assert Path("calc/results.pk").read_bytes() == before
+    assert list(df["a"]) == [1, 2, 3]
+    assert list(df["_calc_dir"])[1:] == ["calc.simulate", "calc.simulate"]
+    assert len(ps.df_read("calc.simulate/results.pk")) == 3
+    assert sorted(os.listdir("calc.simulate")) == ["journal", "results.pk", "results.pk.lock"]
+
+
+def test_backup_calc_dir_copies_old_calc_dir():
+    old = ps.run(double, ps.plist("a", [1]))
+    Path("calc", old["_pset_id"].iloc[0]).mkdir()
+    ps.run(double, ps.plist("a", [2]), backup_calc_dir=True)
+    stamp = old["_time_utc"].max().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    backup = Path(f"calc_{stamp}")
+    assert len(ps.df_read(backup / "results.pk")) == 1
+    assert (backup / old["_pset_id"].iloc[0]).is_dir()
+    assert len(ps.df_read("calc/results.pk")) == 2
+
+
+def test_backup_script_copies_driver(tmp_path):
+    script = tmp_path / "input.py"
+    script.write_text("# my study\n")
+    df = ps.run(double, ps.plist("a", [1]), backup_script=str(script))
+    run_id = df["_run_id"].iloc[0]
+    assert Path(f"calc/backup_script/{run_id}.py").read_text() == "# my study\n"
+
+
+def test_skip_dups_skips_psets_already_in_database():
+    calls = []
+
+    def func(pset):
+        calls.append(pset["a"])
+        return {"r": pset["a"] * 2}
+
+    ps.run(func, ps.plist("a", [1, 2]), skip_dups=True)
+    df = ps.run(func, ps.plist("a", [1.0, 2, 3]), skip_dups=True)
+    assert calls == [1, 2, 3]  # results in the row never enter the hash
+    assert list(df["a"]) == [1, 2, 3]
+
+
+def test_stored_hash_is_used_not_recomputed():
+    ps.run(double, ps.plist("a", [1]))
+    df = ps.df_read("calc/results.pk")
+    df["_pset_hash"] = "stored"
+    ps.df_write(df, "calc/results.pk")
+    calls = []
+    ps.run(lambda p: calls.append(p), ps.plist("a", [1]), skip_dups=True)
+    assert len(calls) == 1  # the stored hash is the truth, even an odd one
+
+
+def test_raising_pset_keeps_rows_finished_before_and_propagates():
+    def func(pset):
+        if pset["a"] == 3:
+            raise ValueError("bad a")
+        return {"r": pset["a"]}
+
+    with pytest.raises(ValueError, match="bad a") as info:
+        ps.run(func, ps.plist("a", [1, 2, 3, 4]))
+    df = ps.df_read("calc/results.pk")
+    assert list(df["a"]) == [1, 2]
+    assert "2 psets finished before were saved" in "".join(info.value.__notes__)
+    assert os.listdir("calc/journal") == []
+
+
+def test_raising_pset_in_pool_keeps_rows_finished_before():
+    def func(pset):
+        if pset["a"] == 3:
+            raise ValueError("bad a")
+        return {"r": pset["a"]}
+
+    with pytest.raises(ValueError, match="bad a"):
+        ps.run(func, ps.plist("a", [0, 1, 2, 3]), poolsize=2)
+    assert list(ps.df_read("calc/results.pk")["a"]) == [0, 1, 2]
+
+
+def test_collision_with_bookkeeping_rejected_before_anything_runs():
+    ps.run(double, ps.plist("a", [1]))
+    before = Path("calc/results.pk").read_bytes()
+    calls = []
+    with pytest.raises(ps.PsweepError, match="'_pset_id'"):
+        ps.run(calls.append, [{"a": 2}, {"a": 3, "_pset_id": "x"}])
+    assert calls == []
+    assert Path("calc/results.pk").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"a": 1}, "list of dicts"),
+        ([], "empty"),
+        ([{"a": 1}, 5], "pset #1"),
+        ([{"a": object()}], "'a'"),
+    ],
+)
+def test_bad_params_get_clear_errors(params, message):
+    with pytest.raises(ps.PsweepError, match=message):
+        ps.run(double, params)
+
+
+def test_non_dict_return_is_an_error_naming_function_and_pset():
+    ps.run(double, ps.plist("a", [1]))
+    with pytest.raises(ps.PsweepError, match=r"returned a list for pset \{'a': 2\}"):
+        ps.run(lambda p: [1] if p["a"] == 2 else None, ps.plist("a", [5, 2]))
+    assert list(ps.df_read("calc/results.pk")["a"]) == [1, 5]
+
+
+def returns_list(pset):
+    return [1]
+
+
+def test_non_dict_return_names_the_function():
+    with pytest.raises(ps.PsweepError, match="returns_list"):
+        ps.run(returns_list, ps.plist("a", [1]))
+
+
+def test_unpicklable_result_is_an_error_naming_the_key():
+    with pytest.raises(ps.PsweepError, match="'handle'"):
+        ps.run(lambda p: {"handle": lambda: 1}, ps.plist("a", [1]))
+
+
+def test_unreadable_database_is_named_and_never_overwritten():
+    Path("calc").mkdir()
+    Path("calc/results.pk").write_bytes(b"not a pickle at all")
+    with pytest.raises(ps.PsweepError, match=r"calc/results.pk"):
+        ps.run(double, ps.plist("a", [1]))
+    assert Path("calc/results.pk").read_bytes() == b"not a pickle at all"
+
+
+def test_database_that_is_not_a_dataframe_is_named():
+    Path("calc").mkdir()
+    Path("calc/results.pk").write_bytes(pickle.dumps({"not": "a frame"}))
+    with pytest.raises(ps.PsweepError, match=r"calc/results.pk holds a dict"):
+        ps.run(double, ps.plist("a", [1]))
+
+
+def test_calc_dir_that_is_a_file_is_an_error():
+    Path("calc").write_text("oops")
+    with pytest.raises(ps.PsweepError, match="calc dir calc is a file"):
+        ps.run(double, ps.plist("a", [1]))
+
+
+class Exploding:
+    """Pickles halfway, then fails: a write that dies in the middle."""
+
+    def __reduce__(self):
+        raise RuntimeError("disk full")
+
+
+def test_failed_write_leaves_old_database_intact():
+    df = ps.run(double, ps.plist("a", [1, 2]))
+    before = Path("calc/results.pk").read_bytes()
+    broken = df.copy()
+    broken["x"] = [1, Exploding()]
+    with pytest.raises(RuntimeError, match="disk full"):
+        ps.df_write(broken, "calc/results.pk")
+    assert Path("calc/results.pk").read_bytes() == before
+    assert sorted(os.listdir("calc")) == ["journal", "results.pk", "results.pk.lock"]
+
+
+def test_json_format_round_trip():
+    df = ps.run(double, ps.plist("a", [1, 2]))
+    ps.df_write(df, "db.json", fmt="json")
+    back = ps.df_read("db.json", fmt="json")
+    assert list(back["r"]) == [2, 4]
+    assert list(back["_pset_id"]) == list(df["_pset_id"])
+
+
+DRIVER = """
+import sys, time
+import pytest_psweep as ps
+
+def func(pset):
+    if pset["a"] >= {stop_at}:
+        print("ready", flush=True)
+        time.sleep(60)
+    time.sleep({sleep})
+    return {{"r": pset["a"] * 2, "tag": sys.argv[1]}}
+
+ps.run(func, ps.plist("a", range({n})))
+"""
+
+
+def driver(path: Path, n: int, stop_at: int = 10**9, sleep: float = 0.0) -> Path:
+    path.write_text(textwrap.dedent(DRIVER.format(n=n, stop_at=stop_at, sleep=sleep)))
+    return path
+
+
+def test_killed_run_loses_no_finished_row(in_tmp):
+    script = driver(in_tmp / "study.py", n=10, stop_at=4)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), "killed"], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not Path("calc/results.pk").exists()
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import pytest_psweep as ps; ps.run(lambda p: {'tag': 'next'}, [{'a': 100}])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "merged 4 rows left by an interrupted run" in result.stderr
+    df = ps.df_read("calc/results.pk")
+    assert list(df["a"]) == [0, 1, 2, 3, 100]
+    assert list(df["r"].iloc[:4]) == [0, 2, 4, 6]
+    assert list(df["_pset_seq"]) == [0, 1, 2, 3, 4]
+    assert list(df["_run_seq"]) == [0, 0, 0, 0, 1]
+    assert os.listdir("calc/journal") == []
+
+
+def test_two_runs_at_once_keep_all_rows(in_tmp):
+    script = driver(in_tmp / "study.py", n=40, sleep=0.005)
+    procs = [subprocess.Popen([sys.executable, str(script), tag]) for tag in ("one", "two")]
+    assert [proc.wait(timeout=120) for proc in procs] == [0, 0]
+    df = ps.df_read("calc/results.pk")
+    assert len(df) == 80
+    assert df.groupby("tag").size().to_dict() == {"one": 40, "two": 40}
+    assert sorted(df["_run_seq"].unique()) == [0, 1]
+    assert list(df["_pset_seq"]) == list(range(80))
+
+
+def test_recovery_does_not_merge_a_live_runs_journal(in_tmp):
+    script = driver(in_tmp / "study.py", n=10, stop_at=3)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), "live"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(0.1)
+        df = ps.run(double, ps.plist("a", [50]))
+        assert list(df["a"]) == [50]  # the live run's 3 rows stay in its journal
+    finally:
+        proc.kill()
+        proc.wait()
+    df = ps.run(double, ps.plist("a", [51]))
+    assert sorted(df["a"]) == [0, 1, 2, 50, 51]
