@@ -343,6 +343,7 @@ def test_killed_run_loses_no_finished_row(in_tmp):
     assert proc.stdout.readline().strip() == "ready"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    proc.stdout.close()
     assert not Path("calc/results.pk").exists()
 
     result = subprocess.run(
@@ -388,5 +389,6 @@ def test_recovery_does_not_merge_a_live_runs_journal(in_tmp):
     finally:
         proc.kill()
         proc.wait()
+        proc.stdout.close()
     df = ps.run(double, ps.plist("a", [51]))
     assert sorted(df["a"]) == [0, 1, 2, 50, 51]
