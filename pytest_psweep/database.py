@@ -180,6 +180,11 @@ def encode_row(row: dict) -> bytes:
     return _RECORD_HEADER.pack(len(payload)) + payload
 
 
+def decode_row(record: bytes) -> dict:
+    """The row of one journal record (as made by ``encode_row``)."""
+    return pickle.loads(memoryview(record)[_RECORD_HEADER.size :])
+
+
 def read_journal(path: str | os.PathLike) -> list[dict]:
     """Rows of a journal file; a record cut short by a kill is dropped."""
     rows = []

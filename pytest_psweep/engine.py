@@ -145,6 +145,63 @@ def _simulate_dir(calc_dir: Path) -> Path:
     return target
 
 
+class Recorder:
+    """The one process that keeps a run's rows: journals each, appends all at the end."""
+
+    def __init__(self, calc_dir: str | os.PathLike, run_id: str) -> None:
+        self.database = Database(calc_dir)
+        self.run_id = run_id
+        self._journal: Journal | None = None
+        self._rows: list[dict | bytes] = []
+
+    def record(self, row: dict) -> None:
+        """Journal a finished row (a value that cannot be pickled is a PsweepError)."""
+        self.record_encoded(db.encode_row(row))
+        self._rows[-1] = row
+
+    def record_encoded(self, record: bytes) -> None:
+        """Journal a row already encoded where it was made (e.g. an xdist worker)."""
+        if self._journal is None:
+            self.database.check_calc_dir()
+            self._journal = Journal(self.database.calc_dir, self.run_id)
+        self._journal.append_encoded(record)
+        self._rows.append(record)
+
+    def finish(self, counters_after: pd.DataFrame | None = None) -> tuple[Any, Any]:
+        """Append the rows to the database in one atomic write: (database, new rows).
+
+        If the database cannot be written, the journal stays for the next run.
+        """
+        if self._journal is None:
+            return self.database.read(), db.rows_to_frame([])
+        rows = [db.decode_row(row) if isinstance(row, bytes) else row for row in self._rows]
+        whole, new = self.database.append(rows, counters_after=counters_after)
+        self._journal.close(remove=True)
+        self._journal = None
+        return whole, new
+
+    @property
+    def count(self) -> int:
+        return len(self._rows)
+
+
+def prepare_calc_dir(calc_dir: str | os.PathLike, simulate: bool, backup: bool) -> tuple[Path, int]:
+    """Before a run: merge rows of interrupted runs, back up or make the simulate copy.
+
+    Returns the calc dir the run writes to (``<calc_dir>.simulate`` when simulating)
+    and the number of rows recovered from interrupted runs.
+    """
+    calc_path = Path(calc_dir)
+    database = Database(calc_path)
+    database.check_calc_dir()
+    recovered = database.recover()
+    if simulate:
+        return _simulate_dir(calc_path), recovered
+    if backup:
+        db.backup_calc_dir(calc_path, database.read())
+    return calc_path, recovered
+
+
 def run(
     func: Callable[[dict], dict | None],
     params: Sequence[dict],
@@ -167,15 +224,15 @@ def run(
     """
     params = check_params(params, "run")
     calc_path = Path(calc_dir)
-    database = Database(calc_path)
     if save or simulate:
-        recover(database)
-    if simulate:
-        calc_path = _simulate_dir(calc_path)
-        database = Database(calc_path)
-    before = df if df is not None else database.read()
-    if backup_calc_dir and not simulate:
-        db.backup_calc_dir(calc_path, before)
+        calc_path, recovered = prepare_calc_dir(calc_dir, simulate, backup_calc_dir)
+        if recovered:
+            print(
+                f"psweep: merged {recovered} rows left by an interrupted run into "
+                f"{Path(calc_dir) / DATABASE}",
+                file=sys.stderr,
+            )
+    before = df if df is not None else Database(calc_path).read()
 
     tasks = [(pset, pset_hash(pset)) for pset in params]
     if skip_dups and before is not None and "_pset_hash" in before:
@@ -183,15 +240,15 @@ def run(
         tasks = [task for task in tasks if task[1] not in done]
 
     this_run = Run(str(calc_path))
+    recorder = Recorder(calc_path, this_run.run_id) if save else None
     if backup_script is not None and save:
         db.copy_source(backup_script, calc_path / "backup_script" / f"{this_run.run_id}.py")
-    journal = Journal(calc_path, this_run.run_id) if save else None
     rows: list[dict] = []
     failure: BaseException | None = None
     try:
         for row in _execute_all(this_run, func, tasks, poolsize, simulate):
-            if journal is not None:
-                journal.append(row)
+            if recorder is not None:
+                recorder.record(row)
             if tmpsave:
                 tmp = calc_path / "tmpsave" / this_run.run_id / f"{row['_pset_id']}.pk"
                 db.df_write(db.rows_to_frame([row]), tmp)
@@ -201,35 +258,20 @@ def run(
     except BaseException as exc:  # Ctrl-C too: keep what finished, then re-raise
         failure = exc
 
-    if save:
-        try:
-            whole, new = database.append(rows, counters_after=df)
-        finally:
-            journal.close(remove=True)
+    if recorder is not None:
+        whole, new = recorder.finish(counters_after=df)
     else:
         new = db.rows_to_frame(rows)
         if rows:
             db.assign_counters(new, before)
     if failure is not None:
         if rows and hasattr(failure, "add_note"):
-            where = database.path if save else "nowhere (save=False)"
+            where = calc_path / DATABASE if save else "nowhere (save=False)"
             failure.add_note(f"psweep: the {len(rows)} psets finished before were saved to {where}")
         raise failure
     if save and df is None:
         return whole
     return db.concat(before, new)
-
-
-def recover(database: Database) -> int:
-    """Merge rows left by interrupted runs in this calc dir, and say so."""
-    database.check_calc_dir()
-    saved = database.recover()
-    if saved:
-        print(
-            f"psweep: merged {saved} rows left by an interrupted run into {database.path}",
-            file=sys.stderr,
-        )
-    return saved
 
 
 def _execute_all(run_: Run, func, tasks, poolsize, simulate):
