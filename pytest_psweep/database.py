@@ -157,27 +157,31 @@ def assign_counters(new: pd.DataFrame, *before: pd.DataFrame | None) -> None:
 # -- the journal ---------------------------------------------------------------------
 
 
-def _unpicklable_key(row: dict) -> str | None:
-    for key, value in row.items():
-        try:
-            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:
-            return key
-    return None
-
-
 def encode_row(row: dict) -> bytes:
     """One journal record for row; a value that cannot be pickled is named in the error."""
     try:
         payload = pickle.dumps(row, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:
-        key = _unpicklable_key(row)
+        keys = sorted(set(row) - set(without_unpicklable(row)))
         raise PsweepError(
-            f"pset {row.get('_pset_id')}: the value of key {key!r} cannot be pickled "
+            f"pset {row.get('_pset_id')}: the value of key(s) "
+            f"{', '.join(map(repr, keys))} cannot be pickled "
             f"({type(exc).__name__}: {exc}); return plain numbers, strings, arrays "
             "or save it as a file under _calc_dir/_pset_id"
         ) from exc
     return _RECORD_HEADER.pack(len(payload)) + payload
+
+
+def without_unpicklable(row: dict) -> dict:
+    """A copy of row without the values that cannot be pickled."""
+    kept = {}
+    for key, value in row.items():
+        try:
+            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            continue
+        kept[key] = value
+    return kept
 
 
 def decode_row(record: bytes) -> dict:

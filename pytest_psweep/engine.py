@@ -63,15 +63,14 @@ class Run:
         row["_time_utc"] = datetime.now(timezone.utc)
         return row
 
-    def call(self, func: Callable, row: dict) -> dict:
-        """Call func on the prepared row, time it and merge what it returns."""
+    def call(self, call: Callable[[], Any], row: dict, where: str) -> dict:
+        """Run ``call()`` (the function on this row), time it and merge what it returns."""
         start = time.perf_counter()
         try:
-            result = func(row)
+            result = call()
         finally:
-            runtime = time.perf_counter() - start
-        merge_result(row, result, _func_name(func))
-        row["_pset_runtime"] = runtime
+            row["_pset_runtime"] = time.perf_counter() - start
+        merge_result(row, result, where)
         return row
 
     def finish(self, row: dict) -> dict:
@@ -89,7 +88,7 @@ class Run:
         """The row of one pset: prepared, func's result merged (unless simulating)."""
         row = self.prepare(pset, digest)
         if not simulate:
-            self.call(func, row)
+            self.call(lambda: func(row), row, _func_name(func))
         return self.finish(row)
 
 

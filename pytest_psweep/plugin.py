@@ -1,1 +1,446 @@
-"""pytest hooks (being written)."""
+"""pytest hooks: ``sweep_*`` functions become one item per pset; rows go to the database.
+
+A thin layer on the engine. Every process (the controller and each xdist worker)
+collects the same items and turns a pset into a row with ``engine.Run``; the row
+rides on the test report as bytes; only the controller journals rows and writes the
+calc dir (``Controller``). Hooks appear in the order pytest calls them.
+"""
+
+from __future__ import annotations
+
+import collections
+import inspect
+import re
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import database as db
+from . import hookspecs
+from .database import CALC_DIR, DATABASE
+from .engine import SIMULATE_SUFFIX, Recorder, Run, prepare_calc_dir
+from .errors import PsweepError
+from .params import SWEEP_ATTR, Sweep, check_params, pset_hash
+
+OUTCOMES = ("passed", "failed", "skipped")
+_ERROR_CHARS = 2000
+
+
+@dataclass
+class Settings:
+    """The session's psweep options, resolved from command line and ini."""
+
+    calc_dir: Path  # as configured, absolute
+    target: Path  # where this session's rows go (``<calc_dir>.simulate`` when simulating)
+    simulate: bool
+    backup: bool
+    skip_dups: bool
+    run: Run
+    done: set[tuple[str, str]] = field(default_factory=set)  # (sweep, hash) of passed rows
+
+
+@dataclass
+class SweepPset:
+    """What a sweep item knows from collection: its pset, hash and sweep."""
+
+    pset: dict
+    digest: str
+    sweep: str
+    argnames: tuple[str, ...]
+
+
+SETTINGS = pytest.StashKey[Settings]()
+PSET = pytest.StashKey[SweepPset]()
+ROW = pytest.StashKey[dict]()
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("psweep", "parameter sweeps (pytest-psweep)")
+
+    def flag(name: str, help: str) -> None:
+        group.addoption(
+            f"--{name.replace('_', '-')}", action="store_true", default=None, dest=name, help=help
+        )
+        parser.addini(name, help, type="bool", default=False)
+
+    flag("psweep", "Collect and run sweep_* functions, one item per pset.")
+    group.addoption(
+        "--psweep-calc-dir",
+        dest="psweep_calc_dir",
+        default=None,
+        metavar="DIR",
+        help=f"Write rows to DIR/{DATABASE} (default: {CALC_DIR}, relative to the rootdir).",
+    )
+    parser.addini("psweep_calc_dir", "Calc dir of the sweeps' database.", default=CALC_DIR)
+    flag(
+        "psweep_simulate",
+        f"Copy the database to <calc_dir>{SIMULATE_SUFFIX}/ and run there without calling "
+        "the sweep functions.",
+    )
+    flag("psweep_backup", "Copy the calc dir to <calc_dir>_<newest _time_utc> first.")
+    flag(
+        "psweep_skip_dups",
+        "Skip psets that already have a passed row with the same _pset_hash and _sweep.",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "psweep: a pset of a sweep function (pytest-psweep)")
+    config.addinivalue_line(
+        "markers", "pset(**params): the parameter values of a sweep item; -m 'pset(a=1)'"
+    )
+    if not _option(config, "psweep"):
+        return
+    workerinput = getattr(config, "workerinput", None)
+    calc_dir = config.rootpath / str(_option(config, "psweep_calc_dir"))
+    simulate = bool(_option(config, "psweep_simulate"))
+    target = calc_dir.with_name(calc_dir.name + SIMULATE_SUFFIX) if simulate else calc_dir
+    run = Run(str(target), workerinput["psweep_run_id"] if workerinput else None)
+    settings = Settings(
+        calc_dir=calc_dir,
+        target=target,
+        simulate=simulate,
+        backup=bool(_option(config, "psweep_backup")),
+        skip_dups=bool(_option(config, "psweep_skip_dups")),
+        run=run,
+    )
+    config.stash[SETTINGS] = settings
+    if workerinput is not None:
+        settings.done = {tuple(pair) for pair in workerinput.get("psweep_done", ())}
+    else:
+        config.pluginmanager.register(Controller(config, settings), "psweep-controller")
+
+
+def _option(config: pytest.Config, name: str) -> Any:
+    """Command line first, then the ini key of the same name."""
+    value = config.getoption(name)
+    return config.getini(name) if value is None else value
+
+
+def _settings(config: pytest.Config) -> Settings | None:
+    return config.stash.get(SETTINGS, None)
+
+
+# -- collection ----------------------------------------------------------------------
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Never collect inside the calc dir, its simulate copy or its backups.
+
+    They hold copies of sweep modules (``backup_script/``), which would be collected
+    twice and clash with the originals.
+    """
+    calc_dir = config.rootpath / str(_option(config, "psweep_calc_dir"))
+    if collection_path.parent != calc_dir.parent:
+        return None
+    name = collection_path.name
+    if name in (calc_dir.name, calc_dir.name + SIMULATE_SUFFIX) or re.fullmatch(
+        re.escape(calc_dir.name) + r"_\d{4}-\d\d-\d\dT.*", name
+    ):
+        return True
+    return None
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    """Collect ``sweep_*.py`` files that pytest's own ``python_files`` would not."""
+    if _settings(parent.config) is None:
+        return None
+    if file_path.suffix != ".py" or not file_path.name.startswith("sweep_"):
+        return None
+    if parent.session.isinitpath(file_path) or any(
+        fnmatch(file_path.name, pattern) for pattern in parent.config.getini("python_files")
+    ):
+        return None  # pytest collects it already
+    return pytest.Module.from_parent(parent, path=file_path)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(
+    collector: pytest.Collector, name: str, obj: Any
+) -> list[pytest.Function] | None:
+    sweep = getattr(obj, SWEEP_ATTR, None)
+    if not isinstance(sweep, Sweep) or not name.startswith("sweep_"):
+        return None
+    if _settings(collector.config) is None:
+        return []  # plain pytest leaves sweeps alone
+    return _sweep_items(collector, name, obj, sweep)
+
+
+def _sweep_items(
+    collector: pytest.Collector, name: str, func: Any, sweep: Sweep
+) -> list[pytest.Function]:
+    """One item per pset, with the ``psweep`` and ``pset(**params)`` marks."""
+    sweep_id = f"{collector.nodeid}::{name}"
+    where = f"sweep {sweep_id}"
+    try:
+        params = check_params(sweep.params, where)
+        digests = [pset_hash(pset) for pset in params]
+    except PsweepError as exc:
+        raise collector.CollectError(str(exc)) from None
+    except Exception as exc:  # the params callable itself failed
+        raise collector.CollectError(
+            f"{where}: building params raised {type(exc).__name__}: {exc}"
+        ) from None
+    argnames = tuple(inspect.signature(func).parameters)
+    items = []
+    for pset, digest, pset_id in zip(params, digests, pset_ids(params)):
+        item = pytest.Function.from_parent(
+            collector, name=f"{name}[{pset_id}]", callobj=func, originalname=name
+        )
+        item.add_marker("psweep")
+        item.add_marker(pytest.mark.pset(**pset))
+        item.stash[PSET] = SweepPset(pset, digest, sweep_id, argnames)
+        items.append(item)
+    return items
+
+
+_SAFE_VALUE = re.compile(r"[\w.+-]{1,40}", re.ASCII)
+
+
+def pset_ids(params: list[dict]) -> list[str]:
+    """Readable, deterministic ids (``a=1-b=77``), unique within the sweep.
+
+    A value that would make a bad id (long, odd characters, containers) shows as a
+    short digest of its content, so every xdist worker still computes the same id.
+    """
+    ids = []
+    for pset in params:
+        parts = []
+        for key, value in pset.items():
+            text = value if isinstance(value, str) else repr(value)
+            if not (isinstance(value, (str, int, float, bool)) or value is None) or not (
+                _SAFE_VALUE.fullmatch(text)
+            ):
+                text = "#" + pset_hash({"v": value})[:8]
+            parts.append(f"{key}={text}")
+        ids.append("-".join(parts) or "empty")
+    seen = collections.Counter(ids)
+    numbered: collections.Counter = collections.Counter()
+    unique = []
+    for pset_id in ids:
+        if seen[pset_id] > 1:
+            numbered[pset_id] += 1
+            pset_id = f"{pset_id}-{numbered[pset_id] - 1}"
+        unique.append(pset_id)
+    return unique
+
+
+# -- running one pset ----------------------------------------------------------------
+
+
+def _row(item: pytest.Item) -> dict:
+    """The item's row, prepared (book-keeping set) the first time it is asked for."""
+    row = item.stash.get(ROW, None)
+    if row is None:
+        entry = item.stash[PSET]
+        row = _settings(item.config).run.prepare(entry.pset, entry.digest)
+        item.stash[ROW] = row
+    return row
+
+
+@pytest.fixture
+def pset(request: pytest.FixtureRequest) -> dict:
+    """The pset of this sweep item, with ``_run_id``, ``_pset_id``, ... already set."""
+    if PSET not in request.node.stash:
+        raise PsweepError(
+            f"{request.node.nodeid}: the pset fixture is for sweep_* functions decorated "
+            "with @ps.sweep(params), run with --psweep"
+        )
+    return _row(request.node)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    settings = _settings(item.config)
+    entry = item.stash.get(PSET, None)
+    if settings is None or entry is None or not settings.skip_dups:
+        return
+    if (entry.sweep, entry.digest) in settings.done:
+        pytest.skip("already in database")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Call a sweep function and merge its returned dict into the row (no return warning)."""
+    entry = pyfuncitem.stash.get(PSET, None)
+    if entry is None:
+        return None
+    settings = _settings(pyfuncitem.config)
+    row = _row(pyfuncitem)
+    if settings.simulate:
+        return True
+    kwargs = {name: pyfuncitem.funcargs[name] for name in entry.argnames}
+    settings.run.call(lambda: pyfuncitem.obj(**kwargs), row, pyfuncitem.nodeid)
+    return True
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport:
+    """Attach the finished row (pickled, so any value crosses to an xdist controller)."""
+    report = yield
+    entry = item.stash.get(PSET, None)
+    if entry is None or _settings(item.config) is None:
+        return report
+    if call.when == "call" or (call.when == "setup" and report.failed):
+        _attach_row(item, entry, call, report)
+    return report
+
+
+def _attach_row(
+    item: pytest.Item, entry: SweepPset, call: pytest.CallInfo, report: pytest.TestReport
+) -> None:
+    run = _settings(item.config).run
+    row = run.finish(_row(item))
+    outcome, error = _outcome(call, report)
+    row["_sweep"] = entry.sweep
+    row["_outcome"] = outcome
+    row["_error"] = error
+    item.ihook.pytest_psweep_row(row=row, item=item)
+    try:
+        record = db.encode_row(row)
+    except PsweepError as exc:  # fail this pset only, and keep what can be kept
+        row = db.without_unpicklable(row)
+        row["_outcome"] = outcome = "failed"
+        row["_error"] = f"PsweepError: {exc}"
+        record = db.encode_row(row)
+        report.outcome = "failed"
+        report.longrepr = f"{item.nodeid}: {exc}"
+    report.psweep_row = record
+    report.psweep_outcome = outcome
+
+
+def _outcome(call: pytest.CallInfo, report: pytest.TestReport) -> tuple[str, str | None]:
+    """The row's ``_outcome`` and ``_error``: did the pset's function succeed?"""
+    excinfo = call.excinfo
+    error = None
+    if excinfo is not None and not isinstance(excinfo.value, pytest.skip.Exception):
+        error = f"{excinfo.typename}: {excinfo.value}"[:_ERROR_CHARS]
+    if hasattr(report, "wasxfail"):  # xfail: the function's own success decides
+        return ("failed" if error else "passed"), error
+    if report.failed and error is None:
+        error = str(report.longrepr)[:_ERROR_CHARS]
+    return report.outcome, error
+
+
+# -- the controller: journal, database, summary ----------------------------------------
+
+
+class Controller:
+    """Runs in the one process that owns the calc dir: the only writer of files."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.recorder = Recorder(settings.target, settings.run.run_id)
+        self.counts: collections.Counter = collections.Counter()
+        self.modules: dict[str, None] = {}
+        self.recovered = 0
+        self.written: int | None = None
+        self.failure: str | None = None
+        self.active = not config.option.collectonly
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Before anything runs: merge interrupted runs, back up, check the database."""
+        if not self.active:
+            return
+        settings = self.settings
+        try:
+            target, self.recovered = prepare_calc_dir(
+                settings.calc_dir, settings.simulate, settings.backup
+            )
+            database = db.Database(target).read()
+        except PsweepError as exc:
+            raise pytest.UsageError(f"psweep: {exc}") from None
+        if settings.skip_dups and database is not None and "_outcome" in database:
+            passed = database[database["_outcome"] == "passed"]
+            settings.done = set(zip(passed["_sweep"], passed["_pset_hash"]))
+        if self.recovered:
+            self._say(
+                f"psweep: merged {self.recovered} rows left by an interrupted session "
+                f"into {settings.calc_dir / DATABASE}"
+            )
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Hand the run id (made here, once) and the done psets to an xdist worker."""
+        node.workerinput["psweep_run_id"] = self.settings.run.run_id
+        node.workerinput["psweep_done"] = sorted(self.settings.done)
+
+    def pytest_report_collectionfinish(self, items: list[pytest.Item]) -> list[str]:
+        return self._header(item.nodeid for item in items if PSET in item.stash)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        if not getattr(self, "_header_done", False):
+            self._header_done = True
+            for line in self._header(i for i in ids if "::sweep_" in i and i.endswith("]")):
+                self._say(line)
+
+    def _header(self, nodeids: Any) -> list[str]:
+        per_sweep = collections.Counter(nodeid.rsplit("[", 1)[0] for nodeid in nodeids)
+        if not per_sweep:
+            return []
+        lines = [
+            f"psweep: run {self.settings.run.run_id}, database {self.settings.target / DATABASE}"
+        ]
+        lines += [f"psweep: {sweep}: {n} psets" for sweep, n in per_sweep.items()]
+        return lines
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Journal each row as its report arrives, so a killed session loses none."""
+        record = getattr(report, "psweep_row", None)
+        if record is None:
+            return
+        self.recorder.record_encoded(record)
+        self.counts[report.psweep_outcome] += 1
+        self.modules[report.nodeid.split("::", 1)[0]] = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Merge the journal into the database in one atomic write."""
+        if not self.active or self.recorder.count == 0:
+            return
+        settings = self.settings
+        try:
+            database, new_rows = self.recorder.finish()
+        except PsweepError as exc:
+            self.failure = (
+                f"psweep: {exc}; this session's rows stay in "
+                f"{settings.target / db.JOURNAL_DIR} for the next run"
+            )
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+            return
+        self.written = len(new_rows)
+        for module in self.modules:
+            source = self.config.rootpath / module
+            if source.is_file():
+                db.copy_source(
+                    source, settings.target / "backup_script" / settings.run.run_id / module
+                )
+        self.config.hook.pytest_psweep_finish(
+            database=database, new_rows=new_rows, calc_dir=settings.target
+        )
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.active or not (self.counts or self.failure):
+            return
+        terminalreporter.section("psweep")
+        counts = ", ".join(f"{self.counts[outcome]} {outcome}" for outcome in OUTCOMES)
+        path = self.settings.target / DATABASE
+        if self.failure:
+            terminalreporter.write_line(self.failure, red=True)
+        else:
+            terminalreporter.write_line(f"{path}: psets {counts}; {self.written} rows written")
+
+    def _say(self, line: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(line)

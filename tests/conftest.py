@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+import numpy  # noqa: F401  (imported before pytester snapshots sys.modules)
+import pandas  # noqa: F401
+import pytest
+
+import pytest_psweep as ps
+
+
+@pytest.fixture
+def read_db(pytester):
+    """Read the database a pytester run wrote (default calc dir)."""
+
+    def read(calc_dir: str = "calc"):
+        return ps.df_read(pytester.path / calc_dir / "results.pk")
+
+    return read

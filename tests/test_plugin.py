@@ -1,0 +1,434 @@
+"""`pytest --psweep` end to end (SPEC §3, §5, §6), through pytester subprocess runs."""
+
+from __future__ import annotations
+
+MUL = """
+    import pytest_psweep as ps
+
+    @ps.sweep(ps.pgrid(ps.plist("a", [1, 2, 3]), ps.plist("b", [77, 88])))
+    def sweep_mul(pset, tmp_path):
+        assert pset["a"] > 0
+        return {"result": pset["a"] * pset["b"]}
+"""
+
+
+def test_help_shows_every_option(pytester):
+    result = pytester.runpytest_subprocess("--help")
+    result.stdout.fnmatch_lines(["*parameter sweeps (pytest-psweep)*"])
+    for option in (
+        "--psweep ",
+        "--psweep-calc-dir=DIR",
+        "--psweep-simulate",
+        "--psweep-backup",
+        "--psweep-skip-dups",
+        "--psweep-compare*",
+    ):
+        result.stdout.fnmatch_lines([f"*{option}*"])
+    for ini in (
+        "psweep (bool)",
+        "psweep_calc_dir",
+        "psweep_simulate (bool)",
+        "psweep_backup (bool)",
+        "psweep_skip_dups (bool)",
+        "psweep_compare",
+    ):
+        result.stdout.fnmatch_lines([f"*{ini}*"])
+
+
+def test_sweep_runs_one_item_per_pset_and_writes_rows(pytester, read_db):
+    pytester.makepyfile(sweep_mul=MUL)
+    result = pytester.runpytest_subprocess("--psweep")
+    result.assert_outcomes(passed=6)
+    df = read_db()
+    assert df[["a", "b", "result"]].values.tolist() == [
+        [1, 77, 77],
+        [1, 88, 88],
+        [2, 77, 154],
+        [2, 88, 176],
+        [3, 77, 231],
+        [3, 88, 264],
+    ]
+    assert set(df["_outcome"]) == {"passed"}
+    assert set(df["_sweep"]) == {"sweep_mul.py::sweep_mul"}
+    assert df["_run_id"].nunique() == 1
+    assert df["_error"].isna().all()
+    assert list(df["_pset_seq"]) == list(range(6))
+
+
+def test_plain_pytest_leaves_sweeps_alone(pytester):
+    pytester.makepyfile(sweep_mul=MUL)
+    pytester.makepyfile(
+        test_plain="""
+        import pytest_psweep as ps
+
+        def test_one():
+            pass
+
+        @ps.sweep([{"a": 1}])
+        def sweep_in_test_module(pset):
+            raise AssertionError("must not run without --psweep")
+    """
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1)
+    assert not (pytester.path / "calc").exists()
+
+
+def test_sweeps_in_test_modules_and_sweep_files_run_beside_tests(pytester, read_db):
+    pytester.makepyfile(sweep_mul=MUL)
+    pytester.makepyfile(
+        test_plain="""
+        import pytest_psweep as ps
+
+        def test_one():
+            pass
+
+        @ps.sweep(ps.grid(c=[5, 6]))
+        def sweep_in_test_module(pset):
+            return {"double": pset["c"] * 2}
+    """
+    )
+    result = pytester.runpytest_subprocess("--psweep")
+    result.assert_outcomes(passed=9)
+    df = read_db()
+    assert df.groupby("_sweep").size().to_dict() == {
+        "sweep_mul.py::sweep_mul": 6,
+        "test_plain.py::sweep_in_test_module": 2,
+    }
+
+
+def test_ids_are_readable_stable_and_safe(pytester):
+    pytester.makepyfile(
+        sweep_ids="""
+        import numpy as np
+        import pytest_psweep as ps
+
+        @ps.sweep([{"a": 1, "b": "x"}, {"a": 1.5, "b": None}, {"a": True, "b": "a b/c::d[0]"},
+                   {"a": [1, 2], "b": np.arange(2)}, {"a": 1, "b": "x"}])
+        def sweep_ids(pset):
+            pass
+    """
+    )
+    first = pytester.runpytest_subprocess("--psweep", "--collect-only", "-q")
+    first.stdout.fnmatch_lines(
+        [
+            "sweep_ids.py::sweep_ids[[]a=1-b=x-0[]]",
+            "sweep_ids.py::sweep_ids[[]a=1.5-b=None[]]",
+            "sweep_ids.py::sweep_ids[[]a=True-b=#*[]]",
+            "sweep_ids.py::sweep_ids[[]a=#*-b=#*[]]",
+            "sweep_ids.py::sweep_ids[[]a=1-b=x-1[]]",
+        ]
+    )
+    second = pytester.runpytest_subprocess("--psweep", "--collect-only", "-q")
+    ids = [line for line in first.outlines if line.startswith("sweep_ids.py::")]
+    assert len(ids) == 5 and "::" not in "".join(i.split("::", 1)[1] for i in ids)
+    assert ids == [line for line in second.outlines if line.startswith("sweep_ids.py::")]
+
+
+def test_psweep_and_pset_marks_select(pytester, read_db):
+    pytester.makepyfile(sweep_mul=MUL)
+    pytester.makepyfile(test_plain="def test_one(): pass")
+    pytester.runpytest_subprocess("--psweep", "-m", "not psweep").assert_outcomes(passed=1)
+    result = pytester.runpytest_subprocess("--psweep", "-m", "psweep and pset(a=2)")
+    result.assert_outcomes(passed=2)
+    assert sorted(read_db()["b"]) == [77, 88]
+    assert set(read_db()["a"]) == {2}
+
+
+def test_fixtures_of_any_scope_beside_pset(pytester, read_db):
+    pytester.makeconftest("""
+        import pytest
+
+        @pytest.fixture(scope="session")
+        def mesh():
+            return {"cells": 10}
+
+        @pytest.fixture
+        def scaled(pset):
+            return pset["a"] * 100
+    """)
+    pytester.makepyfile(
+        sweep_fix="""
+        import pytest
+        import pytest_psweep as ps
+
+        @pytest.fixture(scope="module")
+        def offset():
+            return 7
+
+        @ps.sweep(ps.grid(a=[1, 2]))
+        def sweep_fix(mesh, offset, scaled, pset, tmp_path, request):
+            (tmp_path / "f").write_text("x")
+            return {"r": mesh["cells"] + offset + scaled, "node": request.node.name}
+    """
+    )
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2)
+    df = read_db()
+    assert list(df["r"]) == [117, 217]
+    assert list(df["node"]) == ["sweep_fix[a=1]", "sweep_fix[a=2]"]
+
+
+def test_marks_on_the_function_apply_per_pset(pytester, read_db):
+    pytester.makepyfile(
+        sweep_marks="""
+        import pytest
+        import pytest_psweep as ps
+
+        @pytest.mark.skip(reason="not today")
+        @ps.sweep(ps.grid(a=[1, 2]))
+        def sweep_skipped(pset):
+            raise AssertionError
+
+        @pytest.mark.xfail(reason="known bad", strict=False)
+        @ps.sweep(ps.grid(a=[1, 2]))
+        def sweep_xfail(pset):
+            assert pset["a"] == 2
+            return {"ok": True}
+
+        @ps.sweep(ps.grid(a=[1, 2]))
+        def sweep_skip_inside(pset):
+            if pset["a"] == 1:
+                pytest.skip("a=1 is not interesting")
+            return {"ok": True}
+    """
+    )
+    result = pytester.runpytest_subprocess("--psweep", "-rsx")
+    result.assert_outcomes(skipped=3, xfailed=1, xpassed=1, passed=1)
+    df = read_db().set_index("_sweep")
+    # skipped before they ran: no row; skipped inside the function: a row
+    assert "sweep_marks.py::sweep_skipped" not in df.index
+    xfail = df.loc["sweep_marks.py::sweep_xfail"]
+    assert list(xfail["_outcome"]) == ["failed", "passed"]
+    assert xfail["_error"].iloc[0].startswith("AssertionError")
+    inside = df.loc["sweep_marks.py::sweep_skip_inside"]
+    assert list(inside["_outcome"]) == ["skipped", "passed"]
+
+
+def test_last_failed_and_deselect_use_stable_ids(pytester, read_db):
+    pytester.makepyfile(
+        sweep_lf="""
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.grid(a=[1, 2, 3]))
+        def sweep_lf(pset):
+            assert pset["a"] != 2
+    """
+    )
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2, failed=1)
+    pytester.runpytest_subprocess("--psweep", "--lf").assert_outcomes(failed=1)
+    result = pytester.runpytest_subprocess(
+        "--psweep", "--deselect", "sweep_lf.py::sweep_lf[a=2]", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=2)
+    assert list(read_db()["a"]) == [1, 2, 3, 2, 1, 3]
+
+
+def test_collect_only_writes_nothing(pytester):
+    pytester.makepyfile(sweep_mul=MUL)
+    result = pytester.runpytest_subprocess("--psweep", "--collect-only")
+    result.stdout.fnmatch_lines(["*6 tests collected*"])
+    assert not (pytester.path / "calc").exists()
+
+
+def test_no_return_not_none_warning(pytester):
+    pytester.makepyfile(sweep_mul=MUL)
+    result = pytester.runpytest_subprocess(
+        "--psweep", "-W", "error::pytest.PytestReturnNotNoneWarning"
+    )
+    result.assert_outcomes(passed=6)
+    result.stdout.no_fnmatch_line("*PytestReturnNotNoneWarning*")
+
+
+def test_function_receives_bookkeeping_before_call(pytester, read_db):
+    pytester.makepyfile(
+        sweep_bk="""
+        import datetime
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.grid(a=[1]))
+        def sweep_bk(pset):
+            assert isinstance(pset["_time_utc"], datetime.datetime)
+            return {"seen": {k: str(pset[k]) for k in
+                             ("_run_id", "_pset_id", "_pset_hash", "_calc_dir", "_time_utc")}}
+    """
+    )
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=1)
+    row = read_db().iloc[0]
+    for key in ("_run_id", "_pset_id", "_pset_hash", "_calc_dir"):
+        assert row["seen"][key] == str(row[key])
+    assert row["_calc_dir"] == str(pytester.path / "calc")
+    assert row["seen"]["_time_utc"].startswith(str(row["_time_utc"])[:19].replace("T", " "))
+
+
+def test_failed_pset_keeps_its_row(pytester, read_db):
+    pytester.makepyfile(
+        sweep_fail="""
+        import threading
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.grid(kind=["ok", "assert", "raise", "list", "unpicklable"]))
+        def sweep_fail(pset):
+            kind = pset["kind"]
+            if kind == "assert":
+                assert 1 == 2, "one is not two"
+            if kind == "raise":
+                raise RuntimeError("solver diverged")
+            if kind == "list":
+                return [1, 2]
+            if kind == "unpicklable":
+                return {"lock": threading.Lock(), "value": 3}
+            return {"value": 1}
+    """
+    )
+    result = pytester.runpytest_subprocess("--psweep")
+    result.assert_outcomes(passed=1, failed=4)
+    result.stdout.fnmatch_lines(["*sweep_fail*kind=list*returned a list*"])
+    df = read_db().set_index("kind")
+    assert list(df["_outcome"]) == ["passed", "failed", "failed", "failed", "failed"]
+    assert df.loc["assert", "_error"].startswith("AssertionError: one is not two")
+    assert df.loc["raise", "_error"] == "RuntimeError: solver diverged"
+    assert "returned a list" in df.loc["list", "_error"]
+    assert "'lock'" in df.loc["unpicklable", "_error"]
+    assert df.loc["unpicklable", "value"] == 3  # what could be kept is kept
+    assert df.loc["ok", "value"] == 1
+
+
+def test_simulate_does_not_call_functions_or_touch_calc(pytester, read_db):
+    pytester.makepyfile(sweep_mul=MUL)
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=6)
+    before = (pytester.path / "calc" / "results.pk").read_bytes()
+    pytester.makepyfile(
+        sweep_mul=MUL.replace("assert pset", "raise SystemError\n        assert pset")
+    )
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-simulate")
+    result.assert_outcomes(passed=6)
+    assert (pytester.path / "calc" / "results.pk").read_bytes() == before
+    sim = read_db("calc.simulate")
+    assert len(sim) == 12
+    assert sim["result"].iloc[6:].isna().all()
+    assert set(sim["_calc_dir"].iloc[6:]) == {str(pytester.path / "calc.simulate")}
+
+
+def test_backup_copies_calc_dir_once(pytester, read_db):
+    pytester.makepyfile(sweep_mul=MUL)
+    pytester.runpytest_subprocess("--psweep")
+    first = read_db()
+    pytester.runpytest_subprocess("--psweep", "--psweep-backup", "-n", "2")
+    stamp = first["_time_utc"].max().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    backups = [p.name for p in pytester.path.iterdir() if p.name.startswith("calc_")]
+    assert backups == [f"calc_{stamp}"]
+    assert len(read_db(f"calc_{stamp}")) == 6
+    assert len(read_db()) == 12
+
+
+def test_calc_dir_option_is_relative_to_rootdir(pytester):
+    pytester.makeini("[pytest]\n")
+    sub = pytester.mkpydir("studies")
+    (sub / "sweep_mul.py").write_text(MUL.replace("\n    ", "\n"))
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-calc-dir=out/db", "studies")
+    result.assert_outcomes(passed=6)
+    assert (pytester.path / "out" / "db" / "results.pk").exists()
+
+
+def test_ini_keys_work_like_options(pytester):
+    pytester.makeini("[pytest]\npsweep = true\npsweep_calc_dir = results_here\n")
+    pytester.makepyfile(sweep_mul=MUL)
+    pytester.runpytest_subprocess().assert_outcomes(passed=6)
+    assert (pytester.path / "results_here" / "results.pk").exists()
+
+
+def test_sweep_module_source_is_backed_up(pytester, read_db):
+    pytester.makepyfile(sweep_mul=MUL)
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=6)
+    run_id = read_db()["_run_id"].iloc[0]
+    copy = pytester.path / "calc" / "backup_script" / run_id / "sweep_mul.py"
+    assert copy.read_text() == (pytester.path / "sweep_mul.py").read_text()
+    # the copies are never collected again
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=6)
+
+
+def test_header_and_summary(pytester):
+    pytester.makepyfile(sweep_mul=MUL.replace('"a", [1, 2, 3]', '"a", [1, 2, -3]'))
+    result = pytester.runpytest_subprocess("--psweep")
+    result.stdout.fnmatch_lines(
+        [
+            "psweep: run *, database */calc/results.pk",
+            "psweep: sweep_mul.py::sweep_mul: 6 psets",
+            "sweep_mul.py ....FF*",
+            "*= psweep =*",
+            "*/calc/results.pk: psets 4 passed, 2 failed, 0 skipped; 6 rows written",
+        ]
+    )
+
+
+def test_header_under_xdist(pytester):
+    pytester.makepyfile(sweep_mul=MUL)
+    result = pytester.runpytest_subprocess("--psweep", "-n", "2")
+    result.stdout.fnmatch_lines(["psweep: sweep_mul.py::sweep_mul: 6 psets"])
+
+
+ROWS = ["a", "b", "result", "_outcome", "_sweep", "_pset_hash"]
+
+
+def test_xdist_writes_the_same_rows_as_serial(pytester, read_db):
+    pytester.makepyfile(sweep_mul=MUL.replace('"a", [1, 2, 3]', '"a", [1, 2, -3, 4, 5]'))
+    pytester.runpytest_subprocess("--psweep", "-n", "0").assert_outcomes(passed=8, failed=2)
+    serial = read_db()
+    (pytester.path / "calc" / "results.pk").unlink()
+    pytester.runpytest_subprocess("--psweep", "-n", "2").assert_outcomes(passed=8, failed=2)
+    parallel = read_db()
+    assert parallel["_run_id"].nunique() == 1
+    assert len(set(parallel["_exec_host"])) == 1
+    key = ["a", "b"]
+    pd_serial = serial[ROWS].sort_values(key).reset_index(drop=True)
+    pd_parallel = parallel[ROWS].sort_values(key).reset_index(drop=True)
+    assert pd_serial.equals(pd_parallel)
+
+
+def test_numpy_and_other_non_builtin_results_cross_xdist(pytester, read_db):
+    pytester.makepyfile(
+        sweep_np="""
+        import datetime, os, pathlib
+        import numpy as np
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.grid(a=[1, 2, 3, 4]))
+        def sweep_np(pset):
+            return {
+                "f": np.float64(pset["a"]) / 2,
+                "i": np.int32(pset["a"]),
+                "arr": np.arange(pset["a"]),
+                "when": datetime.datetime(2020, 1, pset["a"]),
+                "path": pathlib.Path("out") / str(pset["a"]),
+                "worker": os.environ.get("PYTEST_XDIST_WORKER"),
+            }
+    """
+    )
+    pytester.runpytest_subprocess("--psweep", "-n", "2").assert_outcomes(passed=4)
+    from pathlib import Path
+
+    import numpy as np
+
+    df = read_db().sort_values("a")
+    assert list(df["f"]) == [0.5, 1.0, 1.5, 2.0]
+    assert [list(arr) for arr in df["arr"]] == [[0], [0, 1], [0, 1, 2], [0, 1, 2, 3]]
+    assert isinstance(df["arr"].iloc[0], np.ndarray)
+    assert list(df["i"]) == [1, 2, 3, 4]
+    assert [w.day for w in df["when"]] == [1, 2, 3, 4]
+    assert list(df["path"]) == [Path("out") / str(a) for a in (1, 2, 3, 4)]
+    assert set(df["worker"]) <= {"gw0", "gw1"} and None not in set(df["worker"])
+
+
+def test_works_with_xdist_disabled(pytester, read_db):
+    pytester.makepyfile(sweep_mul=MUL)
+    pytester.runpytest_subprocess("--psweep", "-p", "no:xdist").assert_outcomes(passed=6)
+    assert len(read_db()) == 6
+
+
+def test_one_run_id_per_session_made_on_the_controller(pytester, read_db):
+    pytester.makepyfile(sweep_mul=MUL)
+    pytester.runpytest_subprocess("--psweep", "-n", "2")
+    pytester.runpytest_subprocess("--psweep")
+    df = read_db()
+    assert df.groupby("_run_id").size().tolist() == [6, 6]
+    assert list(df["_run_seq"]) == [0] * 6 + [1] * 6
