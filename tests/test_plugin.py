@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 MUL = """
     import pytest_psweep as ps
 
@@ -432,3 +436,49 @@ def test_one_run_id_per_session_made_on_the_controller(pytester, read_db):
     df = read_db()
     assert df.groupby("_run_id").size().tolist() == [6, 6]
     assert list(df["_run_seq"]) == [0] * 6 + [1] * 6
+
+
+HOOKS_CONFTEST = """
+    import json, os
+
+    def pytest_psweep_row(row, item):
+        row["where"] = os.environ.get("PYTEST_XDIST_WORKER", "controller")
+        row["item_name"] = item.name
+        row["result"] = row.get("result", 0) + 1000
+
+    def pytest_psweep_finish(database, new_rows, calc_dir):
+        (calc_dir / "finish.json").write_text(json.dumps({
+            "total": len(database), "new": len(new_rows), "calc_dir": str(calc_dir),
+            "db_exists": (calc_dir / "results.pk").exists(),
+        }))
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_row_and_finish_hooks_from_conftest(pytester, read_db, workers):
+    pytester.makeconftest(HOOKS_CONFTEST)
+    pytester.makepyfile(sweep_mul=MUL)
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=6)
+    pytester.runpytest_subprocess("--psweep", *workers).assert_outcomes(passed=6)
+    df = read_db()
+    assert list(df["result"].iloc[:6]) == [
+        77 + 1000,
+        88 + 1000,
+        154 + 1000,
+        176 + 1000,
+        231 + 1000,
+        264 + 1000,
+    ]
+    assert df["item_name"].iloc[0] == "sweep_mul[a=1-b=77]"
+    where = set(df["where"].iloc[6:])
+    if workers:  # the row hook runs where the row is made: in the workers
+        assert where and where <= {"gw0", "gw1"}
+    else:
+        assert where == {"controller"}
+    finish = json.loads((pytester.path / "calc" / "finish.json").read_text())
+    assert finish == {
+        "total": 12,
+        "new": 6,
+        "calc_dir": str(pytester.path / "calc"),
+        "db_exists": True,
+    }

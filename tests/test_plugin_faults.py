@@ -1,0 +1,170 @@
+"""Nothing lost and bad input under `pytest --psweep` (SPEC §3 "Nothing lost", §6)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+SLOW = """
+    import pathlib, time
+    import pytest_psweep as ps
+
+    @ps.sweep(ps.grid(a=list(range(10))))
+    def sweep_slow(pset):
+        if pset["a"] == {stop_at}:
+            pathlib.Path("ready").write_text("x")
+            time.sleep(30)
+        time.sleep({sleep})
+        return {{"r": pset["a"] * 2}}
+"""
+
+
+def wait_for(path, timeout=60.0):
+    end = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < end, f"{path} did not appear"
+        time.sleep(0.05)
+
+
+def start_session(pytester, *args):
+    return pytester.popen(
+        [sys.executable, "-m", "pytest", "--psweep", "-p", "no:cacheprovider", *args],
+        stdout=open(os.devnull, "w"),
+        stderr=open(os.devnull, "w"),
+    )
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_killed_session_rows_are_merged_by_the_next(pytester, read_db, workers):
+    pytester.makepyfile(sweep_slow=SLOW.format(stop_at=4, sleep=0))
+    proc = start_session(pytester, *workers, "--dist", "no" if not workers else "load")
+    wait_for(pytester.path / "ready")
+    time.sleep(1.0)  # let the controller journal the reports that are on their way
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (pytester.path / "calc" / "results.pk").exists()
+    (pytester.path / "ready").unlink()
+
+    pytester.makepyfile(sweep_slow=SLOW.format(stop_at=-1, sleep=0))
+    result = pytester.runpytest_subprocess("--psweep", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=10)
+    df = read_db()
+    killed_run, next_run = df["_run_id"].unique()
+    killed = df[df["_run_id"] == killed_run]
+    n_killed = len(killed)
+    result.stdout.fnmatch_lines(
+        [f"psweep: merged {n_killed} rows left by an interrupted session into *results.pk"]
+    )
+    if not workers:
+        assert sorted(killed["a"]) == [0, 1, 2, 3]
+    else:  # two workers: a=4 hangs on one, the other goes on with the rest
+        assert 4 not in set(killed["a"]) and n_killed >= 3
+    assert list(killed["r"]) == [a * 2 for a in killed["a"]]
+    assert list(df["_pset_seq"]) == list(range(len(df)))
+    assert os.listdir(pytester.path / "calc" / "journal") == []
+
+
+def test_two_sessions_at_once_keep_all_rows(pytester, read_db):
+    pytester.makepyfile(sweep_slow=SLOW.format(stop_at=-1, sleep=0.05))
+    procs = [start_session(pytester) for _ in range(2)]
+    assert [proc.wait(timeout=120) for proc in procs] == [0, 0]
+    df = read_db()
+    assert len(df) == 20
+    assert df.groupby("_run_id").size().tolist() == [10, 10]
+    assert sorted(df["_run_seq"].unique()) == [0, 1]
+    assert list(df["_pset_seq"]) == list(range(20))
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ('{"a": 1}', "sweep sweep_bad.py::sweep_bad: params must be a list of dicts"),
+        ("[]", "sweep sweep_bad.py::sweep_bad: params is empty"),
+        ("[{'a': 1}, 3]", "sweep sweep_bad.py::sweep_bad: pset #1 is a int"),
+        ("[{'a': 1, '_outcome': 'x'}]", "*pset #0*book-keeping column(s) '_outcome'*"),
+        ("[{'a': object()}]", "*cannot hash the value of key 'a'*"),
+        ("lambda: 1 / 0", "*building params raised ZeroDivisionError*"),
+    ],
+)
+def test_bad_params_are_collection_errors_naming_the_sweep(pytester, params, message):
+    pytester.makepyfile(
+        sweep_bad=f"""
+        import pytest_psweep as ps
+
+        @ps.sweep({params})
+        def sweep_bad(pset):
+            pass
+        """
+    )
+    pytester.makepyfile(
+        sweep_good="""
+        import pytest_psweep as ps
+
+        @ps.sweep([{"a": 1}])
+        def sweep_good(pset):
+            pass
+    """
+    )
+    result = pytester.runpytest_subprocess("--psweep")
+    result.stdout.fnmatch_lines(["*ERROR collecting sweep_bad.py*", f"*{message}*"])
+    result.stdout.no_fnmatch_line("*Traceback*")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+
+
+def test_unreadable_database_stops_the_session_and_is_kept(pytester):
+    pytester.makepyfile(
+        sweep_ok="""
+        import pytest_psweep as ps
+
+        @ps.sweep([{"a": 1}])
+        def sweep_ok(pset):
+            raise AssertionError("must not run")
+    """
+    )
+    database = pytester.path / "calc" / "results.pk"
+    database.parent.mkdir()
+    database.write_bytes(b"\x80\x05garbage")
+    result = pytester.runpytest_subprocess("--psweep")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*database {database} cannot be read*"])
+    assert database.read_bytes() == b"\x80\x05garbage"
+
+
+def test_calc_dir_that_is_a_file_is_a_usage_error(pytester):
+    pytester.makepyfile(
+        sweep_ok="""
+        import pytest_psweep as ps
+
+        @ps.sweep([{"a": 1}])
+        def sweep_ok(pset):
+            pass
+    """
+    )
+    (pytester.path / "calc").write_text("not a folder")
+    result = pytester.runpytest_subprocess("--psweep")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*calc dir */calc is a file*"])
+
+
+def test_different_parameter_names_share_one_database(pytester, read_db):
+    pytester.makepyfile(
+        sweep_two="""
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.grid(a=[1, 2]))
+        def sweep_a(pset):
+            return {"r": pset["a"]}
+
+        @ps.sweep(ps.grid(name=["x"]))
+        def sweep_name(pset):
+            return {"s": pset["name"] * 2}
+    """
+    )
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=3)
+    df = read_db()
+    assert df["a"].isna().tolist() == [False, False, True]
+    assert df["name"].isna().tolist() == [True, True, False]
