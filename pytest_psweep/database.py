@@ -13,6 +13,7 @@ into the database by the next run (``Database.recover``).
 
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
 import shutil
@@ -97,9 +98,7 @@ def rows_to_frame(rows: list[dict]) -> pd.DataFrame:
     """Rows (dicts) to a DataFrame indexed by ``_time_utc``, columns in first-seen order."""
     import pandas as pd
 
-    columns: dict[str, None] = {}
-    for row in rows:
-        columns.update(dict.fromkeys(row))
+    columns = dict.fromkeys(itertools.chain.from_iterable(rows))
     frame = pd.DataFrame(
         {key: [row.get(key) for row in rows] for key in columns},
     )
@@ -133,6 +132,9 @@ def concat(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
 
 def assign_counters(new: pd.DataFrame, *before: pd.DataFrame | None) -> None:
     """Number new rows after the rows before: ``_pset_seq`` per row, ``_run_seq`` per run."""
+    import numpy as np
+    import pandas as pd
+
     pset_seq = -1
     run_seqs: dict[str, int] = {}
     for old in before:
@@ -144,14 +146,15 @@ def assign_counters(new: pd.DataFrame, *before: pd.DataFrame | None) -> None:
             pairs = old[["_run_id", "_run_seq"]].drop_duplicates("_run_id")
             run_seqs.update(zip(pairs["_run_id"], pairs["_run_seq"].astype(int)))
     next_run = max(run_seqs.values(), default=-1) + 1
-    seqs = []
-    for run_id in new["_run_id"]:
+    codes, run_ids = pd.factorize(new["_run_id"])  # run ids in order of appearance
+    numbers = []
+    for run_id in run_ids:
         if run_id not in run_seqs:
             run_seqs[run_id] = next_run
             next_run += 1
-        seqs.append(run_seqs[run_id])
-    new["_pset_seq"] = range(pset_seq + 1, pset_seq + 1 + len(new))
-    new["_run_seq"] = seqs
+        numbers.append(run_seqs[run_id])
+    new["_pset_seq"] = np.arange(pset_seq + 1, pset_seq + 1 + len(new))
+    new["_run_seq"] = np.asarray(numbers, dtype=np.int64)[codes]
 
 
 # -- the journal ---------------------------------------------------------------------

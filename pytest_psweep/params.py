@@ -13,19 +13,21 @@ from .errors import PsweepError
 
 # Columns the engine and the plugin write into every row. A pset must not bring
 # its own value for any of them.
-BOOKKEEPING = (
-    "_run_id",
-    "_pset_id",
-    "_pset_hash",
-    "_pset_seq",
-    "_run_seq",
-    "_calc_dir",
-    "_time_utc",
-    "_exec_host",
-    "_pset_runtime",
-    "_sweep",
-    "_outcome",
-    "_error",
+BOOKKEEPING = frozenset(
+    (
+        "_run_id",
+        "_pset_id",
+        "_pset_hash",
+        "_pset_seq",
+        "_run_seq",
+        "_calc_dir",
+        "_time_utc",
+        "_exec_host",
+        "_pset_runtime",
+        "_sweep",
+        "_outcome",
+        "_error",
+    )
 )
 
 
