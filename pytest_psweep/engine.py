@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import platform
 import shutil
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -63,15 +65,17 @@ class Run:
         row["_time_utc"] = datetime.now(timezone.utc)
         return row
 
-    def call(self, call: Callable[[], Any], row: dict, where: str) -> dict:
-        """Run ``call()`` (the function on this row), time it and merge what it returns."""
+    def call(self, call: Callable[[], Any], row: dict, where: str) -> list[str]:
+        """Run ``call()`` (the function on this row), time it, merge what it returns.
+
+        Returns the keys the function returned.
+        """
         start = time.perf_counter()
         try:
             result = call()
         finally:
             row["_pset_runtime"] = time.perf_counter() - start
-        merge_result(row, result, where)
-        return row
+        return merge_result(row, result, where)
 
     def finish(self, row: dict) -> dict:
         """Complete the row's book-keeping and put it in wire form."""
@@ -92,16 +96,17 @@ class Run:
         return self.finish(row)
 
 
-def merge_result(row: dict, result: Any, where: str) -> None:
+def merge_result(row: dict, result: Any, where: str) -> list[str]:
     """``row.update(result)`` for a dict or None; anything else is the user's mistake."""
     if result is None:
-        return
+        return []
     if not isinstance(result, dict):
         raise PsweepError(
             f"{where}: returned a {type(result).__name__} for pset "
             f"{public_params(row)}; return a dict of results (or None)"
         )
     row.update(result)
+    return list(result)
 
 
 def public_params(row: dict) -> dict:
@@ -290,3 +295,54 @@ def _execute_all(run_: Run, func, tasks, poolsize, simulate):
 def _print_row(row: dict, verbose: bool | Sequence[str]) -> None:
     shown = row if verbose is True else {key: row.get(key) for key in verbose}
     print(shown, flush=True)
+
+
+def provenance(folder: Path) -> dict[str, Any]:
+    """Where a session's rows come from: git commit and dirty flag of ``folder``
+    (None outside a git repository) and the versions that matter, in one string."""
+    commit = _git(folder, "rev-parse", "HEAD")
+    dirty = None
+    if commit is not None:
+        status = _git(folder, "status", "--porcelain", "--untracked-files=no")
+        dirty = bool(status) if status is not None else None
+    return {"_git_commit": commit, "_git_dirty": dirty, "_versions": versions(folder)}
+
+
+def _git(folder: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=20
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def versions(folder: Path) -> str:
+    """``python=3.11.7 pytest=... pandas=... numpy=... pytest-psweep=... <project>=...``."""
+    from importlib import metadata
+
+    names = ["pytest", "pandas", "numpy", "pytest-psweep"]
+    project = _project_name(folder)
+    if project and project not in names:
+        names.append(project)
+    parts = [f"python={platform.python_version()}"]
+    for name in names:
+        try:
+            parts.append(f"{name}={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return " ".join(parts)
+
+
+def _project_name(folder: Path) -> str | None:
+    """The ``[project] name`` of folder's pyproject.toml, if there is one."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        return None
+    try:
+        with open(folder / "pyproject.toml", "rb") as fh:
+            return tomllib.load(fh).get("project", {}).get("name")
+    except (OSError, ValueError):
+        return None

@@ -27,6 +27,10 @@ BOOKKEEPING = frozenset(
         "_sweep",
         "_outcome",
         "_error",
+        "_code_hash",
+        "_git_commit",
+        "_git_dirty",
+        "_versions",
     )
 )
 

@@ -9,7 +9,9 @@ calc dir (``Controller``). Hooks appear in the order pytest calls them.
 from __future__ import annotations
 
 import collections
+import hashlib
 import inspect
+import pickle
 import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
@@ -18,10 +20,10 @@ from typing import Any
 
 import pytest
 
+from . import compare, hookspecs
 from . import database as db
-from . import hookspecs
 from .database import CALC_DIR, DATABASE
-from .engine import SIMULATE_SUFFIX, Recorder, Run, prepare_calc_dir
+from .engine import SIMULATE_SUFFIX, Recorder, Run, prepare_calc_dir, provenance
 from .errors import PsweepError
 from .params import SWEEP_ATTR, Sweep, check_params, pset_hash
 
@@ -38,8 +40,13 @@ class Settings:
     simulate: bool
     backup: bool
     skip_dups: bool
+    compare: Path | None  # baseline database of --psweep-compare
+    rtol: float
+    atol: float
     run: Run
     done: set[tuple[str, str]] = field(default_factory=set)  # (sweep, hash) of passed rows
+    baseline: dict = field(default_factory=dict)  # (sweep, hash) -> latest passed row
+    provenance: dict = field(default_factory=dict)  # _git_commit, _git_dirty, _versions
 
 
 @dataclass
@@ -50,11 +57,15 @@ class SweepPset:
     digest: str
     sweep: str
     argnames: tuple[str, ...]
+    code_hash: str
+    rtol: float | None
+    atol: float | None
 
 
 SETTINGS = pytest.StashKey[Settings]()
 PSET = pytest.StashKey[SweepPset]()
 ROW = pytest.StashKey[dict]()
+RETURNED = pytest.StashKey[list]()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -89,6 +100,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "psweep_skip_dups",
         "Skip psets that already have a passed row with the same _pset_hash and _sweep.",
     )
+    group.addoption(
+        "--psweep-compare",
+        dest="psweep_compare",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DB",
+        help="Fail psets whose results differ from their latest passed row in DB "
+        "(default: this calc dir's database before the run).",
+    )
+    parser.addini(
+        "psweep_compare",
+        "Compare with a baseline database: a path, or 'true' for the calc dir's.",
+        default="",
+    )
+    parser.addini(
+        "psweep_rtol", "Relative tolerance of --psweep-compare.", default=str(compare.RTOL)
+    )
+    parser.addini(
+        "psweep_atol", "Absolute tolerance of --psweep-compare.", default=str(compare.ATOL)
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -109,13 +141,40 @@ def pytest_configure(config: pytest.Config) -> None:
         simulate=simulate,
         backup=bool(_option(config, "psweep_backup")),
         skip_dups=bool(_option(config, "psweep_skip_dups")),
+        compare=_compare_path(config, calc_dir),
+        rtol=_float_ini(config, "psweep_rtol"),
+        atol=_float_ini(config, "psweep_atol"),
         run=run,
     )
     config.stash[SETTINGS] = settings
     if workerinput is not None:
-        settings.done = {tuple(pair) for pair in workerinput.get("psweep_done", ())}
+        settings.done = {tuple(pair) for pair in workerinput["psweep_done"]}
+        settings.baseline = pickle.loads(workerinput["psweep_baseline"])
+        settings.provenance = workerinput["psweep_provenance"]
     else:
+        settings.provenance = provenance(config.rootpath)
         config.pluginmanager.register(Controller(config, settings), "psweep-controller")
+
+
+def _compare_path(config: pytest.Config, calc_dir: Path) -> Path | None:
+    """The baseline database of --psweep-compare[=DB], relative to the rootdir."""
+    value = config.getoption("psweep_compare")
+    if value is None:
+        value = config.getini("psweep_compare").strip()
+        if value.lower() in ("", "false", "0", "no"):
+            return None
+        if value.lower() in ("true", "1", "yes"):
+            value = ""
+    path = config.rootpath / value if value else calc_dir / DATABASE
+    return path / DATABASE if path.is_dir() else path
+
+
+def _float_ini(config: pytest.Config, name: str) -> float:
+    value = config.getini(name)
+    try:
+        return float(value)
+    except ValueError:
+        raise pytest.UsageError(f"psweep: ini key {name} = {value!r} is not a number") from None
 
 
 def _option(config: pytest.Config, name: str) -> Any:
@@ -189,6 +248,7 @@ def _sweep_items(
             f"{where}: building params raised {type(exc).__name__}: {exc}"
         ) from None
     argnames = tuple(inspect.signature(func).parameters)
+    code_hash = _code_hash(func)
     items: list[pytest.Function] = []
     for pset, digest, pset_id in zip(params, digests, pset_ids(params)):
         # All psets of a sweep request the same fixtures: resolve them once, as
@@ -202,9 +262,20 @@ def _sweep_items(
         )
         item.add_marker("psweep")
         item.add_marker(pytest.mark.pset(**pset))
-        item.stash[PSET] = SweepPset(pset, digest, sweep_id, argnames)
+        item.stash[PSET] = SweepPset(
+            pset, digest, sweep_id, argnames, code_hash, sweep.rtol, sweep.atol
+        )
         items.append(item)
     return items
+
+
+def _code_hash(func: Any) -> str:
+    """Hash of the sweep function's source: which code made a row."""
+    try:
+        source = inspect.getsource(func)
+    except (OSError, TypeError):
+        source = func.__code__.co_code.hex()
+    return hashlib.sha1(source.encode()).hexdigest()
 
 
 _SAFE_VALUE = re.compile(r"[\w.+-]{1,40}", re.ASCII)
@@ -291,7 +362,9 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if settings.simulate:
         return True
     kwargs = {name: pyfuncitem.funcargs[name] for name in entry.argnames}
-    settings.run.call(lambda: pyfuncitem.obj(**kwargs), row, pyfuncitem.nodeid)
+    pyfuncitem.stash[RETURNED] = settings.run.call(
+        lambda: pyfuncitem.obj(**kwargs), row, pyfuncitem.nodeid
+    )
     return True
 
 
@@ -310,13 +383,25 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytes
 def _attach_row(
     item: pytest.Item, entry: SweepPset, call: pytest.CallInfo, report: pytest.TestReport
 ) -> None:
-    run = _settings(item.config).run
-    row = run.finish(_row(item))
+    settings = _settings(item.config)
+    row = settings.run.finish(_row(item))
     outcome, error = _outcome(call, report)
     row["_sweep"] = entry.sweep
     row["_outcome"] = outcome
     row["_error"] = error
+    row["_code_hash"] = entry.code_hash
+    row.update(settings.provenance)
+    before_hook = set(row)
     item.ihook.pytest_psweep_row(row=row, item=item)
+    if settings.compare is not None and outcome == "passed" and not settings.simulate:
+        hook_keys = set(row) - before_hook
+        verdict, message = _compare_row(settings, entry, row, item, hook_keys)
+        report.psweep_compare = verdict
+        if message:
+            row["_outcome"] = outcome = "failed"
+            row["_error"] = f"compare: {message.splitlines()[0]}"
+            report.outcome = "failed"
+            report.longrepr = f"{item.nodeid}: {message}"
     try:
         record = db.encode_row(row)
     except PsweepError as exc:  # fail this pset only, and keep what can be kept
@@ -328,6 +413,30 @@ def _attach_row(
         report.longrepr = f"{item.nodeid}: {exc}"
     report.psweep_row = record
     report.psweep_outcome = outcome
+
+
+def _compare_row(
+    settings: Settings, entry: SweepPset, row: dict, item: pytest.Item, hook_keys: set
+) -> tuple[str, str | None]:
+    """("new" | "same" | "differs", the failure message or None)."""
+    baseline = settings.baseline.get((entry.sweep, entry.digest))
+    if baseline is None:
+        return "new", None
+    found = compare.differences(
+        baseline,
+        row,
+        keys=item.stash.get(RETURNED, []),
+        ignore=set(entry.pset) | hook_keys,
+        rtol=settings.rtol if entry.rtol is None else entry.rtol,
+        atol=settings.atol if entry.atol is None else entry.atol,
+    )
+    if not found:
+        return "same", None
+    keys = ", ".join(d.key for d in found)
+    return "differs", (
+        f"results differ from baseline {settings.compare} "
+        f"(row {baseline.get('_pset_id')}) in {keys}\n{compare.diff_table(found)}"
+    )
 
 
 def _outcome(call: pytest.CallInfo, report: pytest.TestReport) -> tuple[str, str | None]:
@@ -354,46 +463,65 @@ class Controller:
         self.settings = settings
         self.recorder = Recorder(settings.target, settings.run.run_id)
         self.counts: collections.Counter = collections.Counter()
+        self.verdicts: collections.Counter = collections.Counter()
         self.modules: dict[str, None] = {}
-        self.recovered = 0
+        self.before: Any = None  # the database as it was before this session
         self.written: int | None = None
+        self.lookahead: dict[str, collections.Counter] = {}
         self.failure: str | None = None
-        self.active = not config.option.collectonly
+        self.collect_only = bool(config.option.collectonly)
+        self._header_done = False
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Before anything runs: merge interrupted runs, back up, check the database."""
-        if not self.active:
-            return
+        """Before anything runs: merge interrupted runs, back up, read the database."""
         settings = self.settings
         try:
-            target, self.recovered = prepare_calc_dir(
+            if self.collect_only:  # look, never write
+                self.before = db.Database(settings.calc_dir).read()
+                return
+            target, recovered = prepare_calc_dir(
                 settings.calc_dir, settings.simulate, settings.backup
             )
-            database = db.Database(target).read()
+            self.before = db.Database(target).read()
+            if settings.compare is not None:
+                default = settings.compare == settings.calc_dir / DATABASE
+                baseline = self.before if default else db.df_read(settings.compare)
+                settings.baseline = compare.baseline_index(baseline)
         except PsweepError as exc:
             raise pytest.UsageError(f"psweep: {exc}") from None
-        if settings.skip_dups and database is not None and "_outcome" in database:
-            passed = database[database["_outcome"] == "passed"]
+        before = self.before
+        if settings.skip_dups and before is not None and "_outcome" in before:
+            passed = before[before["_outcome"] == "passed"]
             settings.done = set(zip(passed["_sweep"], passed["_pset_hash"]))
-        if self.recovered:
+        if recovered:
             self._say(
-                f"psweep: merged {self.recovered} rows left by an interrupted session "
+                f"psweep: merged {recovered} rows left by an interrupted session "
                 f"into {settings.calc_dir / DATABASE}"
             )
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        """Hand the run id (made here, once) and the done psets to an xdist worker."""
-        node.workerinput["psweep_run_id"] = self.settings.run.run_id
-        node.workerinput["psweep_done"] = sorted(self.settings.done)
+        """Hand what was made here once to an xdist worker, in builtin types."""
+        settings = self.settings
+        node.workerinput["psweep_run_id"] = settings.run.run_id
+        node.workerinput["psweep_done"] = sorted(settings.done)
+        node.workerinput["psweep_baseline"] = pickle.dumps(settings.baseline)
+        node.workerinput["psweep_provenance"] = settings.provenance
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if self.collect_only:
+            entries = [item.stash[PSET] for item in session.items if PSET in item.stash]
+            self.lookahead = compare.lookahead(
+                self.before, ((e.sweep, e.digest, e.code_hash) for e in entries)
+            )
 
     def pytest_report_collectionfinish(self, items: list[pytest.Item]) -> list[str]:
         return self._header(item.nodeid for item in items if PSET in item.stash)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
-        if not getattr(self, "_header_done", False):
+        if not self._header_done:
             self._header_done = True
             for line in self._header(i for i in ids if "::sweep_" in i and i.endswith("]")):
                 self._say(line)
@@ -402,12 +530,12 @@ class Controller:
         per_sweep = collections.Counter(nodeid.rsplit("[", 1)[0] for nodeid in nodeids)
         if not per_sweep:
             return []
-        lines = [
-            f"psweep: run {self.settings.run.run_id}, database {self.settings.target / DATABASE}"
-        ]
+        database = self.settings.target / DATABASE
+        lines = [f"psweep: run {self.settings.run.run_id}, database {database}"]
         lines += [f"psweep: {sweep}: {n} psets" for sweep, n in per_sweep.items()]
         return lines
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Journal each row as its report arrives, so a killed session loses none."""
         record = getattr(report, "psweep_row", None)
@@ -415,12 +543,15 @@ class Controller:
             return
         self.recorder.record_encoded(record)
         self.counts[report.psweep_outcome] += 1
+        verdict = getattr(report, "psweep_compare", None)
+        if verdict is not None:
+            self.verdicts[verdict] += 1
         self.modules[report.nodeid.split("::", 1)[0]] = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Merge the journal into the database in one atomic write."""
-        if not self.active or self.recorder.count == 0:
+        if self.collect_only or self.recorder.count == 0:
             return
         settings = self.settings
         try:
@@ -433,6 +564,11 @@ class Controller:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
             return
         self.written = len(new_rows)
+        if settings.simulate and len(new_rows):
+            self.lookahead = compare.lookahead(
+                self.before,
+                zip(new_rows["_sweep"], new_rows["_pset_hash"], new_rows["_code_hash"]),
+            )
         for module in self.modules:
             source = self.config.rootpath / module
             if source.is_file():
@@ -444,15 +580,24 @@ class Controller:
         )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.active or not (self.counts or self.failure):
+        if not (self.counts or self.failure or self.lookahead):
             return
         terminalreporter.section("psweep")
-        counts = ", ".join(f"{self.counts[outcome]} {outcome}" for outcome in OUTCOMES)
-        path = self.settings.target / DATABASE
+        write = terminalreporter.write_line
+        for sweep, count in self.lookahead.items():
+            parts = ", ".join(f"{count[kind]} {kind}" for kind in compare.LOOKAHEAD)
+            write(f"look ahead: {sweep}: {parts}")
         if self.failure:
-            terminalreporter.write_line(self.failure, red=True)
-        else:
-            terminalreporter.write_line(f"{path}: psets {counts}; {self.written} rows written")
+            write(self.failure, red=True)
+        elif self.counts:
+            counts = ", ".join(f"{self.counts[outcome]} {outcome}" for outcome in OUTCOMES)
+            path = self.settings.target / DATABASE
+            write(f"{path}: psets {counts}; {self.written} rows written")
+        if self.verdicts:
+            write(
+                f"compared with {self.settings.compare}: {self.verdicts['same']} same, "
+                f"{self.verdicts['differs']} differ, {self.verdicts['new']} new"
+            )
 
     def _say(self, line: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")

@@ -1,0 +1,200 @@
+"""Regression mode and look-ahead: a new row against the rows already in a database.
+
+``baseline_index`` picks, per (``_sweep``, ``_pset_hash``), the latest passed row;
+``differences`` compares one pset's returned values with it, numbers within
+tolerances; ``lookahead`` says per sweep how many psets are new, done, failed
+before or done by other code.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+RTOL = 1e-9
+ATOL = 0.0
+
+
+def baseline_index(database: Any) -> dict[tuple[str, str], dict]:
+    """The latest passed row per (sweep, pset hash), as a dict."""
+    if database is None or len(database) == 0:
+        return {}
+    if not {"_sweep", "_pset_hash", "_outcome"} <= set(database.columns):
+        return {}
+    passed = database[database["_outcome"] == "passed"]
+    order = "_pset_seq" if "_pset_seq" in passed else "_time_utc"
+    latest = passed.sort_values(order, kind="stable").drop_duplicates(
+        ["_sweep", "_pset_hash"], keep="last"
+    )
+    return {(row["_sweep"], row["_pset_hash"]): row for row in latest.to_dict("records")}
+
+
+def _missing(value: Any) -> bool:
+    """None, NaN or pandas' NA: in a database, also what a row never had."""
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    return (
+        isinstance(value, float | numbers.Real)
+        and not isinstance(value, bool)
+        and (math.isnan(value))
+    )
+
+
+@dataclass
+class Difference:
+    key: str
+    baseline: Any
+    new: Any
+    abs_diff: float | None = None
+    rel_diff: float | None = None
+
+
+def differences(
+    baseline: dict,
+    new: dict,
+    keys: Iterable[str],
+    ignore: Iterable[str],
+    rtol: float,
+    atol: float,
+) -> list[Difference]:
+    """Differences between a pset's returned values (``keys`` of ``new``) and its
+    baseline row.
+
+    The baseline's results are its columns except parameters and other ``ignore``d
+    columns (e.g. what a row hook adds) and book-keeping (``_*``). A database cannot
+    tell a returned NaN from a column a row never had, so a missing baseline value
+    equals a missing (None/NaN) new one; otherwise a key on one side only is a
+    difference.
+    """
+    keys = [key for key in keys if not key.startswith("_")]
+    ignored = set(ignore) | set(keys)
+    found = []
+    for key in keys:
+        old = baseline.get(key)
+        if _missing(old):
+            if not _missing(new[key]):
+                found.append(Difference(key, "<missing>", new[key]))
+            continue
+        diff = _compare(old, new[key], rtol, atol)
+        if diff is not None:
+            diff.key = key
+            found.append(diff)
+    for key, old in baseline.items():
+        if key.startswith("_") or key in ignored or _missing(old):
+            continue
+        found.append(Difference(key, old, "<missing>"))
+    return found
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, numbers.Number)
+        and not isinstance(value, bool)
+        and (type(value).__name__ not in ("bool", "bool_"))
+    )
+
+
+def _compare(old: Any, new: Any, rtol: float, atol: float) -> Difference | None:
+    """None if equal within tolerance, else a Difference (key filled in by caller)."""
+    if _is_number(old) and _is_number(new):
+        if isinstance(old, complex) or isinstance(new, complex):
+            close = abs(new - old) <= atol + rtol * abs(old)
+        else:
+            old_f, new_f = float(old), float(new)
+            if math.isnan(old_f) and math.isnan(new_f):
+                return None
+            close = abs(new_f - old_f) <= atol + rtol * abs(old_f) or old_f == new_f
+        if close:
+            return None
+        gap = abs(new - old)
+        rel = gap / abs(old) if old else math.inf
+        return Difference("", old, new, float(gap), float(rel))
+    if _is_array(old) or _is_array(new):
+        return _compare_arrays(old, new, rtol, atol)
+    try:
+        equal = bool(old == new)
+    except Exception:
+        equal = repr(old) == repr(new)
+    return None if equal else Difference("", old, new)
+
+
+def _is_array(value: Any) -> bool:
+    return type(value).__module__ == "numpy" and hasattr(value, "shape")
+
+
+def _compare_arrays(old: Any, new: Any, rtol: float, atol: float) -> Difference | None:
+    import numpy as np
+
+    old_a, new_a = np.asarray(old), np.asarray(new)
+    if old_a.shape != new_a.shape:
+        return Difference("", f"shape {old_a.shape}", f"shape {new_a.shape}")
+    if old_a.dtype.kind in "iufc" and new_a.dtype.kind in "iufc":
+        if np.allclose(new_a, old_a, rtol=rtol, atol=atol, equal_nan=True):
+            return None
+        gap = np.abs(new_a - old_a)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.where(old_a != 0, gap / np.abs(old_a), np.where(gap == 0, 0.0, np.inf))
+        return Difference("", old, new, float(np.nanmax(gap)), float(np.nanmax(rel)))
+    return None if np.array_equal(old_a, new_a) else Difference("", old, new)
+
+
+def diff_table(found: list[Difference]) -> str:
+    """A readable table: key, baseline, new, abs/rel difference."""
+    header = ("key", "baseline", "new", "abs diff", "rel diff")
+    rows = [
+        (
+            d.key,
+            _short(d.baseline),
+            _short(d.new),
+            "" if d.abs_diff is None else f"{d.abs_diff:.3g}",
+            "" if d.rel_diff is None else f"{d.rel_diff:.3g}",
+        )
+        for d in found
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(5)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+        for row in [header, *rows]
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+LOOKAHEAD = ("new", "done", "failed before", "other code")
+
+
+def lookahead(database: Any, psets: Iterable[tuple[str, str, str]]) -> dict[str, Counter]:
+    """Per sweep, how many of (sweep, pset hash, code hash) are new, done, failed
+    before, or done by other code (a passed row whose ``_code_hash`` differs)."""
+    passed: dict[tuple[str, str], set] = {}
+    failed: set[tuple[str, str]] = set()
+    if database is not None and len(database) and {"_sweep", "_outcome"} <= set(database):
+        code = database["_code_hash"] if "_code_hash" in database else [None] * len(database)
+        for sweep, digest, outcome, code_hash in zip(
+            database["_sweep"], database["_pset_hash"], database["_outcome"], code
+        ):
+            if outcome == "passed":
+                passed.setdefault((sweep, digest), set()).add(code_hash)
+            elif outcome == "failed":
+                failed.add((sweep, digest))
+    counts: dict[str, Counter] = {}
+    for sweep, digest, code_hash in psets:
+        count = counts.setdefault(sweep, Counter())
+        if (sweep, digest) in passed:
+            same_code = code_hash in passed[(sweep, digest)]
+            count["done" if same_code else "other code"] += 1
+        elif (sweep, digest) in failed:
+            count["failed before"] += 1
+        else:
+            count["new"] += 1
+    return counts
