@@ -8,11 +8,13 @@ calc dir (``Controller``). Hooks appear in the order pytest calls them.
 
 from __future__ import annotations
 
+import ast
 import collections
 import hashlib
 import inspect
 import pickle
 import re
+import textwrap
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
@@ -191,11 +193,13 @@ def _settings(config: pytest.Config) -> Settings | None:
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """Never collect inside the calc dir, its simulate copy or its backups.
+    """Never collect inside a calc dir, a simulate copy or a backup.
 
     They hold copies of sweep modules (``backup_script/``), which would be collected
     twice and clash with the originals.
     """
+    if (collection_path / DATABASE).is_file():
+        return True  # any calc dir, e.g. a baseline's or another study's
     calc_dir = config.rootpath / str(_option(config, "psweep_calc_dir"))
     if collection_path.parent != calc_dir.parent:
         return None
@@ -270,10 +274,14 @@ def _sweep_items(
 
 
 def _code_hash(func: Any) -> str:
-    """Hash of the sweep function's source: which code made a row."""
+    """Hash of the sweep function's code: its body, not its decorators (which hold the
+    params, so extending a grid is not new code), comments and layout left out."""
     try:
-        source = inspect.getsource(func)
-    except (OSError, TypeError):
+        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+        node = tree.body[0]
+        node.decorator_list = []
+        source = ast.unparse(node)
+    except (OSError, TypeError, SyntaxError, IndexError, AttributeError):
         source = func.__code__.co_code.hex()
     return hashlib.sha1(source.encode()).hexdigest()
 

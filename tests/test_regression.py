@@ -1,0 +1,218 @@
+"""Resumable studies and regression sweeps: --psweep-skip-dups, --psweep-compare,
+look-ahead and provenance (issue: regression sweeps and resumable studies)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+GRID = """
+    import math
+    import numpy as np
+    import pytest_psweep as ps
+
+    SCALE = {scale}
+
+    @ps.sweep(ps.grid(a={values}){extra})
+    def sweep_grid(pset):
+        assert pset["a"] != {bad}
+        return {{"r": pset["a"] * SCALE, "arr": np.arange(3) * SCALE, "nan": math.nan}}
+"""
+
+
+def grid(pytester, values="[1, 2]", scale="1.0", bad="-1", extra=""):
+    pytester.makepyfile(sweep_grid=GRID.format(values=values, scale=scale, bad=bad, extra=extra))
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_skip_dups_runs_only_new_and_failed_psets(pytester, read_db, workers):
+    grid(pytester, values="[1, 2, 3]", bad="2")
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2, failed=1)
+    grid(pytester, values="[1, 2, 3, 4]")
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-skip-dups", "-rs", *workers)
+    result.assert_outcomes(passed=2, skipped=2)
+    result.stdout.fnmatch_lines(["SKIPPED *already in database*"])
+    df = read_db()
+    second = df[df["_run_seq"] == 1]
+    assert sorted(second["a"]) == [2, 4]  # the failed one again, and the new one
+    assert len(df) == 5
+
+
+def test_skip_dups_resumes_a_killed_study(pytester, read_db, monkeypatch):
+    import signal
+    import time
+
+    pytester.makepyfile(
+        sweep_slow="""
+        import os, pathlib, time
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.grid(a=list(range(8))))
+        def sweep_slow(pset):
+            if pset["a"] == 3 and not os.environ.get("RESUME"):
+                pathlib.Path("ready").write_text("x")
+                time.sleep(30)
+            return {"r": pset["a"]}
+    """
+    )
+    proc = pytester.popen([sys.executable, "-m", "pytest", "--psweep", "-p", "no:cacheprovider"])
+    while not (pytester.path / "ready").exists():
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    proc.stderr.close()
+    monkeypatch.setenv("RESUME", "1")
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-skip-dups")
+    result.assert_outcomes(passed=5, skipped=3)
+    df = read_db()
+    assert sorted(df["a"]) == list(range(8))
+
+
+def test_compare_passes_when_results_agree_and_counts_new(pytester):
+    grid(pytester)
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2)
+    grid(pytester, values="[1, 2, 3]", scale="(1.0 + 1e-12)")
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-compare")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["compared with */calc/results.pk: 2 same, 0 differ, 1 new"])
+
+
+def test_compare_fails_drifted_pset_with_a_table_and_keeps_rows(pytester, read_db):
+    grid(pytester)
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2)
+    grid(pytester, scale="1.001")
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-compare")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*results differ from baseline */calc/results.pk * in r, arr",
+            "key *baseline *new *abs diff *rel diff",
+            "r *1.0 *1.001 *0.001 *0.001",
+            "arr *array(*) *array(*) *0.002 *0.001",
+        ]
+    )
+    df = read_db()
+    assert len(df) == 4
+    assert list(df["_outcome"]) == ["passed", "passed", "failed", "failed"]
+    assert df["_error"].iloc[2].startswith("compare: results differ")
+    # the drifted rows are failed, so the baseline stays the last good result
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-compare")
+    result.assert_outcomes(failed=2)
+
+
+def test_compare_tolerances_from_ini_and_per_sweep(pytester):
+    grid(pytester)
+    pytester.runpytest_subprocess("--psweep", "--psweep-calc-dir=base").assert_outcomes(passed=2)
+    against_base = ("--psweep", "--psweep-compare=base/results.pk")
+    grid(pytester, scale="1.001")
+    pytester.runpytest_subprocess(*against_base).assert_outcomes(failed=2)  # default rtol
+    pytester.makeini("[pytest]\npsweep_rtol = 0.01\n")
+    pytester.runpytest_subprocess(*against_base).assert_outcomes(passed=2)
+    grid(pytester, scale="1.001", extra=", rtol=1e-6")  # the sweep's own beats the ini
+    pytester.runpytest_subprocess(*against_base).assert_outcomes(failed=2)
+    grid(pytester, scale="1.001", extra=", rtol=0, atol=0.01")
+    pytester.runpytest_subprocess(*against_base).assert_outcomes(passed=2)
+
+
+def test_compare_missing_and_new_keys_are_differences(pytester, monkeypatch):
+    pytester.makepyfile(
+        sweep_keys="""
+        import os
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.grid(a=[1]))
+        def sweep_keys(pset):
+            if os.environ.get("CHANGED"):
+                return {"r": 1, "s": 2}
+            return {"r": 1, "t": 3}
+    """
+    )
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=1)
+    monkeypatch.setenv("CHANGED", "1")
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-compare")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["s *<missing> *2*", "t *3 *<missing>*"])
+
+
+def test_committed_baseline_works_from_any_working_directory(pytester, read_db):
+    grid(pytester)
+    pytester.makeini("[pytest]\n")
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2)
+    baseline = pytester.path / "tests" / "baselines" / "results.pk"
+    baseline.parent.mkdir(parents=True)
+    shutil.copy(pytester.path / "calc" / "results.pk", baseline)
+    shutil.rmtree(pytester.path / "calc")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--psweep",
+            "--psweep-compare=tests/baselines/results.pk",
+            str(pytester.path / "sweep_grid.py"),
+        ],
+        cwd=baseline.parent,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout
+    assert "2 same, 0 differ, 0 new" in result.stdout
+    assert len(read_db()) == 2  # the rows go to the calc dir, the baseline is untouched
+
+
+def test_compare_with_missing_baseline_file_is_a_usage_error(pytester):
+    grid(pytester)
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-compare=nope/results.pk")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*database */nope/results.pk does not exist*"])
+
+
+def test_look_ahead_with_collect_only_and_simulate(pytester, read_db):
+    grid(pytester, values="[1, 2, 3]", bad="3")
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2, failed=1)
+    grid(pytester, values="[1, 2, 3, 4]")  # a=1, 2 done, 3 failed before, 4 new
+    result = pytester.runpytest_subprocess("--psweep", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(
+        ["look ahead: sweep_grid.py::sweep_grid: 1 new, 0 done, 1 failed before, 2 other code"]
+    )
+    # same code as the done rows: restore the source they ran with, then simulate
+    grid(pytester, values="[1, 2, 3, 4]", bad="3")
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-simulate", "-n", "2")
+    result.stdout.fnmatch_lines(
+        ["look ahead: sweep_grid.py::sweep_grid: 1 new, 2 done, 1 failed before, 0 other code"]
+    )
+    assert len(read_db()) == 3
+
+
+def test_provenance_in_every_row(pytester, read_db):
+    git = shutil.which("git")
+    grid(pytester)
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2)
+    outside = read_db()
+    assert outside["_git_commit"].isna().all() and outside["_git_dirty"].isna().all()
+    assert "pytest=" in outside["_versions"].iloc[0] and "pandas=" in outside["_versions"].iloc[0]
+    assert outside["_code_hash"].nunique() == 1
+    if git is None:
+        pytest.fail("git is needed for this test")
+    for args in (
+        ["init", "-q"],
+        ["add", "sweep_grid.py"],
+        ["-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "x"],
+    ):
+        subprocess.run([git, *args], cwd=pytester.path, check=True)
+    commit = subprocess.run(
+        [git, "rev-parse", "HEAD"], cwd=pytester.path, text=True, capture_output=True, check=True
+    ).stdout.strip()
+    pytester.runpytest_subprocess("--psweep", "-n", "2").assert_outcomes(passed=2)
+    grid(pytester, bad="5")  # new code in the sweep function
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2)
+    df = read_db()
+    assert list(df["_git_commit"].iloc[2:]) == [commit] * 4
+    assert list(df["_git_dirty"].iloc[2:]) == [False, False, True, True]
+    assert df["_code_hash"].iloc[3] == outside["_code_hash"].iloc[0]
+    assert df["_code_hash"].iloc[4] != outside["_code_hash"].iloc[0]
