@@ -1,0 +1,140 @@
+"""The `psweep` command, run as a real subprocess on a real database."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import pytest_psweep as ps
+
+PSWEEP = shutil.which("psweep")
+
+
+@pytest.fixture
+def calc(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ps.run(lambda p: {"r": p["a"] * 2}, ps.plist("a", [1, 2, 3]))
+    ps.run(lambda p: {"r": p["a"] * 2}, ps.plist("a", [4, 5]))
+    return tmp_path / "calc"
+
+
+def psweep(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    assert PSWEEP is not None, "the psweep command is not installed (pip install -e .)"
+    done = subprocess.run([PSWEEP, *args], capture_output=True, text=True)
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_show_prints_params_results_and_counters(calc):
+    out = psweep("show").stdout.splitlines()
+    assert out[0].split() == ["a", "r", "_run_seq", "_pset_seq"]
+    assert [line.split() for line in out[1:6]] == [
+        ["1", "2", "0", "0"],
+        ["2", "4", "0", "1"],
+        ["3", "6", "0", "2"],
+        ["4", "8", "1", "3"],
+        ["5", "10", "1", "4"],
+    ]
+    assert out[-1] == "[5 rows]"
+
+
+def test_show_cols_query_last_run(calc):
+    out = psweep(
+        "show",
+        str(calc / "results.pk"),
+        "--cols",
+        "a",
+        "_pset_id",
+        "--query",
+        "a >= 2",
+        "--last-run",
+    ).stdout.splitlines()
+    assert out[0].split() == ["a", "_pset_id"]
+    assert [line.split()[0] for line in out[1:-1]] == ["4", "5"]
+
+
+def test_show_unknown_column_is_a_one_line_error(calc):
+    done = psweep("show", "--cols", "nope", check=False)
+    assert done.returncode == 1
+    assert done.stderr.startswith("psweep: error: --cols: no column 'nope'")
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_export_by_suffix(calc, tmp_path):
+    psweep("export", "calc", "out.csv")
+    assert list(pd.read_csv(tmp_path / "out.csv")["r"]) == [2, 4, 6, 8, 10]
+    psweep("export", "calc/results.pk", "out.json")
+    rows = json.loads((tmp_path / "out.json").read_text())
+    assert [row["a"] for row in rows] == [1, 2, 3, 4, 5]
+    done = psweep("export", "calc", "out.xlsx", check=False)
+    assert done.returncode == 1 and "use .csv, .json or .parquet" in done.stderr
+
+
+def test_export_parquet_without_pyarrow_says_so(calc, tmp_path):
+    code = (
+        "import sys; sys.modules['pyarrow'] = None; from pytest_psweep.cli import main; "
+        "sys.exit(main(['export', 'calc', 'out.parquet']))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "psweep: error: export to Parquet needs pyarrow: pip install pyarrow"
+    )
+    assert not (tmp_path / "out.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    "command", [["show", "missing"], ["export", "missing", "x.csv"], ["recover", "missing"]]
+)
+def test_missing_file_is_a_one_line_error(tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    done = psweep(*command, check=False)
+    assert done.returncode == 1
+    assert len(done.stderr.splitlines()) == 1 and "missing" in done.stderr
+
+
+def test_unreadable_database_is_a_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("calc").mkdir()
+    Path("calc/results.pk").write_text("garbage")
+    done = psweep("show", check=False)
+    assert done.returncode == 1
+    assert done.stderr.startswith("psweep: error: database calc/results.pk cannot be read")
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_recover_merges_journal_of_a_killed_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("study.py").write_text(
+        textwrap.dedent("""
+        import time
+        import pytest_psweep as ps
+
+        def func(pset):
+            if pset["a"] == 3:
+                print("ready", flush=True)
+                time.sleep(60)
+            return {"r": pset["a"]}
+
+        ps.run(func, ps.plist("a", range(6)))
+    """)
+    )
+    proc = subprocess.Popen([sys.executable, "study.py"], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    assert psweep("recover", "calc").stdout.strip() == "recovered 3 rows into calc/results.pk"
+    assert list(ps.df_read("calc/results.pk")["a"]) == [0, 1, 2]
+    assert psweep("recover", "calc").stdout.strip() == "recovered 0 rows into calc/results.pk"
