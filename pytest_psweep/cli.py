@@ -72,7 +72,7 @@ def export(args: argparse.Namespace) -> None:
             raise PsweepError("export to Parquet needs pyarrow: pip install pyarrow") from None
         # values Parquet cannot hold as they are (arrays, paths, mixed objects) go as text
         frame = df.copy()
-        for col in frame.columns[frame.dtypes == object]:
+        for col in frame.select_dtypes(include="object").columns:
             frame[col] = frame[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
         frame.to_parquet(out, index=False)
     else:
