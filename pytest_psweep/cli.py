@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .database import CALC_DIR, DATABASE, Database, df_read
+from .database import CALC_DIR, DATABASE, Database, df_read, to_json
 from .errors import PsweepError
 
 # shown by default next to the parameters and results
@@ -64,7 +64,7 @@ def export(args: argparse.Namespace) -> None:
     if suffix == ".csv":
         df.to_csv(out, index=False)
     elif suffix == ".json":
-        df.to_json(out, orient="records", date_format="iso", default_handler=str, indent=1)
+        out.write_text(to_json(df, orient="records"))
     elif suffix == ".parquet":
         try:
             import pyarrow  # noqa: F401

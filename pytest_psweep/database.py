@@ -13,6 +13,7 @@ into the database by the next run (``Database.recover``).
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import pickle
@@ -50,7 +51,11 @@ def df_read(path: str | os.PathLike, fmt: str = "pickle") -> pd.DataFrame:
         if fmt == "pickle":
             df = pd.read_pickle(path)
         elif fmt == "json":
-            df = pd.read_json(path, orient="split")
+            text = path.read_text()
+            # "split" as df_write makes it, or "records" as other tools (and psweep
+            # export) write it
+            orient = "records" if text.lstrip().startswith("[") else "split"
+            df = pd.read_json(io.StringIO(text), orient=orient)
             if "_time_utc" in df:
                 df["_time_utc"] = pd.to_datetime(df["_time_utc"], utc=True)
                 _index_by_time(df)
@@ -92,6 +97,22 @@ def df_write(df: pd.DataFrame, path: str | os.PathLike, fmt: str = "pickle") -> 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def to_json(df: pd.DataFrame, orient: str) -> str:
+    """JSON text of df with 15 significant digits (pandas' default keeps 10)."""
+    return df.to_json(
+        orient=orient,
+        date_format="iso",
+        date_unit="us",
+        double_precision=15,
+        default_handler=str,
+    )
+
+
+def fmt_of(path: str | os.PathLike) -> str:
+    """``"json"`` for a ``.json`` file, else ``"pickle"``."""
+    return "json" if str(path).lower().endswith(".json") else "pickle"
 
 
 def rows_to_frame(rows: list[dict]) -> pd.DataFrame:

@@ -494,7 +494,11 @@ class Controller:
             self.before = db.Database(target).read()
             if settings.compare is not None:
                 default = settings.compare == settings.calc_dir / DATABASE
-                baseline = self.before if default else db.df_read(settings.compare)
+                baseline = (
+                    self.before
+                    if default
+                    else db.df_read(settings.compare, db.fmt_of(settings.compare))
+                )
                 settings.baseline = compare.baseline_index(baseline)
         except PsweepError as exc:
             raise pytest.UsageError(f"psweep: {exc}") from None

@@ -216,3 +216,17 @@ def test_provenance_in_every_row(pytester, read_db):
     assert list(df["_git_dirty"].iloc[2:]) == [False, False, True, True]
     assert df["_code_hash"].iloc[3] == outside["_code_hash"].iloc[0]
     assert df["_code_hash"].iloc[4] != outside["_code_hash"].iloc[0]
+
+
+def test_compare_with_a_json_baseline_kept_in_git(pytester):
+    grid(pytester)
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2)
+    psweep = shutil.which("psweep")
+    subprocess.run([psweep, "export", "calc", "baseline.json"], cwd=pytester.path, check=True)
+    assert (pytester.path / "baseline.json").read_text().startswith("[")
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-compare=baseline.json", "-n", "2")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["compared with */baseline.json: 2 same, 0 differ, 0 new"])
+    grid(pytester, scale="1.5")
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-compare=baseline.json")
+    result.assert_outcomes(failed=2)
