@@ -49,6 +49,7 @@ class Settings:
     done: set[tuple[str, str]] = field(default_factory=set)  # (sweep, hash) of passed rows
     baseline: dict = field(default_factory=dict)  # (sweep, hash) -> latest passed row
     provenance: dict = field(default_factory=dict)  # _git_commit, _git_dirty, _versions
+    sweeps: dict = field(default_factory=dict)  # sweep function -> its pytest.params
 
 
 @dataclass
@@ -64,9 +65,22 @@ class SweepPset:
     atol: float | None
 
 
+class Pset(dict):
+    """The pset a sweep function and its fixtures receive (a dict), with what
+    collection knew of it; its book-keeping is set when its item is set up."""
+
+    __slots__ = ("entry",)
+
+    def __init__(self, entry: SweepPset) -> None:
+        super().__init__(entry.pset)
+        self.entry = entry
+
+    def __repr__(self) -> str:
+        return dict.__repr__(self)
+
+
 SETTINGS = pytest.StashKey[Settings]()
-PSET = pytest.StashKey[SweepPset]()
-ROW = pytest.StashKey[dict]()
+ROW = pytest.StashKey[Pset]()
 RETURNED = pytest.StashKey[list]()
 
 
@@ -225,21 +239,21 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Mod
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_pycollect_makeitem(
-    collector: pytest.Collector, name: str, obj: Any
-) -> list[pytest.Function] | None:
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: Any) -> list | None:
+    """Check a sweep's params, then let pytest collect it as a test function."""
     sweep = getattr(obj, SWEEP_ATTR, None)
     if not isinstance(sweep, Sweep) or not name.startswith("sweep_"):
         return None
-    if _settings(collector.config) is None:
+    settings = _settings(collector.config)
+    if settings is None:
         return []  # plain pytest leaves sweeps alone
-    return _sweep_items(collector, name, obj, sweep)
+    settings.sweeps[obj] = _sweep_psets(collector, name, obj, sweep)
+    obj.__test__ = True  # pytest's own mark of a test function whatever its name
+    return None
 
 
-def _sweep_items(
-    collector: pytest.Collector, name: str, func: Any, sweep: Sweep
-) -> list[pytest.Function]:
-    """One item per pset, with the ``psweep`` and ``pset(**params)`` marks."""
+def _sweep_psets(collector: pytest.Collector, name: str, func: Any, sweep: Sweep) -> list:
+    """The sweep's psets as ``pytest.param``s, or a collection error naming the sweep."""
     sweep_id = f"{collector.nodeid}::{name}"
     where = f"sweep {sweep_id}"
     try:
@@ -253,24 +267,27 @@ def _sweep_items(
         ) from None
     argnames = tuple(inspect.signature(func).parameters)
     code_hash = _code_hash(func)
-    items: list[pytest.Function] = []
-    for pset, digest, pset_id in zip(params, digests, pset_ids(params)):
-        # All psets of a sweep request the same fixtures: resolve them once, as
-        # pytest's own parametrize does, instead of once per item.
-        item = pytest.Function.from_parent(
-            collector,
-            name=f"{name}[{pset_id}]",
-            callobj=func,
-            originalname=name,
-            fixtureinfo=items[0]._fixtureinfo if items else None,
+    values = []
+    for params_, digest, pset_id in zip(params, digests, pset_ids(params)):
+        entry = SweepPset(params_, digest, sweep_id, argnames, code_hash, sweep.rtol, sweep.atol)
+        marks = (pytest.mark.psweep, pytest.mark.pset(**params_))
+        values.append(pytest.param(Pset(entry), id=pset_id, marks=marks))
+    return values
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One item per pset: pytest's own parametrization of the argument ``pset``."""
+    settings = _settings(metafunc.config)
+    values = settings.sweeps.get(metafunc.function) if settings is not None else None
+    if values is None:
+        return
+    if "pset" not in metafunc.fixturenames:
+        pytest.fail(
+            f"sweep {metafunc.definition.nodeid}: a sweep function takes the argument "
+            "'pset' (or uses a fixture that does)",
+            pytrace=False,
         )
-        item.add_marker("psweep")
-        item.add_marker(pytest.mark.pset(**pset))
-        item.stash[PSET] = SweepPset(
-            pset, digest, sweep_id, argnames, code_hash, sweep.rtol, sweep.atol
-        )
-        items.append(item)
-    return items
+    metafunc.parametrize("pset", values)
 
 
 def _code_hash(func: Any) -> str:
@@ -320,49 +337,45 @@ def pset_ids(params: list[dict]) -> list[str]:
 # -- running one pset ----------------------------------------------------------------
 
 
-def _row(item: pytest.Item) -> dict:
-    """The item's row, prepared (book-keeping set) the first time it is asked for."""
+def _entry(item: pytest.Item) -> SweepPset | None:
+    """What collection knows of a sweep item's pset; None for other items."""
+    callspec = getattr(item, "callspec", None)
+    value = callspec.params.get("pset") if callspec is not None else None
+    return value.entry if isinstance(value, Pset) else None
+
+
+def _row(item: pytest.Item) -> Pset:
+    """The item's pset, prepared in place (book-keeping set) once per run of the item.
+
+    The function and every fixture that requests ``pset`` get this same object.
+    """
     row = item.stash.get(ROW, None)
     if row is None:
-        entry = item.stash[PSET]
-        row = _settings(item.config).run.prepare(entry.pset, entry.digest)
+        row = item.callspec.params["pset"]
+        entry = row.entry
+        prepared = _settings(item.config).run.prepare(entry.pset, entry.digest)
+        row.clear()  # a pset shared with another parametrization starts afresh
+        row.update(prepared)
         item.stash[ROW] = row
     return row
 
 
-# The sweep item being set up in this process. pytest runs one item at a time per
-# process; the pset fixture reads it instead of requesting ``request``, which costs
-# pytest about 75 µs per item (measured: 10k psets, benchmarks/README.md).
-_current: list[pytest.Item] = []
-
-
-@pytest.fixture
-def pset() -> dict:
-    """The pset of this sweep item, with ``_run_id``, ``_pset_id``, ... already set."""
-    if not _current:
-        raise PsweepError(
-            "the pset fixture is for sweep_* functions decorated with @ps.sweep(params), "
-            "run with --psweep"
-        )
-    return _row(_current[0])
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    _current.clear()
-    entry = item.stash.get(PSET, None)
+    """Before any fixture: skip a done pset (--psweep-skip-dups) or prepare its row."""
+    entry = _entry(item)
     if entry is None:
         return
-    _current.append(item)
     settings = _settings(item.config)
     if settings.skip_dups and (entry.sweep, entry.digest) in settings.done:
         pytest.skip("already in database")
+    _row(item)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     """Call a sweep function and merge its returned dict into the row (no return warning)."""
-    entry = pyfuncitem.stash.get(PSET, None)
+    entry = _entry(pyfuncitem)
     if entry is None:
         return None
     settings = _settings(pyfuncitem.config)
@@ -380,7 +393,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport:
     """Attach the finished row (pickled, so any value crosses to an xdist controller)."""
     report = yield
-    entry = item.stash.get(PSET, None)
+    entry = _entry(item)
     if entry is None or _settings(item.config) is None:
         return report
     if call.when == "call" or (call.when == "setup" and report.failed):
@@ -392,7 +405,7 @@ def _attach_row(
     item: pytest.Item, entry: SweepPset, call: pytest.CallInfo, report: pytest.TestReport
 ) -> None:
     settings = _settings(item.config)
-    row = settings.run.finish(_row(item))
+    row = settings.run.finish(dict(_row(item)))  # a plain dict travels and pickles
     outcome, error = _outcome(call, report)
     row["_sweep"] = entry.sweep
     row["_outcome"] = outcome
@@ -523,13 +536,13 @@ class Controller:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if self.collect_only:
-            entries = [item.stash[PSET] for item in session.items if PSET in item.stash]
+            entries = [e for e in map(_entry, session.items) if e is not None]
             self.lookahead = compare.lookahead(
                 self.before, ((e.sweep, e.digest, e.code_hash) for e in entries)
             )
 
     def pytest_report_collectionfinish(self, items: list[pytest.Item]) -> list[str]:
-        return self._header(item.nodeid for item in items if PSET in item.stash)
+        return self._header(item.nodeid for item in items if _entry(item) is not None)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:

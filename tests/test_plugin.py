@@ -149,7 +149,8 @@ def test_fixtures_of_any_scope_beside_pset(pytester, read_db):
 
         @pytest.fixture
         def scaled(pset):
-            return pset["a"] * 100
+            # fixtures get the same pset, book-keeping already set
+            return pset["a"] * 100, pset["_pset_id"]
     """)
     pytester.makepyfile(
         sweep_fix="""
@@ -163,13 +164,32 @@ def test_fixtures_of_any_scope_beside_pset(pytester, read_db):
         @ps.sweep(ps.grid(a=[1, 2]))
         def sweep_fix(mesh, offset, scaled, pset, tmp_path, request):
             (tmp_path / "f").write_text("x")
-            return {"r": mesh["cells"] + offset + scaled, "node": request.node.name}
+            return {"r": mesh["cells"] + offset + scaled[0], "node": request.node.name,
+                    "fixture_pset_id": scaled[1]}
     """
     )
     pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2)
     df = read_db()
     assert list(df["r"]) == [117, 217]
     assert list(df["node"]) == ["sweep_fix[a=1]", "sweep_fix[a=2]"]
+    assert list(df["fixture_pset_id"]) == list(df["_pset_id"])
+
+
+def test_sweep_without_pset_argument_is_a_collection_error(pytester):
+    pytester.makepyfile(
+        sweep_noarg="""
+        import pytest_psweep as ps
+
+        @ps.sweep([{"a": 1}])
+        def sweep_noarg(tmp_path):
+            pass
+    """
+    )
+    result = pytester.runpytest_subprocess("--psweep")
+    result.stdout.fnmatch_lines(
+        ["*sweep sweep_noarg.py::sweep_noarg: a sweep function takes the argument 'pset'*"]
+    )
+    assert result.ret == pytest.ExitCode.INTERRUPTED
 
 
 def test_marks_on_the_function_apply_per_pset(pytester, read_db):
