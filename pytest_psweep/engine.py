@@ -7,6 +7,9 @@ then travel to the one process that journals them and appends them to the databa
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import inspect
 import multiprocessing
 import os
 import platform
@@ -14,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
@@ -188,6 +192,16 @@ class Recorder:
     def count(self) -> int:
         return len(self._rows)
 
+    @property
+    def journal_dir(self) -> Path:
+        return self.database.calc_dir / db.JOURNAL_DIR
+
+    def keep_source(self, source: Path, relative: str) -> None:
+        """Copy a module or script that made rows to ``backup_script/<_run_id>/``."""
+        if source.is_file():
+            target = self.database.calc_dir / "backup_script" / self.run_id / relative
+            db.copy_source(source, target)
+
 
 def prepare_calc_dir(calc_dir: str | os.PathLike, simulate: bool, backup: bool) -> tuple[Path, int]:
     """Before a run: merge rows of interrupted runs, back up or make the simulate copy.
@@ -297,6 +311,19 @@ def _print_row(row: dict, verbose: bool | Sequence[str]) -> None:
     print(shown, flush=True)
 
 
+def code_hash(func: Any) -> str:
+    """Hash of the sweep function's code: its body, not its decorators (which hold the
+    params, so extending a grid is not new code), comments and layout left out."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+        node = tree.body[0]
+        node.decorator_list = []
+        source = ast.unparse(node)
+    except (OSError, TypeError, SyntaxError, IndexError, AttributeError):
+        source = func.__code__.co_code.hex()
+    return hashlib.sha1(source.encode()).hexdigest()
+
+
 def provenance(folder: Path) -> dict[str, Any]:
     """Where a session's rows come from: git commit and dirty flag of ``folder``
     (None outside a git repository) and the versions that matter, in one string."""
@@ -346,3 +373,20 @@ def _project_name(folder: Path) -> str | None:
             return tomllib.load(fh).get("project", {}).get("name")
     except (OSError, ValueError):
         return None
+
+
+def encode_row(row: dict) -> tuple[bytes, str | None]:
+    """The journal record of a row, and what was wrong if parts of it could not be
+    pickled (those values are then left out of the record)."""
+    try:
+        return db.encode_row(row), None
+    except PsweepError as exc:
+        return db.encode_row(db.without_unpicklable(row)), str(exc)
+
+
+def read_database(path: str | os.PathLike) -> pd.DataFrame | None:
+    """The database of a calc dir (None if it has none yet) or of a file (.pk, .json)."""
+    path = Path(path)
+    if path.is_dir() or not path.suffix:
+        return Database(path).read()
+    return db.df_read(path, db.fmt_of(path))

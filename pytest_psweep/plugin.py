@@ -8,13 +8,10 @@ calc dir (``Controller``). Hooks appear in the order pytest calls them.
 
 from __future__ import annotations
 
-import ast
 import collections
-import hashlib
 import inspect
 import pickle
 import re
-import textwrap
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
@@ -22,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from . import compare, hookspecs
-from . import database as db
+from . import compare, engine, hookspecs
 from .database import CALC_DIR, DATABASE
 from .engine import SIMULATE_SUFFIX, Recorder, Run, prepare_calc_dir, provenance
 from .errors import PsweepError
@@ -266,7 +262,7 @@ def _sweep_psets(collector: pytest.Collector, name: str, func: Any, sweep: Sweep
             f"{where}: building params raised {type(exc).__name__}: {exc}"
         ) from None
     argnames = tuple(inspect.signature(func).parameters)
-    code_hash = _code_hash(func)
+    code_hash = engine.code_hash(func)
     values = []
     for params_, digest, pset_id in zip(params, digests, pset_ids(params)):
         entry = SweepPset(params_, digest, sweep_id, argnames, code_hash, sweep.rtol, sweep.atol)
@@ -288,19 +284,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             pytrace=False,
         )
     metafunc.parametrize("pset", values)
-
-
-def _code_hash(func: Any) -> str:
-    """Hash of the sweep function's code: its body, not its decorators (which hold the
-    params, so extending a grid is not new code), comments and layout left out."""
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
-        node = tree.body[0]
-        node.decorator_list = []
-        source = ast.unparse(node)
-    except (OSError, TypeError, SyntaxError, IndexError, AttributeError):
-        source = func.__code__.co_code.hex()
-    return hashlib.sha1(source.encode()).hexdigest()
 
 
 _SAFE_VALUE = re.compile(r"[\w.+-]{1,40}", re.ASCII)
@@ -423,15 +406,14 @@ def _attach_row(
             row["_error"] = f"compare: {message.splitlines()[0]}"
             report.outcome = "failed"
             report.longrepr = f"{item.nodeid}: {message}"
-    try:
-        record = db.encode_row(row)
-    except PsweepError as exc:  # fail this pset only, and keep what can be kept
-        row = db.without_unpicklable(row)
-        row["_outcome"] = outcome = "failed"
-        row["_error"] = f"PsweepError: {exc}"
-        record = db.encode_row(row)
+    record, problem = engine.encode_row(row)
+    if problem is not None:  # fail this pset only; the rest of its row is kept
+        outcome = "failed"
+        record, _ = engine.encode_row(
+            {**row, "_outcome": outcome, "_error": f"PsweepError: {problem}"}
+        )
         report.outcome = "failed"
-        report.longrepr = f"{item.nodeid}: {exc}"
+        report.longrepr = f"{item.nodeid}: {problem}"
     report.psweep_row = record
     report.psweep_outcome = outcome
 
@@ -499,19 +481,15 @@ class Controller:
         settings = self.settings
         try:
             if self.collect_only:  # look, never write
-                self.before = db.Database(settings.calc_dir).read()
+                self.before = engine.read_database(settings.calc_dir)
                 return
             target, recovered = prepare_calc_dir(
                 settings.calc_dir, settings.simulate, settings.backup
             )
-            self.before = db.Database(target).read()
+            self.before = engine.read_database(target)
             if settings.compare is not None:
                 default = settings.compare == settings.calc_dir / DATABASE
-                baseline = (
-                    self.before
-                    if default
-                    else db.df_read(settings.compare, db.fmt_of(settings.compare))
-                )
+                baseline = self.before if default else engine.read_database(settings.compare)
                 settings.baseline = compare.baseline_index(baseline)
         except PsweepError as exc:
             raise pytest.UsageError(f"psweep: {exc}") from None
@@ -584,7 +562,7 @@ class Controller:
         except PsweepError as exc:
             self.failure = (
                 f"psweep: {exc}; this session's rows stay in "
-                f"{settings.target / db.JOURNAL_DIR} for the next run"
+                f"{self.recorder.journal_dir} for the next run"
             )
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
             return
@@ -595,11 +573,7 @@ class Controller:
                 zip(new_rows["_sweep"], new_rows["_pset_hash"], new_rows["_code_hash"]),
             )
         for module in self.modules:
-            source = self.config.rootpath / module
-            if source.is_file():
-                db.copy_source(
-                    source, settings.target / "backup_script" / settings.run.run_id / module
-                )
+            self.recorder.keep_source(self.config.rootpath / module, module)
         self.config.hook.pytest_psweep_finish(
             database=database, new_rows=new_rows, calc_dir=settings.target
         )
