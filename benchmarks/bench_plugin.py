@@ -78,24 +78,32 @@ def main() -> None:
 
         big = 100_000
         (folder / "sweep_mul.py").write_text(SWEEP.format(n=big))
-        for label, args in (
-            ("collect", ["--collect-only", "-p", "no:xdist"]),
-            ("run", ["-p", "no:xdist"]),
-        ):
-            start = time.perf_counter()
-            out = subprocess.run(
-                [sys.executable, "-c", PEAK, *COMMON, "--psweep", *args, "sweep_mul.py"],
-                cwd=folder,
-                capture_output=True,
-                text=True,
+        (folder / "test_mul.py").write_text(PLAIN.format(n=big))
+        print(f"{big} items, one pytest process each, -p no:xdist")
+        for label, extra in (("collect", ["--collect-only"]), ("run", [])):
+            plain = peak_run(folder, [*extra, "test_mul.py"])
+            swept = peak_run(folder, [*extra, "--psweep", "sweep_mul.py"])
+            print(
+                f"{label:<8} plain {plain[0]:6.1f} s {plain[1]:6.0f} MiB   "
+                f"psweep {swept[0]:6.1f} s {swept[1]:6.0f} MiB   "
+                f"ratio {swept[0] / plain[0]:.2f} s, {swept[1] / plain[1]:.2f} memory"
             )
-            seconds = time.perf_counter() - start
-            peak = next(
-                int(line.split()[1])
-                for line in out.stdout.splitlines()
-                if line.startswith("PEAK_KB")
-            )
-            print(f"{big} psets {label:<8} {seconds:7.1f} s  peak {peak / 1024:7.0f} MiB")
+
+
+def peak_run(folder: Path, args: list[str]) -> tuple[float, float]:
+    """Seconds and peak memory (MiB) of one pytest process."""
+    start = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK, *COMMON, "-p", "no:xdist", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - start
+    peak = next(
+        int(line.split()[1]) for line in out.stdout.splitlines() if line.startswith("PEAK_KB")
+    )
+    return seconds, peak / 1024
 
 
 if __name__ == "__main__":

@@ -248,6 +248,9 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: Any) 
     return None
 
 
+_PSWEEP_MARK = pytest.mark.psweep
+
+
 def _sweep_psets(collector: pytest.Collector, name: str, func: Any, sweep: Sweep) -> list:
     """The sweep's psets as ``pytest.param``s, or a collection error naming the sweep."""
     sweep_id = f"{collector.nodeid}::{name}"
@@ -266,7 +269,7 @@ def _sweep_psets(collector: pytest.Collector, name: str, func: Any, sweep: Sweep
     values = []
     for params_, digest, pset_id in zip(params, digests, pset_ids(params)):
         entry = SweepPset(params_, digest, sweep_id, argnames, code_hash, sweep.rtol, sweep.atol)
-        marks = (pytest.mark.psweep, pytest.mark.pset(**params_))
+        marks = (_PSWEEP_MARK, pytest.mark.pset(**params_))
         values.append(pytest.param(Pset(entry), id=pset_id, marks=marks))
     return values
 
@@ -381,6 +384,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytes
         return report
     if call.when == "call" or (call.when == "setup" and report.failed):
         _attach_row(item, entry, call, report)
+    elif call.when == "teardown" and ROW in item.stash:
+        # the row has left with its report and teardown is over: the pset goes back
+        # to its parameters, so 100k items do not keep 100k rows in memory
+        pset = item.stash[ROW]
+        del item.stash[ROW]
+        pset.clear()
+        pset.update(entry.pset)
     return report
 
 

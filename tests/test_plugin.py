@@ -501,3 +501,30 @@ def test_row_and_finish_hooks_from_conftest(pytester, read_db, workers):
         "calc_dir": str(pytester.path / "calc"),
         "db_exists": True,
     }
+
+
+def test_fixture_teardown_still_sees_the_bookkeeping(pytester, read_db):
+    pytester.makeconftest("""
+        import pathlib, pytest
+
+        @pytest.fixture
+        def out_dir(pset):
+            folder = pathlib.Path(pset["_calc_dir"]) / pset["_pset_id"]
+            folder.mkdir(parents=True)
+            yield folder
+            (folder / "teardown.txt").write_text(pset["_pset_id"])
+    """)
+    pytester.makepyfile(
+        sweep_files="""
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.grid(a=[1, 2]))
+        def sweep_files(pset, out_dir):
+            (out_dir / "out.txt").write_text(str(pset["a"]))
+    """
+    )
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2)
+    for pset_id, a in zip(read_db()["_pset_id"], (1, 2)):
+        folder = pytester.path / "calc" / pset_id
+        assert (folder / "out.txt").read_text() == str(a)
+        assert (folder / "teardown.txt").read_text() == pset_id
