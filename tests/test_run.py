@@ -392,3 +392,11 @@ def test_recovery_does_not_merge_a_live_runs_journal(in_tmp):
         proc.stdout.close()
     df = ps.run(double, ps.plist("a", [51]))
     assert sorted(df["a"]) == [0, 1, 2, 50, 51]
+
+
+def test_verbose_prints_each_row_or_chosen_columns(capsys):
+    ps.run(double, ps.plist("a", [1, 2]), verbose=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "'r': 2" in lines[0] and "'_pset_id'" in lines[0]
+    ps.run(double, ps.plist("a", [3]), verbose=["a", "r"])
+    assert capsys.readouterr().out.strip() == "{'a': 3, 'r': 6}"
