@@ -31,6 +31,18 @@ def test_mul(a):
     assert a * 2 >= 0
 """
 
+# the same items as the sweep makes: dict params and the marks psweep and pset(a=...)
+MARKED = """
+import pytest
+
+@pytest.mark.parametrize("pset", [
+    pytest.param({{"a": a}}, id=f"a={{a}}", marks=(pytest.mark.psweep, pytest.mark.pset(a=a)))
+    for a in range({n})
+])
+def test_marked(pset):
+    assert pset["a"] * 2 >= 0
+"""
+
 PEAK = (
     "import resource, sys, pytest; rc = pytest.main(sys.argv[1:]); "
     "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)"
@@ -67,14 +79,23 @@ def main() -> None:
         folder = Path(tmp)
         (folder / "sweep_mul.py").write_text(SWEEP.format(n=n))
         (folder / "test_mul.py").write_text(PLAIN.format(n=n))
-        print(f"{n} items, best of {repeat} pytest processes")
-        print(f"{'mode':<10} {'plain s':>9} {'psweep s':>9} {'ratio':>7}")
+        (folder / "test_marked.py").write_text(MARKED.format(n=n))
+        print(f"{n} items, best of {repeat} pytest processes; 'marked' is a parametrize test")
+        print("with the sweep's marks and dict params: psweep / marked is the plugin's own cost")
+        print(
+            f"{'mode':<8} {'plain s':>8} {'marked s':>9} {'psweep s':>9} {'psweep/plain':>13} "
+            f"{'psweep/marked':>14}"
+        )
         for label, extra in (("serial", ["-p", "no:xdist"]), ("-n 2", ["-n", "2"])):
             plain = best(folder, [*extra, "test_mul.py"], repeat)
+            marked = best(folder, [*extra, "test_marked.py"], repeat)
             swept = best(
                 folder, [*extra, "--psweep", "sweep_mul.py"], repeat, clean=folder / "calc"
             )
-            print(f"{label:<10} {plain:9.2f} {swept:9.2f} {swept / plain:7.3f}")
+            print(
+                f"{label:<8} {plain:8.2f} {marked:9.2f} {swept:9.2f} {swept / plain:13.3f} "
+                f"{swept / marked:14.3f}"
+            )
 
         big = 100_000
         (folder / "sweep_mul.py").write_text(SWEEP.format(n=big))
