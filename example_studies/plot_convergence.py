@@ -30,7 +30,7 @@ for method, rows in df.groupby("method", sort=False):
     rows = rows.sort_values("h")
     small = rows.iloc[: max(2, len(rows) // 2)]
     order = np.polyfit(np.log(small["h"]), np.log(small["error"]), 1)[0]
-    print(f"{method}: observed order {order:.2f} (theory {rows['order'].iloc[0]})")
+    print(f"{method}: observed order {order:.2f} (theory {int(rows['order'].iloc[0])})")
     ax.loglog(rows["h"], rows["error"], "o-", label=f"{method}: p = {order:.2f}")
 ax.set_xlabel("step size h")
 ax.set_ylabel("max error at t = 2 pi")
