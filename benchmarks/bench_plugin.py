@@ -35,9 +35,9 @@ def test_mul(a):
 MARKED = """
 import pytest
 
+@pytest.mark.psweep
 @pytest.mark.parametrize("pset", [
-    pytest.param({{"a": a}}, id=f"a={{a}}", marks=(pytest.mark.psweep, pytest.mark.pset(a=a)))
-    for a in range({n})
+    pytest.param({{"a": a}}, id=f"a={{a}}", marks=pytest.mark.pset(a=a)) for a in range({n})
 ])
 def test_marked(pset):
     assert pset["a"] * 2 >= 0

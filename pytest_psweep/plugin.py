@@ -245,10 +245,11 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: Any) 
         return []  # plain pytest leaves sweeps alone
     settings.sweeps[obj] = _sweep_psets(collector, name, obj, sweep)
     obj.__test__ = True  # pytest's own mark of a test function whatever its name
+    if not any(mark.name == "psweep" for mark in getattr(obj, "pytestmark", ())):
+        # on the function, not on each pset: pytest handles one function mark far
+        # faster than the same mark on 10k parameters (benchmarks/README.md)
+        pytest.mark.psweep(obj)
     return None
-
-
-_PSWEEP_MARK = pytest.mark.psweep
 
 
 def _sweep_psets(collector: pytest.Collector, name: str, func: Any, sweep: Sweep) -> list:
@@ -269,8 +270,7 @@ def _sweep_psets(collector: pytest.Collector, name: str, func: Any, sweep: Sweep
     values = []
     for params_, digest, pset_id in zip(params, digests, pset_ids(params)):
         entry = SweepPset(params_, digest, sweep_id, argnames, code_hash, sweep.rtol, sweep.atol)
-        marks = (_PSWEEP_MARK, pytest.mark.pset(**params_))
-        values.append(pytest.param(Pset(entry), id=pset_id, marks=marks))
+        values.append(pytest.param(Pset(entry), id=pset_id, marks=pytest.mark.pset(**params_)))
     return values
 
 

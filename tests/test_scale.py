@@ -9,13 +9,15 @@ N = 20_000
 
 @pytest.mark.slow
 def test_many_psets_in_parallel_all_land_once(pytester, read_db):
-    pytester.makepyfile(sweep_many=f"""
+    pytester.makepyfile(
+        sweep_many=f"""
         import pytest_psweep as ps
 
         @ps.sweep(ps.grid(a=range({N})))
         def sweep_many(pset):
             return {{"r": pset["a"] * 2}}
-    """)
+    """
+    )
     result = pytester.runpytest_subprocess("--psweep", "-n", "2", "-q", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=N)
     df = read_db()
