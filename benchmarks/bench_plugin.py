@@ -1,7 +1,10 @@
 """`pytest --psweep` against plain pytest on the same number of items, in one run.
 
 A sweep of N trivial psets versus a ``@pytest.mark.parametrize`` test with N cases,
-serial and with ``-n 2``; each measured as the best of REPEAT fresh pytest processes.
+serial and with ``-n 2``; each measured in REPEAT fresh pytest processes, taken in
+turns so that the machine's drift hits all three alike; the best and the median.
+Plugins installed beside ours that are not part of the comparison (pytest-randomly,
+pytest-benchmark, hypothesis) are disabled in every run.
 Then the time and peak memory of collecting and running a 100k-pset sweep.
 
     python benchmarks/bench_plugin.py [N] [REPEAT]
@@ -9,6 +12,7 @@ Then the time and peak memory of collecting and running a 100k-pset sweep.
 
 from __future__ import annotations
 
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,10 +49,21 @@ def test_marked(pset):
 
 PEAK = (
     "import resource, sys, pytest; rc = pytest.main(sys.argv[1:]); "
-    "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)"
+    "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+    "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)"
 )
 
-COMMON = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:benchmark"]
+COMMON = [
+    "-q",
+    "-p",
+    "no:cacheprovider",
+    "-p",
+    "no:randomly",
+    "-p",
+    "no:benchmark",
+    "-p",
+    "no:hypothesispytest",
+]
 
 
 def pytest_seconds(folder: Path, args: list[str]) -> float:
@@ -62,40 +77,52 @@ def pytest_seconds(folder: Path, args: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def best(folder: Path, args: list[str], repeat: int, clean: Path | None = None) -> float:
-    times = []
+def clear(folder: Path) -> None:
+    for path in sorted(folder.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+
+
+def measure(folder: Path, runs: dict[str, list[str]], repeat: int) -> dict[str, list[float]]:
+    """Seconds of each run, REPEAT times, in turns."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeat):
-        if clean is not None and clean.exists():
-            for path in sorted(clean.rglob("*"), reverse=True):
-                path.unlink() if path.is_file() else path.rmdir()
-        times.append(pytest_seconds(folder, args))
-    return min(times)
+        for name, args in runs.items():
+            if (folder / "calc").exists():
+                clear(folder / "calc")
+            times[name].append(pytest_seconds(folder, args))
+    return times
 
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
-    repeat = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    repeat = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "sweep_mul.py").write_text(SWEEP.format(n=n))
         (folder / "test_mul.py").write_text(PLAIN.format(n=n))
         (folder / "test_marked.py").write_text(MARKED.format(n=n))
-        print(f"{n} items, best of {repeat} pytest processes; 'marked' is a parametrize test")
+        print(f"{n} items, {repeat} pytest processes each; 'marked' is a parametrize test")
         print("with the sweep's marks and dict params: psweep / marked is the plugin's own cost")
         print(
-            f"{'mode':<8} {'plain s':>8} {'marked s':>9} {'psweep s':>9} {'psweep/plain':>13} "
-            f"{'psweep/marked':>14}"
+            f"{'mode':<8} {'':<6} {'plain s':>8} {'marked s':>9} {'psweep s':>9} "
+            f"{'psweep/plain':>13} {'psweep/marked':>14}"
         )
         for label, extra in (("serial", ["-p", "no:xdist"]), ("-n 2", ["-n", "2"])):
-            plain = best(folder, [*extra, "test_mul.py"], repeat)
-            marked = best(folder, [*extra, "test_marked.py"], repeat)
-            swept = best(
-                folder, [*extra, "--psweep", "sweep_mul.py"], repeat, clean=folder / "calc"
+            times = measure(
+                folder,
+                {
+                    "plain": [*extra, "test_mul.py"],
+                    "marked": [*extra, "test_marked.py"],
+                    "psweep": [*extra, "--psweep", "sweep_mul.py"],
+                },
+                repeat,
             )
-            print(
-                f"{label:<8} {plain:8.2f} {marked:9.2f} {swept:9.2f} {swept / plain:13.3f} "
-                f"{swept / marked:14.3f}"
-            )
+            for stat, pick in (("best", min), ("median", statistics.median)):
+                plain, marked, swept = (pick(times[k]) for k in ("plain", "marked", "psweep"))
+                print(
+                    f"{label:<8} {stat:<6} {plain:8.2f} {marked:9.2f} {swept:9.2f} "
+                    f"{swept / plain:13.3f} {swept / marked:14.3f}"
+                )
 
         big = 100_000
         (folder / "sweep_mul.py").write_text(SWEEP.format(n=big))
@@ -106,13 +133,14 @@ def main() -> None:
             swept = peak_run(folder, [*extra, "--psweep", "sweep_mul.py"])
             print(
                 f"{label:<8} plain {plain[0]:6.1f} s {plain[1]:6.0f} MiB   "
-                f"psweep {swept[0]:6.1f} s {swept[1]:6.0f} MiB   "
-                f"ratio {swept[0] / plain[0]:.2f} s, {swept[1] / plain[1]:.2f} memory"
+                f"psweep {swept[0]:6.1f} s {swept[1]:6.0f} MiB (writer process "
+                f"{swept[2]:4.0f} MiB)   ratio {swept[0] / plain[0]:.2f} s, "
+                f"{swept[1] / plain[1]:.2f} memory"
             )
 
 
-def peak_run(folder: Path, args: list[str]) -> tuple[float, float]:
-    """Seconds and peak memory (MiB) of one pytest process."""
+def peak_run(folder: Path, args: list[str]) -> tuple[float, float, float]:
+    """Seconds and peak memory (MiB) of one pytest process and of its largest child."""
     start = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-c", PEAK, *COMMON, "-p", "no:xdist", *args],
@@ -121,10 +149,8 @@ def peak_run(folder: Path, args: list[str]) -> tuple[float, float]:
         text=True,
     )
     seconds = time.perf_counter() - start
-    peak = next(
-        int(line.split()[1]) for line in out.stdout.splitlines() if line.startswith("PEAK_KB")
-    )
-    return seconds, peak / 1024
+    peak = next(line.split() for line in out.stdout.splitlines() if line.startswith("PEAK_KB"))
+    return seconds, int(peak[1]) / 1024, int(peak[2]) / 1024
 
 
 if __name__ == "__main__":

@@ -8,17 +8,21 @@ Layout of ``<calc_dir>``::
     journal/<run_id>.jnl.lock held by the run that writes the journal while it lives
 
 A journal whose lock nobody holds belongs to a run that died: its rows are merged
-into the database by the next run (``Database.recover``).
+into the database by the next run (``Database.recover``). ``ps.run`` appends its rows
+itself; a pytest session has a ``WriterProcess`` append its journal.
 """
 
 from __future__ import annotations
 
 import io
 import itertools
+import json
 import os
 import pickle
 import shutil
 import struct
+import subprocess
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterable
@@ -357,3 +361,113 @@ def copy_source(source: str | os.PathLike, target: str | os.PathLike) -> None:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
+
+
+# -- the process that writes a pytest session's database --------------------------------
+
+
+class WriterProcess:
+    """A child process that checks the database at the start of a pytest session and
+    appends the session's journal to it at the end.
+
+    It imports pandas and reads the database while the session collects and runs, on
+    another core; the pytest process then never imports pandas (0.3-0.5 s, and its
+    objects walked by each of pytest's garbage collections at exit) nor keeps rows in
+    memory: they are in the journal. If the process dies, the journal stays for the
+    next run, as after a killed session.
+    """
+
+    def __init__(self, calc_dir: str | os.PathLike) -> None:
+        self.calc_dir = Path(calc_dir)
+        # on the child's sys.path: not the session's folder (which -c puts first), and
+        # the package's own folder last, so it is found even when not installed
+        command = (
+            "import sys; del sys.path[0]; sys.path.append(sys.argv.pop()); "
+            f"from {__name__} import _writer_main; _writer_main(sys.argv[1])"
+        )
+        package_root = str(Path(__file__).resolve().parents[1])
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", command, str(calc_dir), package_root],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        except OSError as exc:
+            raise PsweepError(f"cannot start the process that writes {self.path}: {exc}") from exc
+        self._ready: bool | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.calc_dir / DATABASE
+
+    def wait_ready(self) -> None:
+        """Wait until the database has been read; PsweepError if it cannot be."""
+        if self._ready is None:
+            self._answer()
+            self._ready = True
+
+    def append_journal(self, journal: str | os.PathLike) -> int:
+        """Append the journal's rows to the database in one atomic write; rows written."""
+        self.wait_ready()
+        try:
+            self._process.stdin.write(json.dumps({"journal": str(journal)}) + "\n")
+            self._process.stdin.flush()
+        except OSError:
+            pass  # it died: _answer says how
+        written = self._answer()["written"]
+        self.close(wait=False)  # its exit (pandas' teardown) need not hold the session
+        return written
+
+    def close(self, wait: bool = True) -> None:
+        """End the process: it exits when its input ends; wait reaps it."""
+        if self._process.stdin and not self._process.stdin.closed:
+            try:
+                self._process.stdin.close()
+            except OSError:
+                pass
+        if wait:
+            self._process.wait()
+
+    def _answer(self) -> dict:
+        line = self._process.stdout.readline()
+        answer = json.loads(line) if line.startswith("{") else None
+        if answer is None:
+            self.close()
+            raise PsweepError(
+                f"the process that writes {self.path} ended (exit code "
+                f"{self._process.returncode}) before it answered"
+            )
+        if "error" in answer:
+            self.close()
+            raise PsweepError(answer["error"])
+        return answer
+
+
+def _writer_main(calc_dir: str) -> None:
+    """The writer process: read the database, answer, append the journal it is given."""
+
+    def say(**answer: Any) -> None:
+        print(json.dumps(answer), flush=True)
+
+    database = Database(calc_dir)
+    try:
+        import pandas  # noqa: F401  the slow import, while the session runs
+
+        database.read()
+    except PsweepError as exc:
+        say(error=str(exc))
+        return
+    say(ready=True)
+    line = sys.stdin.readline()
+    if line:
+        try:
+            _, new = database.append(read_journal(json.loads(line)["journal"]))
+        except Exception as exc:
+            message = str(exc) if isinstance(exc, PsweepError) else f"{type(exc).__name__}: {exc}"
+            say(error=message)
+            return
+        say(written=len(new))
+    # the database is written and renamed, the answer flushed: skip the interpreter's
+    # teardown of pandas (about 0.1 s) that the session would otherwise wait for
+    os._exit(0)

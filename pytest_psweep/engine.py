@@ -159,21 +159,26 @@ class Recorder:
     def __init__(self, calc_dir: str | os.PathLike, run_id: str) -> None:
         self.database = Database(calc_dir)
         self.run_id = run_id
+        self.count = 0
         self._journal: Journal | None = None
-        self._rows: list[dict | bytes] = []
+        self._rows: list[dict] = []  # kept by record(); encoded rows live in the journal
 
     def record(self, row: dict) -> None:
         """Journal a finished row (a value that cannot be pickled is a PsweepError)."""
-        self.record_encoded(db.encode_row(row))
-        self._rows[-1] = row
+        self._write(db.encode_row(row))
+        self._rows.append(row)
 
     def record_encoded(self, record: bytes) -> None:
-        """Journal a row already encoded where it was made (e.g. an xdist worker)."""
+        """Journal a row encoded where it was made (e.g. an xdist worker); it is read
+        back from the journal at the end, so a long session keeps no rows in memory."""
+        self._write(record)
+
+    def _write(self, record: bytes) -> None:
         if self._journal is None:
             self.database.check_calc_dir()
             self._journal = Journal(self.database.calc_dir, self.run_id)
         self._journal.append_encoded(record)
-        self._rows.append(record)
+        self.count += 1
 
     def finish(self, counters_after: pd.DataFrame | None = None) -> tuple[Any, Any]:
         """Append the rows to the database in one atomic write: (database, new rows).
@@ -182,15 +187,29 @@ class Recorder:
         """
         if self._journal is None:
             return self.database.read(), db.rows_to_frame([])
-        rows = [db.decode_row(row) if isinstance(row, bytes) else row for row in self._rows]
+        rows = self._rows if len(self._rows) == self.count else db.read_journal(self._journal.path)
         whole, new = self.database.append(rows, counters_after=counters_after)
         self._journal.close(remove=True)
         self._journal = None
         return whole, new
 
-    @property
-    def count(self) -> int:
-        return len(self._rows)
+    def finish_in(self, writer: db.WriterProcess) -> int:
+        """Have the writer process append the journal; the number of rows written.
+
+        If it cannot, the journal stays for the next run (PsweepError).
+        """
+        if self._journal is None:
+            writer.close()
+            return 0
+        try:
+            written = writer.append_journal(self._journal.path)
+        except PsweepError:
+            self._journal.close(remove=False)
+            self._journal = None
+            raise
+        self._journal.close(remove=True)
+        self._journal = None
+        return written
 
     @property
     def journal_dir(self) -> Path:

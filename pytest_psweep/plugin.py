@@ -2,8 +2,9 @@
 
 A thin layer on the engine. Every process (the controller and each xdist worker)
 collects the same items and turns a pset into a row with ``engine.Run``; the row
-rides on the test report as bytes; only the controller journals rows and writes the
-calc dir (``Controller``). Hooks appear in the order pytest calls them.
+rides on the test report as bytes; only the controller journals rows and, through
+its ``WriterProcess``, writes the calc dir (``Controller``). Hooks appear in the order
+pytest calls them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 
 from . import compare, engine, hookspecs
-from .database import CALC_DIR, DATABASE
+from .database import CALC_DIR, DATABASE, WriterProcess
 from .engine import SIMULATE_SUFFIX, Recorder, Run, prepare_calc_dir, provenance
 from .errors import PsweepError
 from .params import SWEEP_ATTR, Sweep, check_params, pset_hash
@@ -46,15 +47,14 @@ class Settings:
     baseline: dict = field(default_factory=dict)  # (sweep, hash) -> latest passed row
     provenance: dict = field(default_factory=dict)  # _git_commit, _git_dirty, _versions
     sweeps: dict = field(default_factory=dict)  # sweep function -> its pytest.params
+    row_hook: bool | None = None  # does any plugin or conftest implement pytest_psweep_row?
 
 
-@dataclass
-class SweepPset:
-    """What a sweep item knows from collection: its pset, hash and sweep."""
+@dataclass(frozen=True)
+class SweepInfo:
+    """What collection knows of a sweep function, shared by all its psets."""
 
-    pset: dict
-    digest: str
-    sweep: str
+    id: str  # the _sweep column: "<module>::<function>"
     argnames: tuple[str, ...]
     code_hash: str
     rtol: float | None
@@ -62,14 +62,21 @@ class SweepPset:
 
 
 class Pset(dict):
-    """The pset a sweep function and its fixtures receive (a dict), with what
-    collection knew of it; its book-keeping is set when its item is set up."""
+    """The pset a sweep function and its fixtures receive (a dict), knowing its
+    parameters, their hash and its sweep; its book-keeping is set when its item is
+    set up and taken back after teardown.
 
-    __slots__ = ("entry",)
+    One object per item and nothing more: pytest's garbage collections at exit walk
+    every object that 100k items keep alive.
+    """
 
-    def __init__(self, entry: SweepPset) -> None:
-        super().__init__(entry.pset)
-        self.entry = entry
+    __slots__ = ("params", "digest", "sweep")
+
+    def __init__(self, params: dict, digest: str, sweep: SweepInfo) -> None:
+        super().__init__(params)
+        self.params = params
+        self.digest = digest
+        self.sweep = sweep
 
     def __repr__(self) -> str:
         return dict.__repr__(self)
@@ -189,6 +196,13 @@ def _float_ini(config: pytest.Config, name: str) -> float:
         raise pytest.UsageError(f"psweep: ini key {name} = {value!r} is not a number") from None
 
 
+def _xdist_active(config: pytest.Config) -> bool:
+    """Does this process control xdist workers? (``dist`` is missing under -p no:xdist)"""
+    return getattr(config.option, "dist", "no") != "no" or bool(
+        getattr(config.option, "numprocesses", None)
+    )
+
+
 def _option(config: pytest.Config, name: str) -> Any:
     """Command line first, then the ini key of the same name."""
     value = config.getoption(name)
@@ -265,19 +279,25 @@ def _sweep_psets(collector: pytest.Collector, name: str, func: Any, sweep: Sweep
         raise collector.CollectError(
             f"{where}: building params raised {type(exc).__name__}: {exc}"
         ) from None
-    argnames = tuple(inspect.signature(func).parameters)
-    code_hash = engine.code_hash(func)
-    values = []
-    for params_, digest, pset_id in zip(params, digests, pset_ids(params)):
-        entry = SweepPset(params_, digest, sweep_id, argnames, code_hash, sweep.rtol, sweep.atol)
-        values.append(pytest.param(Pset(entry), id=pset_id, marks=pytest.mark.pset(**params_)))
-    return values
+    info = SweepInfo(
+        sweep_id,
+        tuple(inspect.signature(func).parameters),
+        engine.code_hash(func),
+        sweep.rtol,
+        sweep.atol,
+    )
+    return [
+        pytest.param(Pset(pset, digest, info), id=pset_id, marks=pytest.mark.pset(**pset))
+        for pset, digest, pset_id in zip(params, digests, pset_ids(params))
+    ]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """One item per pset: pytest's own parametrization of the argument ``pset``."""
     settings = _settings(metafunc.config)
-    values = settings.sweeps.get(metafunc.function) if settings is not None else None
+    # popped: pytest keeps what each item needs (its callspec), so 10k params and
+    # mark decorators do not stay alive (and walked by every gc) for the session
+    values = settings.sweeps.pop(metafunc.function, None) if settings is not None else None
     if values is None:
         return
     if "pset" not in metafunc.fixturenames:
@@ -323,11 +343,11 @@ def pset_ids(params: list[dict]) -> list[str]:
 # -- running one pset ----------------------------------------------------------------
 
 
-def _entry(item: pytest.Item) -> SweepPset | None:
-    """What collection knows of a sweep item's pset; None for other items."""
+def _sweep_pset(item: pytest.Item) -> Pset | None:
+    """A sweep item's pset; None for other items."""
     callspec = getattr(item, "callspec", None)
     value = callspec.params.get("pset") if callspec is not None else None
-    return value.entry if isinstance(value, Pset) else None
+    return value if isinstance(value, Pset) else None
 
 
 def _row(item: pytest.Item) -> Pset:
@@ -338,8 +358,7 @@ def _row(item: pytest.Item) -> Pset:
     row = item.stash.get(ROW, None)
     if row is None:
         row = item.callspec.params["pset"]
-        entry = row.entry
-        prepared = _settings(item.config).run.prepare(entry.pset, entry.digest)
+        prepared = _settings(item.config).run.prepare(row.params, row.digest)
         row.clear()  # a pset shared with another parametrization starts afresh
         row.update(prepared)
         item.stash[ROW] = row
@@ -349,11 +368,11 @@ def _row(item: pytest.Item) -> Pset:
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Before any fixture: skip a done pset (--psweep-skip-dups) or prepare its row."""
-    entry = _entry(item)
-    if entry is None:
+    pset = _sweep_pset(item)
+    if pset is None:
         return
     settings = _settings(item.config)
-    if settings.skip_dups and (entry.sweep, entry.digest) in settings.done:
+    if settings.skip_dups and (pset.sweep.id, pset.digest) in settings.done:
         pytest.skip("already in database")
     _row(item)
 
@@ -361,14 +380,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     """Call a sweep function and merge its returned dict into the row (no return warning)."""
-    entry = _entry(pyfuncitem)
-    if entry is None:
+    pset = _sweep_pset(pyfuncitem)
+    if pset is None:
         return None
     settings = _settings(pyfuncitem.config)
     row = _row(pyfuncitem)
     if settings.simulate:
         return True
-    kwargs = {name: pyfuncitem.funcargs[name] for name in entry.argnames}
+    kwargs = {name: pyfuncitem.funcargs[name] for name in pset.sweep.argnames}
     pyfuncitem.stash[RETURNED] = settings.run.call(
         lambda: pyfuncitem.obj(**kwargs), row, pyfuncitem.nodeid
     )
@@ -379,37 +398,39 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport:
     """Attach the finished row (pickled, so any value crosses to an xdist controller)."""
     report = yield
-    entry = _entry(item)
-    if entry is None or _settings(item.config) is None:
+    pset = _sweep_pset(item)
+    if pset is None or _settings(item.config) is None:
         return report
     if call.when == "call" or (call.when == "setup" and report.failed):
-        _attach_row(item, entry, call, report)
+        _attach_row(item, pset, call, report)
     elif call.when == "teardown" and ROW in item.stash:
         # the row has left with its report and teardown is over: the pset goes back
         # to its parameters, so 100k items do not keep 100k rows in memory
-        pset = item.stash[ROW]
         del item.stash[ROW]
         pset.clear()
-        pset.update(entry.pset)
+        pset.update(pset.params)
     return report
 
 
 def _attach_row(
-    item: pytest.Item, entry: SweepPset, call: pytest.CallInfo, report: pytest.TestReport
+    item: pytest.Item, pset: Pset, call: pytest.CallInfo, report: pytest.TestReport
 ) -> None:
     settings = _settings(item.config)
     row = settings.run.finish(dict(_row(item)))  # a plain dict travels and pickles
     outcome, error = _outcome(call, report)
-    row["_sweep"] = entry.sweep
+    row["_sweep"] = pset.sweep.id
     row["_outcome"] = outcome
     row["_error"] = error
-    row["_code_hash"] = entry.code_hash
+    row["_code_hash"] = pset.sweep.code_hash
     row.update(settings.provenance)
     before_hook = set(row)
-    item.ihook.pytest_psweep_row(row=row, item=item)
+    if settings.row_hook is None:  # known once items run: conftests load at collection
+        settings.row_hook = bool(item.config.hook.pytest_psweep_row.get_hookimpls())
+    if settings.row_hook:
+        item.ihook.pytest_psweep_row(row=row, item=item)
     if settings.compare is not None and outcome == "passed" and not settings.simulate:
         hook_keys = set(row) - before_hook
-        verdict, message = _compare_row(settings, entry, row, item, hook_keys)
+        verdict, message = _compare_row(settings, pset, row, item, hook_keys)
         report.psweep_compare = verdict
         if message:
             row["_outcome"] = outcome = "failed"
@@ -429,19 +450,19 @@ def _attach_row(
 
 
 def _compare_row(
-    settings: Settings, entry: SweepPset, row: dict, item: pytest.Item, hook_keys: set
+    settings: Settings, pset: Pset, row: dict, item: pytest.Item, hook_keys: set
 ) -> tuple[str, str | None]:
     """("new" | "same" | "differs", the failure message or None)."""
-    baseline = settings.baseline.get((entry.sweep, entry.digest))
+    baseline = settings.baseline.get((pset.sweep.id, pset.digest))
     if baseline is None:
         return "new", None
     found = compare.differences(
         baseline,
         row,
         keys=item.stash.get(RETURNED, []),
-        ignore=set(entry.pset) | hook_keys,
-        rtol=settings.rtol if entry.rtol is None else entry.rtol,
-        atol=settings.atol if entry.atol is None else entry.atol,
+        ignore=set(pset.params) | hook_keys,
+        rtol=settings.rtol if pset.sweep.rtol is None else pset.sweep.rtol,
+        atol=settings.atol if pset.sweep.atol is None else pset.sweep.atol,
     )
     if not found:
         return "same", None
@@ -478,7 +499,9 @@ class Controller:
         self.counts: collections.Counter = collections.Counter()
         self.verdicts: collections.Counter = collections.Counter()
         self.modules: dict[str, None] = {}
-        self.before: Any = None  # the database as it was before this session
+        self.before: Any = None  # the database before this session, where needed
+        self.writer: WriterProcess | None = None
+        self.check_database = False  # wait for the writer to have read the database
         self.written: int | None = None
         self.lookahead: dict[str, collections.Counter] = {}
         self.failure: str | None = None
@@ -487,19 +510,27 @@ class Controller:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Before anything runs: merge interrupted runs, back up, read the database."""
+        """Before anything runs: merge interrupted runs, back up, start the writer.
+
+        The database is read here only where an option needs it; the writer process
+        reads it meanwhile to check it (``pytest_runtestloop``).
+        """
         settings = self.settings
+        if self.collect_only:  # look, never write: the look-ahead reads the database
+            return
+        compare_default = settings.compare == settings.calc_dir / DATABASE
         try:
-            if self.collect_only:  # look, never write
-                self.before = engine.read_database(settings.calc_dir)
-                return
             target, recovered = prepare_calc_dir(
                 settings.calc_dir, settings.simulate, settings.backup
             )
-            self.before = engine.read_database(target)
+            self.check_database = (target / DATABASE).exists()
+            self.writer = WriterProcess(target)
+            if settings.skip_dups or settings.simulate or compare_default:
+                self.before = engine.read_database(target)
             if settings.compare is not None:
-                default = settings.compare == settings.calc_dir / DATABASE
-                baseline = self.before if default else engine.read_database(settings.compare)
+                baseline = (
+                    self.before if compare_default else engine.read_database(settings.compare)
+                )
                 settings.baseline = compare.baseline_index(baseline)
         except PsweepError as exc:
             raise pytest.UsageError(f"psweep: {exc}") from None
@@ -523,14 +554,33 @@ class Controller:
         node.workerinput["psweep_provenance"] = settings.provenance
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        if self.collect_only:
-            entries = [e for e in map(_entry, session.items) if e is not None]
+        if not self.collect_only:
+            return
+        entries = [e for e in map(_sweep_pset, session.items) if e is not None]
+        if entries:
+            try:
+                self.before = engine.read_database(self.settings.calc_dir)
+            except PsweepError as exc:
+                raise pytest.UsageError(f"psweep: {exc}") from None
             self.lookahead = compare.lookahead(
-                self.before, ((e.sweep, e.digest, e.code_hash) for e in entries)
+                self.before, ((e.sweep.id, e.digest, e.sweep.code_hash) for e in entries)
             )
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        """Before the first pset runs: stop if the writer cannot read the database."""
+        if self.writer is None or not self.check_database:
+            return
+        sweeps_here = any(_sweep_pset(item) is not None for item in session.items)
+        if not sweeps_here and not _xdist_active(self.config):
+            return  # no sweep in this session: nothing to wait for
+        try:
+            self.writer.wait_ready()
+        except PsweepError as exc:
+            raise pytest.UsageError(f"psweep: {exc}") from None
+
     def pytest_report_collectionfinish(self, items: list[pytest.Item]) -> list[str]:
-        return self._header(item.nodeid for item in items if _entry(item) is not None)
+        return self._header(item.nodeid for item in items if _sweep_pset(item) is not None)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
@@ -564,11 +614,11 @@ class Controller:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Merge the journal into the database in one atomic write."""
-        if self.collect_only or self.recorder.count == 0:
+        if self.writer is None:
             return
         settings = self.settings
         try:
-            database, new_rows = self.recorder.finish()
+            self.written = self.recorder.finish_in(self.writer)
         except PsweepError as exc:
             self.failure = (
                 f"psweep: {exc}; this session's rows stay in "
@@ -576,17 +626,30 @@ class Controller:
             )
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
             return
-        self.written = len(new_rows)
-        if settings.simulate and len(new_rows):
+        if not self.recorder.count:
+            return
+        for module in self.modules:
+            self.recorder.keep_source(self.config.rootpath / module, module)
+        if settings.simulate or self.config.hook.pytest_psweep_finish.get_hookimpls():
+            self._finish_with_frames()
+
+    def _finish_with_frames(self) -> None:
+        """The look-ahead of a simulation and the finish hook, from the written database."""
+        settings = self.settings
+        database = engine.read_database(settings.target)
+        new_rows = database[database["_run_id"] == settings.run.run_id]
+        if settings.simulate:
             self.lookahead = compare.lookahead(
                 self.before,
                 zip(new_rows["_sweep"], new_rows["_pset_hash"], new_rows["_code_hash"]),
             )
-        for module in self.modules:
-            self.recorder.keep_source(self.config.rootpath / module, module)
         self.config.hook.pytest_psweep_finish(
             database=database, new_rows=new_rows, calc_dir=settings.target
         )
+
+    def pytest_unconfigure(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not (self.counts or self.failure or self.lookahead):

@@ -115,7 +115,8 @@ def test_bad_params_are_collection_errors_naming_the_sweep(pytester, params, mes
     assert result.ret == pytest.ExitCode.INTERRUPTED
 
 
-def test_unreadable_database_stops_the_session_and_is_kept(pytester):
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_unreadable_database_stops_the_session_and_is_kept(pytester, workers):
     pytester.makepyfile(
         sweep_ok="""
         import pytest_psweep as ps
@@ -128,10 +129,77 @@ def test_unreadable_database_stops_the_session_and_is_kept(pytester):
     database = pytester.path / "calc" / "results.pk"
     database.parent.mkdir()
     database.write_bytes(b"\x80\x05garbage")
-    result = pytester.runpytest_subprocess("--psweep")
+    result = pytester.runpytest_subprocess("--psweep", *workers)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*database {database} cannot be read*"])
+    result.stdout.no_fnmatch_line("*must not run*")
     assert database.read_bytes() == b"\x80\x05garbage"
+
+
+def test_rows_stay_in_the_journal_when_the_writer_process_dies(pytester, read_db):
+    # the sweep kills the child process that would write the database (Linux /proc)
+    pytester.makepyfile(
+        sweep_kill="""
+        import os, signal
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.plist("a", [1, 2, 3]))
+        def sweep_kill(pset):
+            if pset["a"] == 3:
+                for task in os.listdir("/proc/self/task"):
+                    with open(f"/proc/self/task/{task}/children") as fh:
+                        for pid in fh.read().split():
+                            os.kill(int(pid), signal.SIGKILL)
+            return {"r": pset["a"] * 2}
+    """
+    )
+    result = pytester.runpytest_subprocess("--psweep", "-p", "no:xdist")
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines(
+        [
+            "*psweep: the process that writes *results.pk ended (exit code -9)*"
+            "this session's rows stay in *journal for the next run"
+        ]
+    )
+    assert not (pytester.path / "calc" / "results.pk").exists()
+
+    result = pytester.runpytest_subprocess("--psweep", "-p", "no:xdist", "-m", "pset(a=1)")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["psweep: merged 3 rows left by an interrupted session*"])
+    df = read_db()
+    assert len(df) == 4 and df["_run_id"].nunique() == 2
+    assert list(df["r"]) == [2, 4, 6, 2]
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_pandas_stays_out_of_the_pytest_processes(pytester, read_db, workers):
+    # the database is written by a child process: pytest's processes never pay
+    # for importing pandas (SPEC: import pandas where a DataFrame is made)
+    pytester.makeconftest(
+        """
+        import os, sys
+
+        def pytest_unconfigure(config):
+            with open("processes.txt", "a") as fh:
+                fh.write(f"{os.getpid()} {'pandas' in sys.modules}\\n")
+    """
+    )
+    pytester.makepyfile(
+        sweep_mul="""
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.plist("a", [1, 2, 3]))
+        def sweep_mul(pset):
+            return {"r": pset["a"] * 2}
+    """
+    )
+    for _ in range(2):  # a new database, then an existing one
+        result = pytester.runpytest_subprocess("--psweep", *workers)
+        result.assert_outcomes(passed=3)
+    processes = (pytester.path / "processes.txt").read_text().split("\n")[:-1]
+    assert len(processes) == (2 if not workers else 6)  # with xdist: controller and 2 workers
+    assert [line.split()[1] for line in processes] == ["False"] * len(processes)
+    assert len(read_db()) == 6
 
 
 def test_calc_dir_that_is_a_file_is_a_usage_error(pytester):

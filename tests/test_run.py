@@ -394,6 +394,22 @@ def test_recovery_does_not_merge_a_live_runs_journal(in_tmp):
     assert sorted(df["a"]) == [0, 1, 2, 50, 51]
 
 
+def test_rows_journaled_elsewhere_are_read_back_from_the_journal(in_tmp):
+    # what the plugin's controller does with rows made and encoded by xdist workers:
+    # it keeps none in memory, the journal holds them until the end
+    from pytest_psweep import database, engine
+
+    run_ = engine.Run(str(in_tmp / "calc"))
+    recorder = engine.Recorder(in_tmp / "calc", run_.run_id)
+    for pset in ps.plist("a", [0, 1, 2]):
+        recorder.record_encoded(database.encode_row(run_.execute(double, pset)))
+    assert recorder.count == 3
+    whole, new = recorder.finish()
+    assert list(new["a"]) == [0, 1, 2] and list(new["r"]) == [0, 2, 4]
+    assert list(whole["_pset_seq"]) == [0, 1, 2]
+    assert os.listdir(in_tmp / "calc" / "journal") == []
+
+
 def test_verbose_prints_each_row_or_chosen_columns(capsys):
     ps.run(double, ps.plist("a", [1, 2]), verbose=True)
     lines = capsys.readouterr().out.splitlines()
