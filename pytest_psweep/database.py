@@ -395,7 +395,8 @@ class WriterProcess:
             )
         except OSError as exc:
             raise PsweepError(f"cannot start the process that writes {self.path}: {exc}") from exc
-        self._ready: bool | None = None
+        self._ready = False
+        self._given = False  # a journal to append
 
     @property
     def path(self) -> Path:
@@ -403,43 +404,49 @@ class WriterProcess:
 
     def wait_ready(self) -> None:
         """Wait until the database has been read; PsweepError if it cannot be."""
-        if self._ready is None:
+        if not self._ready:
             self._answer()
             self._ready = True
 
     def append_journal(self, journal: str | os.PathLike) -> int:
         """Append the journal's rows to the database in one atomic write; rows written."""
         self.wait_ready()
+        self._given = True
         try:
             self._process.stdin.write(json.dumps({"journal": str(journal)}) + "\n")
             self._process.stdin.flush()
         except OSError:
             pass  # it died: _answer says how
         written = self._answer()["written"]
-        self.close(wait=False)  # its exit (pandas' teardown) need not hold the session
+        self._end_input()  # it exits by itself; close() reaps it
         return written
 
-    def close(self, wait: bool = True) -> None:
-        """End the process: it exits when its input ends; wait reaps it."""
-        if self._process.stdin and not self._process.stdin.closed:
-            try:
-                self._process.stdin.close()
-            except OSError:
-                pass
-        if wait:
-            self._process.wait()
+    def close(self) -> None:
+        """End the process and reap it. One that was given no journal is stopped at
+        once: it has only read, and a session without sweeps need not wait for it."""
+        if not self._given and self._process.poll() is None:
+            self._process.kill()
+        self._end_input()
+        self._process.wait()
+
+    def _end_input(self) -> None:
+        try:
+            self._process.stdin.close()
+        except OSError:
+            pass
 
     def _answer(self) -> dict:
         line = self._process.stdout.readline()
-        answer = json.loads(line) if line.startswith("{") else None
-        if answer is None:
-            self.close()
+        answer = json.loads(line) if line.startswith("{") else {}
+        if "error" in answer or not answer:
+            self._end_input()
+            self._process.wait()
+        if not answer:
             raise PsweepError(
                 f"the process that writes {self.path} ended (exit code "
                 f"{self._process.returncode}) before it answered"
             )
         if "error" in answer:
-            self.close()
             raise PsweepError(answer["error"])
         return answer
 

@@ -286,8 +286,9 @@ def _sweep_psets(collector: pytest.Collector, name: str, func: Any, sweep: Sweep
         sweep.rtol,
         sweep.atol,
     )
+    mark = pytest.mark.pset  # looked up once: pytest checks the marker name each time
     return [
-        pytest.param(Pset(pset, digest, info), id=pset_id, marks=pytest.mark.pset(**pset))
+        pytest.param(Pset(pset, digest, info), id=pset_id, marks=mark(**pset))
         for pset, digest, pset_id in zip(params, digests, pset_ids(params))
     ]
 
