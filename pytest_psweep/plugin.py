@@ -46,44 +46,43 @@ class Settings:
     done: set[tuple[str, str]] = field(default_factory=set)  # (sweep, hash) of passed rows
     baseline: dict = field(default_factory=dict)  # (sweep, hash) -> latest passed row
     provenance: dict = field(default_factory=dict)  # _git_commit, _git_dirty, _versions
-    sweeps: dict = field(default_factory=dict)  # sweep function -> its pytest.params
+    params: dict = field(default_factory=dict)  # sweep function -> its pytest.params
+    sweeps: dict = field(default_factory=dict)  # sweep function -> SweepInfo
     row_hook: bool | None = None  # does any plugin or conftest implement pytest_psweep_row?
 
 
 @dataclass(frozen=True)
 class SweepInfo:
-    """What collection knows of a sweep function, shared by all its psets."""
+    """What collection knows of a sweep function, shared by all its items."""
 
-    id: str  # the _sweep column: "<module>::<function>"
+    params: list[dict]  # as collected; each item's function gets a copy of its pset
+    digests: list[str]
     argnames: tuple[str, ...]
     code_hash: str
     rtol: float | None
     atol: float | None
 
 
-class Pset(dict):
-    """The pset a sweep function and its fixtures receive (a dict), knowing its
-    parameters, their hash and its sweep; its book-keeping is set when its item is
-    set up and taken back after teardown.
+@dataclass(slots=True)
+class SweepPset:
+    """A sweep item's pset: the dict its function and fixtures get (book-keeping set
+    in place while the item runs, taken back after teardown), its parameters as
+    collected, their hash and its sweep.
 
-    One object per item and nothing more: pytest's garbage collections at exit walk
-    every object that 100k items keep alive.
+    Made when needed and kept on the item only while it runs: each object that 100k
+    items keep alive is walked by every one of pytest's garbage collections, and a
+    plain dict of numbers and strings is not tracked by the collector at all.
     """
 
-    __slots__ = ("params", "digest", "sweep")
-
-    def __init__(self, params: dict, digest: str, sweep: SweepInfo) -> None:
-        super().__init__(params)
-        self.params = params
-        self.digest = digest
-        self.sweep = sweep
-
-    def __repr__(self) -> str:
-        return dict.__repr__(self)
+    value: dict
+    params: dict
+    digest: str
+    sweep: SweepInfo
+    sweep_id: str  # the _sweep column: "<module>::<function>"
 
 
 SETTINGS = pytest.StashKey[Settings]()
-ROW = pytest.StashKey[Pset]()
+RUNNING = pytest.StashKey[SweepPset]()
 RETURNED = pytest.StashKey[list]()
 
 
@@ -257,7 +256,7 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: Any) 
     settings = _settings(collector.config)
     if settings is None:
         return []  # plain pytest leaves sweeps alone
-    settings.sweeps[obj] = _sweep_psets(collector, name, obj, sweep)
+    settings.params[obj] = _sweep_psets(collector, name, obj, sweep)
     obj.__test__ = True  # pytest's own mark of a test function whatever its name
     if not any(mark.name == "psweep" for mark in getattr(obj, "pytestmark", ())):
         # on the function, not on each pset: pytest handles one function mark far
@@ -279,8 +278,10 @@ def _sweep_psets(collector: pytest.Collector, name: str, func: Any, sweep: Sweep
         raise collector.CollectError(
             f"{where}: building params raised {type(exc).__name__}: {exc}"
         ) from None
-    info = SweepInfo(
-        sweep_id,
+    settings = _settings(collector.config)
+    settings.sweeps[func] = SweepInfo(
+        params,
+        digests,
         tuple(inspect.signature(func).parameters),
         engine.code_hash(func),
         sweep.rtol,
@@ -288,8 +289,8 @@ def _sweep_psets(collector: pytest.Collector, name: str, func: Any, sweep: Sweep
     )
     mark = pytest.mark.pset  # looked up once: pytest checks the marker name each time
     return [
-        pytest.param(Pset(pset, digest, info), id=pset_id, marks=mark(**pset))
-        for pset, digest, pset_id in zip(params, digests, pset_ids(params))
+        pytest.param(dict(pset), id=pset_id, marks=mark(**pset))
+        for pset, pset_id in zip(params, pset_ids(params))
     ]
 
 
@@ -298,7 +299,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     settings = _settings(metafunc.config)
     # popped: pytest keeps what each item needs (its callspec), so 10k params and
     # mark decorators do not stay alive (and walked by every gc) for the session
-    values = settings.sweeps.pop(metafunc.function, None) if settings is not None else None
+    values = settings.params.pop(metafunc.function, None) if settings is not None else None
     if values is None:
         return
     if "pset" not in metafunc.fixturenames:
@@ -344,26 +345,39 @@ def pset_ids(params: list[dict]) -> list[str]:
 # -- running one pset ----------------------------------------------------------------
 
 
-def _sweep_pset(item: pytest.Item) -> Pset | None:
+def _sweep_pset(item: pytest.Item) -> SweepPset | None:
     """A sweep item's pset; None for other items."""
+    running = item.stash.get(RUNNING, None)
+    if running is not None:
+        return running
     callspec = getattr(item, "callspec", None)
-    value = callspec.params.get("pset") if callspec is not None else None
-    return value if isinstance(value, Pset) else None
+    if callspec is None or "pset" not in callspec.indices:
+        return None
+    settings = _settings(item.config)
+    sweep = settings.sweeps.get(getattr(item, "function", None)) if settings else None
+    if sweep is None:
+        return None  # a test of its own with an argument named pset
+    index = callspec.indices["pset"]
+    return SweepPset(
+        callspec.params["pset"],
+        sweep.params[index],
+        sweep.digests[index],
+        sweep,
+        f"{item.parent.nodeid}::{item.originalname}",
+    )
 
 
-def _row(item: pytest.Item) -> Pset:
-    """The item's pset, prepared in place (book-keeping set) once per run of the item.
+def _start(item: pytest.Item, pset: SweepPset) -> SweepPset:
+    """Set the pset's book-keeping in place, once per run of the item.
 
-    The function and every fixture that requests ``pset`` get this same object.
+    The function and every fixture that requests ``pset`` get this same dict.
     """
-    row = item.stash.get(ROW, None)
-    if row is None:
-        row = item.callspec.params["pset"]
-        prepared = _settings(item.config).run.prepare(row.params, row.digest)
-        row.clear()  # a pset shared with another parametrization starts afresh
-        row.update(prepared)
-        item.stash[ROW] = row
-    return row
+    if RUNNING not in item.stash:
+        prepared = _settings(item.config).run.prepare(pset.params, pset.digest)
+        pset.value.clear()  # a pset shared with another parametrization starts afresh
+        pset.value.update(prepared)
+        item.stash[RUNNING] = pset
+    return pset
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -373,9 +387,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if pset is None:
         return
     settings = _settings(item.config)
-    if settings.skip_dups and (pset.sweep.id, pset.digest) in settings.done:
+    if settings.skip_dups and (pset.sweep_id, pset.digest) in settings.done:
         pytest.skip("already in database")
-    _row(item)
+    _start(item, pset)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -385,7 +399,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if pset is None:
         return None
     settings = _settings(pyfuncitem.config)
-    row = _row(pyfuncitem)
+    row = _start(pyfuncitem, pset).value
     if settings.simulate:
         return True
     kwargs = {name: pyfuncitem.funcargs[name] for name in pset.sweep.argnames}
@@ -404,22 +418,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytes
         return report
     if call.when == "call" or (call.when == "setup" and report.failed):
         _attach_row(item, pset, call, report)
-    elif call.when == "teardown" and ROW in item.stash:
+    elif call.when == "teardown" and RUNNING in item.stash:
         # the row has left with its report and teardown is over: the pset goes back
         # to its parameters, so 100k items do not keep 100k rows in memory
-        del item.stash[ROW]
-        pset.clear()
-        pset.update(pset.params)
+        del item.stash[RUNNING]
+        pset.value.clear()
+        pset.value.update(pset.params)
     return report
 
 
 def _attach_row(
-    item: pytest.Item, pset: Pset, call: pytest.CallInfo, report: pytest.TestReport
+    item: pytest.Item, pset: SweepPset, call: pytest.CallInfo, report: pytest.TestReport
 ) -> None:
     settings = _settings(item.config)
-    row = settings.run.finish(dict(_row(item)))  # a plain dict travels and pickles
+    row = settings.run.finish(dict(_start(item, pset).value))  # a copy travels
     outcome, error = _outcome(call, report)
-    row["_sweep"] = pset.sweep.id
+    row["_sweep"] = pset.sweep_id
     row["_outcome"] = outcome
     row["_error"] = error
     row["_code_hash"] = pset.sweep.code_hash
@@ -451,10 +465,10 @@ def _attach_row(
 
 
 def _compare_row(
-    settings: Settings, pset: Pset, row: dict, item: pytest.Item, hook_keys: set
+    settings: Settings, pset: SweepPset, row: dict, item: pytest.Item, hook_keys: set
 ) -> tuple[str, str | None]:
     """("new" | "same" | "differs", the failure message or None)."""
-    baseline = settings.baseline.get((pset.sweep.id, pset.digest))
+    baseline = settings.baseline.get((pset.sweep_id, pset.digest))
     if baseline is None:
         return "new", None
     found = compare.differences(
@@ -564,7 +578,7 @@ class Controller:
             except PsweepError as exc:
                 raise pytest.UsageError(f"psweep: {exc}") from None
             self.lookahead = compare.lookahead(
-                self.before, ((e.sweep.id, e.digest, e.sweep.code_hash) for e in entries)
+                self.before, ((e.sweep_id, e.digest, e.sweep.code_hash) for e in entries)
             )
 
     @pytest.hookimpl(tryfirst=True)
