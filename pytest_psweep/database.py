@@ -212,11 +212,6 @@ def without_unpicklable(row: dict) -> dict:
     return kept
 
 
-def decode_row(record: bytes) -> dict:
-    """The row of one journal record (as made by ``encode_row``)."""
-    return pickle.loads(memoryview(record)[_RECORD_HEADER.size :])
-
-
 def read_journal(path: str | os.PathLike) -> list[dict]:
     """Rows of a journal file; a record cut short by a kill is dropped."""
     rows = []
