@@ -278,11 +278,14 @@ def _sweep_psets(collector: pytest.Collector, name: str, func: Any, sweep: Sweep
         raise collector.CollectError(
             f"{where}: building params raised {type(exc).__name__}: {exc}"
         ) from None
+    argnames = tuple(inspect.signature(func).parameters)
+    if isinstance(collector, pytest.Class):
+        argnames = argnames[1:]  # self: the method is called bound to an instance
     settings = _settings(collector.config)
     settings.sweeps[func] = SweepInfo(
         params,
         digests,
-        tuple(inspect.signature(func).parameters),
+        argnames,
         engine.code_hash(func),
         sweep.rtol,
         sweep.atol,

@@ -101,6 +101,32 @@ def test_sweeps_in_test_modules_and_sweep_files_run_beside_tests(pytester, read_
     }
 
 
+def test_sweep_as_a_method_of_a_test_class(pytester, read_db):
+    pytester.makepyfile(
+        test_study="""
+        import pytest
+        import pytest_psweep as ps
+
+        class TestStudy:
+            factor = 3
+
+            @pytest.fixture
+            def offset(self):
+                return 1
+
+            @ps.sweep(ps.plist("a", [1, 2]))
+            def sweep_scaled(self, pset, offset):
+                return {"r": pset["a"] * self.factor + offset}
+    """
+    )
+    result = pytester.runpytest_subprocess("--psweep", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_study.py::TestStudy::sweep_scaled[[]a=1[]] PASSED*"])
+    df = read_db()
+    assert list(df["r"]) == [4, 7]
+    assert set(df["_sweep"]) == {"test_study.py::TestStudy::sweep_scaled"}
+
+
 def test_ids_are_readable_stable_and_safe(pytester):
     pytester.makepyfile(
         sweep_ids="""
