@@ -433,17 +433,16 @@ class WriterProcess:
     def _answer(self) -> dict:
         line = self._process.stdout.readline()
         answer = json.loads(line) if line.startswith("{") else {}
-        if "error" in answer or not answer:
-            self._end_input()
-            self._process.wait()
+        if answer and "error" not in answer:
+            return answer
+        self._end_input()  # it has ended or is ending: reap it for its exit code
+        self._process.wait()
         if not answer:
             raise PsweepError(
                 f"the process that writes {self.path} ended (exit code "
                 f"{self._process.returncode}) before it answered"
             )
-        if "error" in answer:
-            raise PsweepError(answer["error"])
-        return answer
+        raise PsweepError(answer["error"])
 
 
 def _writer_main(calc_dir: str) -> None:

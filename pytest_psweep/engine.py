@@ -189,8 +189,7 @@ class Recorder:
             return self.database.read(), db.rows_to_frame([])
         rows = self._rows if len(self._rows) == self.count else db.read_journal(self._journal.path)
         whole, new = self.database.append(rows, counters_after=counters_after)
-        self._journal.close(remove=True)
-        self._journal = None
+        self._close_journal(remove=True)
         return whole, new
 
     def finish_in(self, writer: db.WriterProcess) -> int:
@@ -204,12 +203,15 @@ class Recorder:
         try:
             written = writer.append_journal(self._journal.path)
         except PsweepError:
-            self._journal.close(remove=False)
-            self._journal = None
+            self._close_journal(remove=False)
             raise
-        self._journal.close(remove=True)
-        self._journal = None
+        self._close_journal(remove=True)
         return written
+
+    def _close_journal(self, remove: bool) -> None:
+        """Stop journaling; remove the journal once its rows are in the database."""
+        self._journal.close(remove=remove)
+        self._journal = None
 
     @property
     def journal_dir(self) -> Path:

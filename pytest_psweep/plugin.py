@@ -416,8 +416,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport:
     """Attach the finished row (pickled, so any value crosses to an xdist controller)."""
     report = yield
-    pset = _sweep_pset(item)
-    if pset is None or _settings(item.config) is None:
+    pset = _sweep_pset(item)  # None also when --psweep is off
+    if pset is None:
         return report
     if call.when == "call" or (call.when == "setup" and report.failed):
         _attach_row(item, pset, call, report)
