@@ -24,6 +24,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -119,19 +120,45 @@ def fmt_of(path: str | os.PathLike) -> str:
     return "json" if str(path).lower().endswith(".json") else "pickle"
 
 
-def rows_to_frame(rows: list[dict]) -> pd.DataFrame:
-    """Rows (dicts) to a DataFrame indexed by ``_time_utc``, columns in first-seen order."""
-    import pandas as pd
+class Columns:
+    """Rows gathered column by column, in first-seen order of their keys, as a
+    DataFrame is built from them; a key a row lacks is None in that row."""
 
-    columns = dict.fromkeys(itertools.chain.from_iterable(rows))
-    frame = pd.DataFrame(
-        {key: [row.get(key) for row in rows] for key in columns},
-    )
-    if "_time_utc" in frame:
-        # rows carry _time_utc in wire form: integer microseconds since the epoch
-        frame["_time_utc"] = pd.to_datetime(frame["_time_utc"], unit="us", utc=True)
-        _index_by_time(frame)
-    return frame
+    def __init__(self, rows: Iterable[dict] = ()) -> None:
+        self.columns: dict[str, list] = {}
+        self.count = 0
+        for row in rows:
+            self.add(row)
+
+    def add(self, row: dict) -> None:
+        columns = self.columns
+        count = self.count
+        for key, value in row.items():
+            column = columns.get(key)
+            if column is None:
+                column = columns[key] = [None] * count
+            column.append(value)
+        self.count = count = count + 1
+        if len(row) != len(columns):  # the row lacks keys of earlier rows
+            for column in columns.values():
+                if len(column) < count:
+                    column.append(None)
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as a DataFrame indexed by ``_time_utc``."""
+        import pandas as pd
+
+        frame = pd.DataFrame(self.columns)
+        if "_time_utc" in frame:
+            # rows carry _time_utc in wire form: integer microseconds since the epoch
+            frame["_time_utc"] = pd.to_datetime(frame["_time_utc"], unit="us", utc=True)
+            _index_by_time(frame)
+        return frame
+
+
+def rows_to_frame(rows: Iterable[dict]) -> pd.DataFrame:
+    """Rows (dicts) to a DataFrame indexed by ``_time_utc``, columns in first-seen order."""
+    return Columns(rows).frame()
 
 
 def _index_by_time(frame: pd.DataFrame) -> None:
@@ -214,8 +241,13 @@ def without_unpicklable(row: dict) -> dict:
 
 def read_journal(path: str | os.PathLike) -> list[dict]:
     """Rows of a journal file; a record cut short by a kill is dropped."""
+    rows, _ = decode_records(Path(path).read_bytes())
+    return rows
+
+
+def decode_records(blob: bytes) -> tuple[list[dict], int]:
+    """The rows of the whole records at the start of blob, and the bytes they take."""
     rows = []
-    blob = Path(path).read_bytes()
     pos, size = 0, len(blob)
     while pos + _RECORD_HEADER.size <= size:
         (length,) = _RECORD_HEADER.unpack_from(blob, pos)
@@ -224,7 +256,36 @@ def read_journal(path: str | os.PathLike) -> list[dict]:
             break
         rows.append(pickle.loads(blob[start : start + length]))
         pos = start + length
-    return rows
+    return rows, pos
+
+
+def journal_path(calc_dir: str | os.PathLike, run_id: str) -> Path:
+    return Path(calc_dir) / JOURNAL_DIR / f"{run_id}{JOURNAL_SUFFIX}"
+
+
+class JournalTail:
+    """Reads a journal while another process appends to it: the rows of the records
+    written so far, column by column, each record decoded once."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.rows = Columns()
+        self._pending = b""  # the start of a record whose end is not written yet
+        self._offset = 0
+
+    def read(self) -> None:
+        """Take in the records written since the last read."""
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self._offset)
+                blob = fh.read()
+        except FileNotFoundError:
+            return  # no row finished yet
+        self._offset += len(blob)
+        rows, used = decode_records(self._pending + blob)
+        self._pending = (self._pending + blob)[used:]
+        for row in rows:
+            self.rows.add(row)
 
 
 class Journal:
@@ -236,9 +297,8 @@ class Journal:
     """
 
     def __init__(self, calc_dir: str | os.PathLike, run_id: str) -> None:
-        folder = Path(calc_dir) / JOURNAL_DIR
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / f"{run_id}{JOURNAL_SUFFIX}"
+        self.path = journal_path(calc_dir, run_id)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         # lock first: a journal without a held lock is taken as left by a dead run
         self._lock = FileLock(f"{self.path}.lock")
         self._lock.acquire()
@@ -287,22 +347,24 @@ class Database:
         return df_read(self.path) if self.path.exists() else None
 
     def append(
-        self, rows: list[dict], counters_after: pd.DataFrame | None = None
+        self, rows: Iterable[dict] | pd.DataFrame, counters_after: pd.DataFrame | None = None
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Append rows under the lock in one atomic write: (whole database, new rows).
+        """Append rows (dicts, or a DataFrame of them) under the lock in one atomic
+        write: (whole database, new rows).
 
         Counters continue after the database and after ``counters_after`` (a
         DataFrame the caller appends to in memory). Rows whose ``_pset_id`` is already
         in the database are not added twice.
         """
+        new = rows if hasattr(rows, "columns") else rows_to_frame(rows)
         self.check_calc_dir()
         with self.lock:
             old = self.read()
-            if old is not None and "_pset_id" in old and rows:
-                present = set(old["_pset_id"])
-                rows = [row for row in rows if row.get("_pset_id") not in present]
-            new = rows_to_frame(rows)
-            if not rows:
+            if old is not None and "_pset_id" in old and "_pset_id" in new and len(new):
+                present = new["_pset_id"].isin(old["_pset_id"])
+                if present.any():
+                    new = new[~present.to_numpy()].copy()
+            if not len(new):
                 return (old if old is not None else new), new
             assign_counters(new, old, counters_after)
             database = concat(old, new)
@@ -362,28 +424,30 @@ def copy_source(source: str | os.PathLike, target: str | os.PathLike) -> None:
 
 
 class WriterProcess:
-    """A child process that checks the database at the start of a pytest session and
-    appends the session's journal to it at the end.
+    """A child process that checks the database at the start of a pytest session,
+    reads the session's journal while it grows and appends its rows to the database
+    at the end.
 
-    It imports pandas and reads the database while the session collects and runs, on
-    another core; the pytest process then never imports pandas (0.3-0.5 s, and its
-    objects walked by each of pytest's garbage collections at exit) nor keeps rows in
-    memory: they are in the journal. If the process dies, the journal stays for the
-    next run, as after a killed session.
+    It imports pandas, reads the database and decodes each row soon after it is
+    journaled, while the session collects and runs, on another core; the pytest
+    process then never imports pandas (0.3-0.5 s, and its objects walked by each of
+    pytest's garbage collections at exit) nor keeps rows in memory, and at the end
+    waits only for the DataFrame and the write. If the process dies, the journal
+    stays for the next run, as after a killed session.
     """
 
-    def __init__(self, calc_dir: str | os.PathLike) -> None:
+    def __init__(self, calc_dir: str | os.PathLike, journal: str | os.PathLike) -> None:
         self.calc_dir = Path(calc_dir)
         # on the child's sys.path: not the session's folder (which -c puts first), and
         # the package's own folder last, so it is found even when not installed
         command = (
             "import sys; del sys.path[0]; sys.path.append(sys.argv.pop()); "
-            f"from {__name__} import _writer_main; _writer_main(sys.argv[1])"
+            f"from {__name__} import _writer_main; _writer_main(*sys.argv[1:])"
         )
         package_root = str(Path(__file__).resolve().parents[1])
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-c", command, str(calc_dir), package_root],
+                [sys.executable, "-c", command, str(calc_dir), str(journal), package_root],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
@@ -391,7 +455,7 @@ class WriterProcess:
         except OSError as exc:
             raise PsweepError(f"cannot start the process that writes {self.path}: {exc}") from exc
         self._ready = False
-        self._given = False  # a journal to append
+        self._given = False  # told to append the journal
 
     @property
     def path(self) -> Path:
@@ -403,12 +467,13 @@ class WriterProcess:
             self._answer()
             self._ready = True
 
-    def append_journal(self, journal: str | os.PathLike) -> int:
-        """Append the journal's rows to the database in one atomic write; rows written."""
+    def append_journal(self, records: int) -> int:
+        """Append the journal's rows (``records`` of them, all written) to the database
+        in one atomic write; the number of rows written."""
         self.wait_ready()
         self._given = True
         try:
-            self._process.stdin.write(json.dumps({"journal": str(journal)}) + "\n")
+            self._process.stdin.write(json.dumps({"records": records}) + "\n")
             self._process.stdin.flush()
         except OSError:
             pass  # it died: _answer says how
@@ -417,7 +482,7 @@ class WriterProcess:
         return written
 
     def close(self) -> None:
-        """End the process and reap it. One that was given no journal is stopped at
+        """End the process and reap it. One that was not told to append is stopped at
         once: it has only read, and a session without sweeps need not wait for it."""
         if not self._given and self._process.poll() is None:
             self._process.kill()
@@ -445,8 +510,12 @@ class WriterProcess:
         raise PsweepError(answer["error"])
 
 
-def _writer_main(calc_dir: str) -> None:
-    """The writer process: read the database, answer, append the journal it is given."""
+_TAIL_SECONDS = 0.1  # how often the writer reads what was journaled since
+
+
+def _writer_main(calc_dir: str, journal: str) -> None:
+    """The writer process: read the database, answer, read the journal as it grows,
+    append its rows when told how many there are."""
 
     def say(**answer: Any) -> None:
         print(json.dumps(answer), flush=True)
@@ -460,10 +529,28 @@ def _writer_main(calc_dir: str) -> None:
         say(error=str(exc))
         return
     say(ready=True)
+    tail = JournalTail(journal)
+    stop = threading.Event()
+
+    def keep_reading() -> None:
+        while not stop.wait(_TAIL_SECONDS):
+            tail.read()
+
+    reader = threading.Thread(target=keep_reading, daemon=True)
+    reader.start()
     line = sys.stdin.readline()
+    stop.set()
+    reader.join()
     if line:
         try:
-            _, new = database.append(read_journal(json.loads(line)["journal"]))
+            records = json.loads(line)["records"]
+            tail.read()
+            if tail.rows.count != records:
+                raise PsweepError(
+                    f"journal {journal} holds {tail.rows.count} whole rows, the session "
+                    f"wrote {records}"
+                )
+            _, new = database.append(tail.rows.frame())
         except Exception as exc:
             message = str(exc) if isinstance(exc, PsweepError) else f"{type(exc).__name__}: {exc}"
             say(error=message)

@@ -61,10 +61,14 @@ class Run:
 
     def prepare(self, pset: dict, digest: str | None = None) -> dict:
         """A copy of pset with the fields the function may use before it is called."""
-        row = dict(pset)
+        return self.bookkeep(dict(pset), digest)
+
+    def bookkeep(self, row: dict, digest: str | None = None) -> dict:
+        """Set, in place, the fields the function may use before it is called."""
+        digest = digest or pset_hash(row)
         row["_run_id"] = self.run_id
         row["_pset_id"] = new_id()
-        row["_pset_hash"] = digest or pset_hash(pset)
+        row["_pset_hash"] = digest
         row["_calc_dir"] = self.calc_dir
         row["_time_utc"] = datetime.now(timezone.utc)
         return row
@@ -201,7 +205,7 @@ class Recorder:
             writer.close()
             return 0
         try:
-            written = writer.append_journal(self._journal.path)
+            written = writer.append_journal(self.count)
         except PsweepError:
             self._close_journal(remove=False)
             raise
@@ -212,6 +216,11 @@ class Recorder:
         """Stop journaling; remove the journal once its rows are in the database."""
         self._journal.close(remove=remove)
         self._journal = None
+
+    @property
+    def journal_path(self) -> Path:
+        """Where this run's rows are journaled (the file exists once one is)."""
+        return db.journal_path(self.database.calc_dir, self.run_id)
 
     @property
     def journal_dir(self) -> Path:

@@ -47,14 +47,14 @@ class Settings:
     baseline: dict = field(default_factory=dict)  # (sweep, hash) -> latest passed row
     provenance: dict = field(default_factory=dict)  # _git_commit, _git_dirty, _versions
     params: dict = field(default_factory=dict)  # sweep function -> its pytest.params
-    sweeps: dict = field(default_factory=dict)  # sweep function -> SweepInfo
-    row_hook: bool | None = None  # does any plugin or conftest implement pytest_psweep_row?
+    sweeps: dict = field(default_factory=dict)  # sweep id "<module>::<function>" -> SweepInfo
 
 
 @dataclass(frozen=True)
 class SweepInfo:
     """What collection knows of a sweep function, shared by all its items."""
 
+    sweep_id: str  # the _sweep column: "<module>::<function>"
     params: list[dict]  # as collected; each item's function gets a copy of its pset
     digests: list[str]
     argnames: tuple[str, ...]
@@ -67,7 +67,7 @@ class SweepInfo:
 class SweepPset:
     """A sweep item's pset: the dict its function and fixtures get (book-keeping set
     in place while the item runs, taken back after teardown), its parameters as
-    collected, their hash and its sweep.
+    collected, their hash, its sweep and the keys its function returned.
 
     Made when needed and kept on the item only while it runs: each object that 100k
     items keep alive is walked by every one of pytest's garbage collections, and a
@@ -78,12 +78,15 @@ class SweepPset:
     params: dict
     digest: str
     sweep: SweepInfo
-    sweep_id: str  # the _sweep column: "<module>::<function>"
+    returned: list[str] = field(default_factory=list)  # the keys the function returned
+
+    @property
+    def sweep_id(self) -> str:
+        return self.sweep.sweep_id
 
 
 SETTINGS = pytest.StashKey[Settings]()
 RUNNING = pytest.StashKey[SweepPset]()
-RETURNED = pytest.StashKey[list]()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -165,6 +168,7 @@ def pytest_configure(config: pytest.Config) -> None:
         run=run,
     )
     config.stash[SETTINGS] = settings
+    config.pluginmanager.register(SweepRunner(settings), "psweep-runner")
     if workerinput is not None:
         settings.done = {tuple(pair) for pair in workerinput["psweep_done"]}
         settings.baseline = pickle.loads(workerinput["psweep_baseline"])
@@ -282,7 +286,8 @@ def _sweep_psets(collector: pytest.Collector, name: str, func: Any, sweep: Sweep
     if isinstance(collector, pytest.Class):
         argnames = argnames[1:]  # self: the method is called bound to an instance
     settings = _settings(collector.config)
-    settings.sweeps[func] = SweepInfo(
+    settings.sweeps[sweep_id] = SweepInfo(
+        sweep_id,
         params,
         digests,
         argnames,
@@ -348,123 +353,141 @@ def pset_ids(params: list[dict]) -> list[str]:
 # -- running one pset ----------------------------------------------------------------
 
 
+def _sweep_of(item: pytest.Item) -> tuple[SweepInfo, int] | None:
+    """A sweep item's sweep and the index of its pset; None for other items."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    index = callspec.indices.get("pset")
+    settings = _settings(item.config)
+    if index is None or settings is None:
+        return None
+    sweep = settings.sweeps.get(f"{item.parent.nodeid}::{item.originalname}")
+    if sweep is None:
+        return None  # a test of its own with an argument named pset
+    return sweep, index
+
+
 def _sweep_pset(item: pytest.Item) -> SweepPset | None:
     """A sweep item's pset; None for other items."""
     running = item.stash.get(RUNNING, None)
     if running is not None:
         return running
-    callspec = getattr(item, "callspec", None)
-    if callspec is None or "pset" not in callspec.indices:
+    found = _sweep_of(item)
+    if found is None:
         return None
-    settings = _settings(item.config)
-    sweep = settings.sweeps.get(getattr(item, "function", None)) if settings else None
-    if sweep is None:
-        return None  # a test of its own with an argument named pset
-    index = callspec.indices["pset"]
-    return SweepPset(
-        callspec.params["pset"],
-        sweep.params[index],
-        sweep.digests[index],
-        sweep,
-        f"{item.parent.nodeid}::{item.originalname}",
-    )
+    sweep, index = found
+    return SweepPset(item.callspec.params["pset"], sweep.params[index], sweep.digests[index], sweep)
 
 
-def _start(item: pytest.Item, pset: SweepPset) -> SweepPset:
-    """Set the pset's book-keeping in place, once per run of the item.
+class SweepRunner:
+    """Runs sweep items in every process that runs tests (serial, or an xdist worker).
 
-    The function and every fixture that requests ``pset`` get this same dict.
+    Registered only under ``--psweep``: without it, pytest's own tests pay nothing.
+    Each hook returns at once for an item that is not a sweep's.
     """
-    if RUNNING not in item.stash:
-        prepared = _settings(item.config).run.prepare(pset.params, pset.digest)
-        pset.value.clear()  # a pset shared with another parametrization starts afresh
-        pset.value.update(prepared)
-        item.stash[RUNNING] = pset
-    return pset
 
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.run = settings.run
+        self.row_hook: bool | None = None  # does any conftest implement pytest_psweep_row?
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Before any fixture: skip a done pset (--psweep-skip-dups) or prepare its row."""
-    pset = _sweep_pset(item)
-    if pset is None:
-        return
-    settings = _settings(item.config)
-    if settings.skip_dups and (pset.sweep_id, pset.digest) in settings.done:
-        pytest.skip("already in database")
-    _start(item, pset)
+    def start(self, item: pytest.Item, pset: SweepPset) -> SweepPset:
+        """Set the pset's book-keeping in place, once per run of the item.
 
+        The function and every fixture that requests ``pset`` get this same dict
+        (a parameter shared by stacked parametrizations, given back its parameters
+        at each teardown).
+        """
+        if RUNNING not in item.stash:
+            self.run.bookkeep(pset.value, pset.digest)
+            item.stash[RUNNING] = pset
+        return pset
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """Call a sweep function and merge its returned dict into the row (no return warning)."""
-    pset = _sweep_pset(pyfuncitem)
-    if pset is None:
-        return None
-    settings = _settings(pyfuncitem.config)
-    row = _start(pyfuncitem, pset).value
-    if settings.simulate:
-        return True
-    kwargs = {name: pyfuncitem.funcargs[name] for name in pset.sweep.argnames}
-    pyfuncitem.stash[RETURNED] = settings.run.call(
-        lambda: pyfuncitem.obj(**kwargs), row, pyfuncitem.nodeid
-    )
-    return True
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """Before any fixture: skip a done pset (--psweep-skip-dups) or prepare its row."""
+        pset = _sweep_pset(item)
+        if pset is None:
+            return
+        if self.settings.skip_dups and (pset.sweep_id, pset.digest) in self.settings.done:
+            pytest.skip("already in database")
+        self.start(item, pset)
 
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport:
-    """Attach the finished row (pickled, so any value crosses to an xdist controller)."""
-    report = yield
-    pset = _sweep_pset(item)  # None also when --psweep is off
-    if pset is None:
-        return report
-    if call.when == "call" or (call.when == "setup" and report.failed):
-        _attach_row(item, pset, call, report)
-    elif call.when == "teardown" and RUNNING in item.stash:
-        # the row has left with its report and teardown is over: the pset goes back
-        # to its parameters, so 100k items do not keep 100k rows in memory
-        del item.stash[RUNNING]
-        pset.value.clear()
-        pset.value.update(pset.params)
-    return report
-
-
-def _attach_row(
-    item: pytest.Item, pset: SweepPset, call: pytest.CallInfo, report: pytest.TestReport
-) -> None:
-    settings = _settings(item.config)
-    row = settings.run.finish(dict(_start(item, pset).value))  # a copy travels
-    outcome, error = _outcome(call, report)
-    row["_sweep"] = pset.sweep_id
-    row["_outcome"] = outcome
-    row["_error"] = error
-    row["_code_hash"] = pset.sweep.code_hash
-    row.update(settings.provenance)
-    before_hook = set(row)
-    if settings.row_hook is None:  # known once items run: conftests load at collection
-        settings.row_hook = bool(item.config.hook.pytest_psweep_row.get_hookimpls())
-    if settings.row_hook:
-        item.ihook.pytest_psweep_row(row=row, item=item)
-    if settings.compare is not None and outcome == "passed" and not settings.simulate:
-        hook_keys = set(row) - before_hook
-        verdict, message = _compare_row(settings, pset, row, item, hook_keys)
-        report.psweep_compare = verdict
-        if message:
-            row["_outcome"] = outcome = "failed"
-            row["_error"] = f"compare: {message.splitlines()[0]}"
-            report.outcome = "failed"
-            report.longrepr = f"{item.nodeid}: {message}"
-    record, problem = engine.encode_row(row)
-    if problem is not None:  # fail this pset only; the rest of its row is kept
-        outcome = "failed"
-        record, _ = engine.encode_row(
-            {**row, "_outcome": outcome, "_error": f"PsweepError: {problem}"}
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
+        """Call a sweep function and merge its returned dict into the row (no return
+        warning)."""
+        pset = _sweep_pset(pyfuncitem)
+        if pset is None:
+            return None
+        row = self.start(pyfuncitem, pset).value
+        if self.settings.simulate:
+            return True
+        funcargs = pyfuncitem.funcargs
+        function = pyfuncitem.obj
+        kwargs = {name: funcargs[name] for name in pset.sweep.argnames}
+        pset.returned = self.run.call(
+            lambda: function(**kwargs), row, pyfuncitem.nodeid
         )
-        report.outcome = "failed"
-        report.longrepr = f"{item.nodeid}: {problem}"
-    report.psweep_row = record
-    report.psweep_outcome = outcome
+        return True
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo
+    ) -> pytest.TestReport:
+        """Attach the finished row (pickled, so any value crosses to an xdist controller)."""
+        report = yield
+        when = call.when
+        if when == "call" or (when == "setup" and report.failed):
+            pset = _sweep_pset(item)
+            if pset is not None:
+                self.attach_row(item, pset, call, report)
+        elif when == "teardown":
+            pset = item.stash.get(RUNNING, None)
+            if pset is not None:
+                # the row has left with its report and teardown is over: the pset goes
+                # back to its parameters, so 100k items do not keep 100k rows in memory
+                del item.stash[RUNNING]
+                pset.value.clear()
+                pset.value.update(pset.params)
+        return report
+
+    def attach_row(
+        self, item: pytest.Item, pset: SweepPset, call: pytest.CallInfo, report: pytest.TestReport
+    ) -> None:
+        settings = self.settings
+        row = self.run.finish(dict(self.start(item, pset).value))  # a copy travels
+        outcome, error = _outcome(call, report)
+        row["_sweep"] = pset.sweep.sweep_id
+        row["_outcome"] = outcome
+        row["_error"] = error
+        row["_code_hash"] = pset.sweep.code_hash
+        row.update(settings.provenance)
+        before_hook = set(row) if settings.compare is not None else None
+        if self.row_hook is None:  # known once items run: conftests load at collection
+            self.row_hook = bool(item.config.hook.pytest_psweep_row.get_hookimpls())
+        if self.row_hook:
+            item.ihook.pytest_psweep_row(row=row, item=item)
+        if settings.compare is not None and outcome == "passed" and not settings.simulate:
+            hook_keys = set(row) - before_hook
+            verdict, message = _compare_row(settings, pset, row, item, hook_keys)
+            report.psweep_compare = verdict
+            if message:
+                row["_outcome"] = outcome = "failed"
+                row["_error"] = f"compare: {message.splitlines()[0]}"
+                report.outcome = "failed"
+                report.longrepr = f"{item.nodeid}: {message}"
+        record, problem = engine.encode_row(row)
+        if problem is not None:  # fail this pset only; the rest of its row is kept
+            outcome = "failed"
+            record, _ = engine.encode_row(
+                {**row, "_outcome": outcome, "_error": f"PsweepError: {problem}"}
+            )
+            report.outcome = "failed"
+            report.longrepr = f"{item.nodeid}: {problem}"
+        report.psweep_row = record
+        report.psweep_outcome = outcome
 
 
 def _compare_row(
@@ -477,7 +500,7 @@ def _compare_row(
     found = compare.differences(
         baseline,
         row,
-        keys=item.stash.get(RETURNED, []),
+        keys=pset.returned,
         ignore=set(pset.params) | hook_keys,
         rtol=settings.rtol if pset.sweep.rtol is None else pset.sweep.rtol,
         atol=settings.atol if pset.sweep.atol is None else pset.sweep.atol,
@@ -542,7 +565,7 @@ class Controller:
                 settings.calc_dir, settings.simulate, settings.backup
             )
             self.check_database = (target / DATABASE).exists()
-            self.writer = WriterProcess(target)
+            self.writer = WriterProcess(target, self.recorder.journal_path)
             if settings.skip_dups or settings.simulate or compare_default:
                 self.before = engine.read_database(target)
             if settings.compare is not None:
@@ -589,7 +612,7 @@ class Controller:
         """Before the first pset runs: stop if the writer cannot read the database."""
         if self.writer is None or not self.check_database:
             return
-        sweeps_here = any(_sweep_pset(item) is not None for item in session.items)
+        sweeps_here = any(_sweep_of(item) is not None for item in session.items)
         if not sweeps_here and not _xdist_active(self.config):
             return  # no sweep in this session: nothing to wait for
         try:
@@ -598,17 +621,20 @@ class Controller:
             raise pytest.UsageError(f"psweep: {exc}") from None
 
     def pytest_report_collectionfinish(self, items: list[pytest.Item]) -> list[str]:
-        return self._header(item.nodeid for item in items if _sweep_pset(item) is not None)
+        return self._header(found[0].sweep_id for found in map(_sweep_of, items) if found)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         if not self._header_done:
             self._header_done = True
-            for line in self._header(i for i in ids if "::sweep_" in i and i.endswith("]")):
+            sweep_items = (i for i in ids if "::sweep_" in i and i.endswith("]"))
+            # the sweep id ends where the pset id begins: the "[" after the name
+            sweep_ids = (i[: i.index("[", i.index("::sweep_"))] for i in sweep_items)
+            for line in self._header(sweep_ids):
                 self._say(line)
 
-    def _header(self, nodeids: Any) -> list[str]:
-        per_sweep = collections.Counter(nodeid.rsplit("[", 1)[0] for nodeid in nodeids)
+    def _header(self, sweep_ids: Any) -> list[str]:
+        per_sweep = collections.Counter(sweep_ids)
         if not per_sweep:
             return []
         database = self.settings.target / DATABASE
@@ -619,12 +645,15 @@ class Controller:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Journal each row as its report arrives, so a killed session loses none."""
-        record = getattr(report, "psweep_row", None)
+        # taken off the report: pytest keeps every report to the end, and each
+        # attribute is walked by its garbage collections at exit
+        attributes = report.__dict__
+        record = attributes.pop("psweep_row", None)
         if record is None:
             return
         self.recorder.record_encoded(record)
-        self.counts[report.psweep_outcome] += 1
-        verdict = getattr(report, "psweep_compare", None)
+        self.counts[attributes.pop("psweep_outcome")] += 1
+        verdict = attributes.pop("psweep_compare", None)
         if verdict is not None:
             self.verdicts[verdict] += 1
         self.modules[report.nodeid.split("::", 1)[0]] = None

@@ -410,6 +410,38 @@ def test_rows_journaled_elsewhere_are_read_back_from_the_journal(in_tmp):
     assert os.listdir(in_tmp / "calc" / "journal") == []
 
 
+def test_journal_read_while_it_grows_gets_each_row_once(in_tmp):
+    # the session's writer process reads the journal as the controller appends to it,
+    # also when it catches a record half written
+    from pytest_psweep import database
+
+    journal = database.Journal(in_tmp / "calc", "run")
+    tail = database.JournalTail(journal.path)
+    tail.read()  # nothing written yet
+    assert tail.rows.count == 0
+    records = [database.encode_row({"a": a, "_pset_id": str(a)}) for a in range(3)]
+    journal.append_encoded(records[0])
+    journal.append_encoded(records[1][:5])  # the header and a bit
+    tail.read()
+    assert tail.rows.count == 1
+    journal.append_encoded(records[1][5:] + records[2])
+    tail.read()
+    tail.read()
+    journal.close(remove=False)
+    assert tail.rows.count == 3
+    assert list(tail.rows.frame()["a"]) == [0, 1, 2]
+
+
+def test_rows_with_different_keys_make_columns_in_first_seen_order():
+    from pytest_psweep import database
+
+    frame = database.rows_to_frame([{"a": 1}, {"b": "x", "a": 2}, {"c": 3.5}])
+    assert list(frame.columns) == ["a", "b", "c"]
+    assert frame["a"].tolist()[:2] == [1, 2] and pd.isna(frame["a"].iloc[2])
+    assert frame["b"].isna().tolist() == [True, False, True] and frame["b"].iloc[1] == "x"
+    assert frame["c"].tolist()[2] == 3.5 and frame["c"].isna().sum() == 2
+
+
 def test_verbose_prints_each_row_or_chosen_columns(capsys):
     ps.run(double, ps.plist("a", [1, 2]), verbose=True)
     lines = capsys.readouterr().out.splitlines()
