@@ -2,7 +2,8 @@
 
 A sweep of N trivial psets versus a ``@pytest.mark.parametrize`` test with N cases,
 serial and with ``-n 2``; each measured in REPEAT fresh pytest processes, taken in
-turns so that the machine's drift hits all three alike; the best and the median.
+turns so that the machine's drift hits all three alike; the best, the median and
+the median of the ratios within each turn.
 Plugins installed beside ours that are not part of the comparison (pytest-randomly,
 pytest-benchmark, hypothesis) are disabled in every run.
 Then the time and peak memory of collecting and running a 100k-pset sweep.
@@ -123,6 +124,15 @@ def main() -> None:
                     f"{label:<8} {stat:<6} {plain:8.2f} {marked:9.2f} {swept:9.2f} "
                     f"{swept / plain:13.3f} {swept / marked:14.3f}"
                 )
+            # each psweep process against the plain and marked ones of its own turn,
+            # seconds apart: the machine's drift over the minutes of a run cancels out
+            paired = [s / p for s, p in zip(times["psweep"], times["plain"])]
+            paired_marked = [s / m for s, m in zip(times["psweep"], times["marked"])]
+            print(
+                f"{label:<8} {'paired':<6} {'':>8} {'':>9} {'':>9} "
+                f"{statistics.median(paired):13.3f} {statistics.median(paired_marked):14.3f}"
+                f"   (median of per-turn ratios; range {min(paired):.2f}-{max(paired):.2f})"
+            )
 
         big = 100_000
         (folder / "sweep_mul.py").write_text(SWEEP.format(n=big))
