@@ -78,7 +78,7 @@ class SweepPset:
     params: dict
     digest: str
     sweep: SweepInfo
-    returned: list[str] = field(default_factory=list)  # the keys the function returned
+    returned: list[str] | tuple = ()  # the keys the function returned
 
     @property
     def sweep_id(self) -> str:
@@ -369,10 +369,7 @@ def _sweep_of(item: pytest.Item) -> tuple[SweepInfo, int] | None:
 
 
 def _sweep_pset(item: pytest.Item) -> SweepPset | None:
-    """A sweep item's pset; None for other items."""
-    running = item.stash.get(RUNNING, None)
-    if running is not None:
-        return running
+    """A new view of a sweep item's pset; None for other items."""
     found = _sweep_of(item)
     if found is None:
         return None
@@ -392,14 +389,19 @@ class SweepRunner:
         self.run = settings.run
         self.row_hook: bool | None = None  # does any conftest implement pytest_psweep_row?
 
-    def start(self, item: pytest.Item, pset: SweepPset) -> SweepPset:
-        """Set the pset's book-keeping in place, once per run of the item.
+    def running(self, item: pytest.Item) -> SweepPset | None:
+        """A sweep item's pset with its book-keeping set, once per run of the item;
+        None for other items.
 
         The function and every fixture that requests ``pset`` get this same dict
         (a parameter shared by stacked parametrizations, given back its parameters
         at each teardown).
         """
-        if RUNNING not in item.stash:
+        pset = item.stash.get(RUNNING, None)
+        if pset is None:
+            pset = _sweep_pset(item)
+            if pset is None:
+                return None
             self.run.bookkeep(pset.value, pset.digest)
             item.stash[RUNNING] = pset
         return pset
@@ -407,29 +409,25 @@ class SweepRunner:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         """Before any fixture: skip a done pset (--psweep-skip-dups) or prepare its row."""
-        pset = _sweep_pset(item)
-        if pset is None:
-            return
-        if self.settings.skip_dups and (pset.sweep_id, pset.digest) in self.settings.done:
-            pytest.skip("already in database")
-        self.start(item, pset)
+        if self.settings.skip_dups:
+            pset = _sweep_pset(item)
+            if pset is not None and (pset.sweep_id, pset.digest) in self.settings.done:
+                pytest.skip("already in database")
+        self.running(item)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
         """Call a sweep function and merge its returned dict into the row (no return
         warning)."""
-        pset = _sweep_pset(pyfuncitem)
+        pset = self.running(pyfuncitem)
         if pset is None:
             return None
-        row = self.start(pyfuncitem, pset).value
         if self.settings.simulate:
             return True
         funcargs = pyfuncitem.funcargs
         function = pyfuncitem.obj
         kwargs = {name: funcargs[name] for name in pset.sweep.argnames}
-        pset.returned = self.run.call(
-            lambda: function(**kwargs), row, pyfuncitem.nodeid
-        )
+        pset.returned = self.run.call(lambda: function(**kwargs), pset.value, pyfuncitem.nodeid)
         return True
 
     @pytest.hookimpl(wrapper=True)
@@ -440,7 +438,7 @@ class SweepRunner:
         report = yield
         when = call.when
         if when == "call" or (when == "setup" and report.failed):
-            pset = _sweep_pset(item)
+            pset = self.running(item)
             if pset is not None:
                 self.attach_row(item, pset, call, report)
         elif when == "teardown":
@@ -457,7 +455,7 @@ class SweepRunner:
         self, item: pytest.Item, pset: SweepPset, call: pytest.CallInfo, report: pytest.TestReport
     ) -> None:
         settings = self.settings
-        row = self.run.finish(dict(self.start(item, pset).value))  # a copy travels
+        row = self.run.finish(dict(pset.value))  # a copy travels
         outcome, error = _outcome(call, report)
         row["_sweep"] = pset.sweep.sweep_id
         row["_outcome"] = outcome
