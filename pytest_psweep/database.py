@@ -15,7 +15,6 @@ itself; a pytest session has a ``WriterProcess`` append its journal.
 from __future__ import annotations
 
 import io
-import itertools
 import json
 import os
 import pickle
@@ -282,8 +281,9 @@ class JournalTail:
         except FileNotFoundError:
             return  # no row finished yet
         self._offset += len(blob)
-        rows, used = decode_records(self._pending + blob)
-        self._pending = (self._pending + blob)[used:]
+        data = self._pending + blob
+        rows, used = decode_records(data)
+        self._pending = data[used:]
         for row in rows:
             self.rows.add(row)
 

@@ -57,6 +57,11 @@ class SweepInfo:
     sweep_id: str  # the _sweep column: "<module>::<function>"
     params: list[dict]  # as collected; each item's function gets a copy of its pset
     digests: list[str]
+    # the index of an item's pset, by the identity of the dict pytest hands the item:
+    # pytest keeps the parameter objects it was given, and all of them are alive at
+    # once. (callspec.indices cannot tell: with a further parametrize, pytest 9
+    # numbers the combinations, not the psets.)
+    index_of: dict[int, int]
     argnames: tuple[str, ...]
     code_hash: str
     rtol: float | None
@@ -285,11 +290,13 @@ def _sweep_psets(collector: pytest.Collector, name: str, func: Any, sweep: Sweep
     argnames = tuple(inspect.signature(func).parameters)
     if isinstance(collector, pytest.Class):
         argnames = argnames[1:]  # self: the method is called bound to an instance
+    values = [dict(pset) for pset in params]  # what the items get, one dict per pset
     settings = _settings(collector.config)
     settings.sweeps[sweep_id] = SweepInfo(
         sweep_id,
         params,
         digests,
+        {id(value): index for index, value in enumerate(values)},
         argnames,
         engine.code_hash(func),
         sweep.rtol,
@@ -297,8 +304,8 @@ def _sweep_psets(collector: pytest.Collector, name: str, func: Any, sweep: Sweep
     )
     mark = pytest.mark.pset  # looked up once: pytest checks the marker name each time
     return [
-        pytest.param(dict(pset), id=pset_id, marks=mark(**pset))
-        for pset, pset_id in zip(params, pset_ids(params))
+        pytest.param(value, id=pset_id, marks=mark(**pset))
+        for value, pset, pset_id in zip(values, params, pset_ids(params))
     ]
 
 
@@ -356,16 +363,14 @@ def pset_ids(params: list[dict]) -> list[str]:
 def _sweep_of(item: pytest.Item) -> tuple[SweepInfo, int] | None:
     """A sweep item's sweep and the index of its pset; None for other items."""
     callspec = getattr(item, "callspec", None)
-    if callspec is None:
+    if callspec is None or "pset" not in callspec.params:
         return None
-    index = callspec.indices.get("pset")
     settings = _settings(item.config)
-    if index is None or settings is None:
-        return None
-    sweep = settings.sweeps.get(f"{item.parent.nodeid}::{item.originalname}")
+    sweep = settings.sweeps.get(f"{item.parent.nodeid}::{item.originalname}") if settings else None
     if sweep is None:
         return None  # a test of its own with an argument named pset
-    return sweep, index
+    index = sweep.index_of.get(id(callspec.params["pset"]))
+    return None if index is None else (sweep, index)
 
 
 def _sweep_pset(item: pytest.Item) -> SweepPset | None:

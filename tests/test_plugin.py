@@ -127,6 +127,37 @@ def test_sweep_as_a_method_of_a_test_class(pytester, read_db):
     assert set(df["_sweep"]) == {"test_study.py::TestStudy::sweep_scaled"}
 
 
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_sweep_with_a_further_parametrize_runs_each_pset_per_case(pytester, read_db, workers):
+    # the items of one pset share its dict: what one item's function does to it
+    # must not reach the next item, and each item gets a row of its own
+    pytester.makepyfile(
+        sweep_solvers="""
+        import pytest
+        import pytest_psweep as ps
+
+        @pytest.mark.parametrize("solver", ["fast", "exact"])
+        @ps.sweep(ps.plist("a", [1, 2]))
+        def sweep_solve(pset, solver):
+            assert set(pset) - {"a"} == {
+                "_run_id", "_pset_id", "_pset_hash", "_calc_dir", "_time_utc"
+            }, sorted(pset)
+            pset["scratch"] = solver
+            a = pset.pop("a")
+            return {"solver": solver, "r": a * (2 if solver == "fast" else 3)}
+    """
+    )
+    result = pytester.runpytest_subprocess("--psweep", "-p", "no:randomly", *workers)
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*psweep: sweep_solvers.py::sweep_solve: 4 psets*"])
+    df = read_db()
+    rows = sorted(zip(df["solver"], df["r"]))
+    assert rows == [("exact", 3), ("exact", 6), ("fast", 2), ("fast", 4)]
+    assert df["_pset_id"].nunique() == 4
+    # the row is what the function left in the pset, merged with what it returned
+    assert set(df["scratch"]) == {"fast", "exact"}
+
+
 def test_ids_are_readable_stable_and_safe(pytester):
     pytester.makepyfile(
         sweep_ids="""
