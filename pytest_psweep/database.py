@@ -328,10 +328,14 @@ class Journal:
 class Database:
     """The database file of one calc dir, changed only under its lock."""
 
-    def __init__(self, calc_dir: str | os.PathLike) -> None:
+    def __init__(self, calc_dir: str | os.PathLike, keep_read: bool = False) -> None:
         self.calc_dir = Path(calc_dir)
         self.path = self.calc_dir / DATABASE
         self.lock = FileLock(f"{self.path}.lock")
+        # keep_read: remember the DataFrame read last, and read the file again only
+        # once it has been replaced (every write renames a new file into place)
+        self._keep_read = keep_read
+        self._kept: tuple[tuple[int, int, int], pd.DataFrame] | None = None
 
     def check_calc_dir(self) -> None:
         """Make the calc dir, or say clearly why it cannot be one."""
@@ -344,7 +348,16 @@ class Database:
 
     def read(self) -> pd.DataFrame | None:
         """The database, or None when there is none yet."""
-        return df_read(self.path) if self.path.exists() else None
+        if not self._keep_read:
+            return df_read(self.path) if self.path.exists() else None
+        try:
+            info = self.path.stat()
+        except FileNotFoundError:
+            return None
+        stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+        if self._kept is None or self._kept[0] != stamp:
+            self._kept = (stamp, df_read(self.path))
+        return self._kept[1]
 
     def append(
         self, rows: Iterable[dict] | pd.DataFrame, counters_after: pd.DataFrame | None = None
@@ -520,7 +533,9 @@ def _writer_main(calc_dir: str, journal: str) -> None:
     def say(**answer: Any) -> None:
         print(json.dumps(answer), flush=True)
 
-    database = Database(calc_dir)
+    # the database read now, while the session runs, is read again at the end only
+    # if another session has written it meanwhile
+    database = Database(calc_dir, keep_read=True)
     try:
         import pandas  # noqa: F401  the slow import, while the session runs
 

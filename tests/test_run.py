@@ -432,6 +432,24 @@ def test_journal_read_while_it_grows_gets_each_row_once(in_tmp):
     assert list(tail.rows.frame()["a"]) == [0, 1, 2]
 
 
+def test_writer_database_reads_the_file_again_only_after_another_write(in_tmp):
+    # the session's writer reads the database at the start and appends at the end:
+    # unchanged, it is not read twice; written by another session, it is
+    from pytest_psweep import database, engine
+
+    ps.run(double, ps.plist("a", [1, 2]), calc_dir="calc")
+    kept = database.Database(in_tmp / "calc", keep_read=True)
+    first = kept.read()
+    assert kept.read() is first
+    other = engine.Run("calc")
+    database.Database(in_tmp / "calc").append([other.execute(double, {"a": 3})])
+    again = kept.read()
+    assert again is not first and list(again["a"]) == [1, 2, 3]
+    whole, _ = kept.append([engine.Run("calc").execute(double, {"a": 4})])
+    assert list(whole["a"]) == [1, 2, 3, 4] and list(whole["_pset_seq"]) == [0, 1, 2, 3]
+    assert list(whole["_run_seq"]) == [0, 0, 1, 2]
+
+
 def test_rows_with_different_keys_make_columns_in_first_seen_order():
     from pytest_psweep import database
 
