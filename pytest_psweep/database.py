@@ -29,12 +29,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from filelock import FileLock, Timeout
-
 from .errors import PsweepError
 
 if TYPE_CHECKING:  # pandas is imported where a DataFrame is made, not at import
     import pandas as pd
+    from filelock import FileLock
 
 CALC_DIR = "calc"
 DATABASE = "results.pk"
@@ -208,6 +207,15 @@ def assign_counters(new: pd.DataFrame, *before: pd.DataFrame | None) -> None:
     new["_run_seq"] = np.asarray(numbers, dtype=np.int64)[codes]
 
 
+def file_lock(path: str) -> FileLock:
+    """The lock of a lock file. filelock is imported here, where a lock is made: every
+    pytest run with the plugin installed imports this module, and xdist workers never
+    lock anything."""
+    from filelock import FileLock
+
+    return FileLock(path)
+
+
 # -- the journal ---------------------------------------------------------------------
 
 
@@ -300,7 +308,7 @@ class Journal:
         self.path = journal_path(calc_dir, run_id)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # lock first: a journal without a held lock is taken as left by a dead run
-        self._lock = FileLock(f"{self.path}.lock")
+        self._lock = file_lock(f"{self.path}.lock")
         self._lock.acquire()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
@@ -331,7 +339,7 @@ class Database:
     def __init__(self, calc_dir: str | os.PathLike, keep_read: bool = False) -> None:
         self.calc_dir = Path(calc_dir)
         self.path = self.calc_dir / DATABASE
-        self.lock = FileLock(f"{self.path}.lock")
+        self.lock = file_lock(f"{self.path}.lock")
         # keep_read: remember the DataFrame read last, and read the file again only
         # once it has been replaced (every write renames a new file into place)
         self._keep_read = keep_read
@@ -390,10 +398,10 @@ class Database:
         if not folder.is_dir():
             return
         for path in sorted(folder.glob(f"*{JOURNAL_SUFFIX}")):
-            lock = FileLock(f"{path}.lock")
+            lock = file_lock(f"{path}.lock")
             try:
                 lock.acquire(timeout=0)
-            except Timeout:
+            except TimeoutError:  # filelock's Timeout is one
                 continue  # a live run writes this one
             try:
                 if path.exists():
