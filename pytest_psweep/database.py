@@ -25,7 +25,7 @@ import sys
 import tempfile
 import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -248,22 +248,20 @@ def without_unpicklable(row: dict) -> dict:
 
 def read_journal(path: str | os.PathLike) -> list[dict]:
     """Rows of a journal file; a record cut short by a kill is dropped."""
-    rows, _ = decode_records(Path(path).read_bytes())
-    return rows
+    blob = Path(path).read_bytes()
+    return [pickle.loads(blob[start:end]) for start, end in _record_spans(blob)]
 
 
-def decode_records(blob: bytes) -> tuple[list[dict], int]:
-    """The rows of the whole records at the start of blob, and the bytes they take."""
-    rows = []
+def _record_spans(blob: bytes) -> Iterator[tuple[int, int]]:
+    """Where the payloads of the whole records in blob start and end."""
     pos, size = 0, len(blob)
     while pos + _RECORD_HEADER.size <= size:
         (length,) = _RECORD_HEADER.unpack_from(blob, pos)
         start = pos + _RECORD_HEADER.size
         if start + length > size:
-            break
-        rows.append(pickle.loads(blob[start : start + length]))
+            return
+        yield start, start + length
         pos = start + length
-    return rows, pos
 
 
 def journal_path(calc_dir: str | os.PathLike, run_id: str) -> Path:
@@ -290,10 +288,13 @@ class JournalTail:
             return  # no row finished yet
         self._offset += len(blob)
         data = self._pending + blob
-        rows, used = decode_records(data)
-        self._pending = data[used:]
-        for row in rows:
-            self.rows.add(row)
+        used = 0
+        try:
+            for start, end in _record_spans(data):
+                self.rows.add(pickle.loads(data[start:end]))
+                used = end
+        finally:  # a record that cannot be decoded (yet) is the first one kept
+            self._pending = data[used:]
 
 
 class Journal:
@@ -359,13 +360,16 @@ class Database:
         if not self._keep_read:
             return df_read(self.path) if self.path.exists() else None
         try:
-            info = self.path.stat()
+            stamp = self._stamp()
         except FileNotFoundError:
             return None
-        stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
         if self._kept is None or self._kept[0] != stamp:
             self._kept = (stamp, df_read(self.path))
         return self._kept[1]
+
+    def _stamp(self) -> tuple[int, int, int]:
+        info = self.path.stat()
+        return info.st_ino, info.st_size, info.st_mtime_ns
 
     def append(
         self, rows: Iterable[dict] | pd.DataFrame, counters_after: pd.DataFrame | None = None
@@ -390,6 +394,8 @@ class Database:
             assign_counters(new, old, counters_after)
             database = concat(old, new)
             df_write(database, self.path)
+            if self._keep_read:
+                self._kept = (self._stamp(), database)
         return database, new
 
     def orphan_journals(self) -> Iterable[tuple[Path, FileLock]]:
@@ -409,11 +415,29 @@ class Database:
             finally:
                 lock.release()
 
-    def recover(self) -> int:
-        """Merge the journals of dead runs into the database; return the rows saved."""
+    def recover(self, deferred: list[str] | None = None) -> int:
+        """Merge the journals of dead runs into the database; return the rows saved.
+
+        A journal whose rows cannot be decoded here (their objects' classes cannot be
+        imported) is kept: its problem goes to ``deferred`` if given, else it is a
+        PsweepError.
+        """
         saved = 0
         for path, lock in self.orphan_journals():
-            rows = read_journal(path)
+            try:
+                rows = read_journal(path)
+            except Exception as exc:
+                problem = (
+                    f"journal {path} cannot be decoded here ({type(exc).__name__}: {exc}); "
+                    "it is kept"
+                )
+                if deferred is None:
+                    raise PsweepError(
+                        f"{problem}: make the modules of its values importable and run "
+                        "'psweep recover'"
+                    ) from exc
+                deferred.append(problem)
+                continue
             _, new = self.append(rows)
             saved += len(new)
             path.unlink(missing_ok=True)
@@ -459,16 +483,19 @@ class WriterProcess:
 
     def __init__(self, calc_dir: str | os.PathLike, journal: str | os.PathLike) -> None:
         self.calc_dir = Path(calc_dir)
-        # on the child's sys.path: not the session's folder (which -c puts first), and
-        # the package's own folder last, so it is found even when not installed
+        self.recovered = 0  # rows of interrupted runs it merged at the end
+        self.deferred: list[str] = []  # journals of interrupted runs it could not merge
+        # the child's sys.path is this process's (rows may hold objects of classes
+        # from the session's modules), then the package's own folder, so that it is
+        # found even when not installed
         command = (
-            "import sys; del sys.path[0]; sys.path.append(sys.argv.pop()); "
+            "import json, sys; sys.path[:] = json.loads(sys.argv.pop()); "
             f"from {__name__} import _writer_main; _writer_main(*sys.argv[1:])"
         )
-        package_root = str(Path(__file__).resolve().parents[1])
+        path = [*sys.path, str(Path(__file__).resolve().parents[1])]
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-c", command, str(calc_dir), str(journal), package_root],
+                [sys.executable, "-c", command, str(calc_dir), str(journal), json.dumps(path)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
@@ -494,13 +521,17 @@ class WriterProcess:
         self.wait_ready()
         self._given = True
         try:
-            self._process.stdin.write(json.dumps({"records": records}) + "\n")
+            # sys.path as collection left it: the modules the rows' objects come from
+            message = {"records": records, "path": sys.path}
+            self._process.stdin.write(json.dumps(message) + "\n")
             self._process.stdin.flush()
         except OSError:
             pass  # it died: _answer says how
-        written = self._answer()["written"]
+        answer = self._answer()
         self._end_input()  # it exits by itself; close() reaps it
-        return written
+        self.recovered = answer.get("recovered", 0)
+        self.deferred = answer.get("deferred", [])
+        return answer["written"]
 
     def close(self) -> None:
         """End the process and reap it. One that was not told to append is stopped at
@@ -549,15 +580,21 @@ def _writer_main(calc_dir: str, journal: str) -> None:
 
         database.read()
     except PsweepError as exc:
-        say(error=str(exc))
-        return
+        # a class of a value that cannot be imported before the session has collected
+        # its modules is not a broken database: read again at the end
+        if not isinstance(exc.__cause__, (ImportError, AttributeError)):
+            say(error=str(exc))
+            return
     say(ready=True)
     tail = JournalTail(journal)
     stop = threading.Event()
 
     def keep_reading() -> None:
         while not stop.wait(_TAIL_SECONDS):
-            tail.read()
+            try:
+                tail.read()
+            except Exception:
+                return  # e.g. a class not importable yet: read at the end
 
     reader = threading.Thread(target=keep_reading, daemon=True)
     reader.start()
@@ -566,19 +603,22 @@ def _writer_main(calc_dir: str, journal: str) -> None:
     reader.join()
     if line:
         try:
-            records = json.loads(line)["records"]
+            message = json.loads(line)
+            sys.path[:0] = [entry for entry in message["path"] if entry not in sys.path]
             tail.read()
-            if tail.rows.count != records:
+            if tail.rows.count != message["records"]:
                 raise PsweepError(
                     f"journal {journal} holds {tail.rows.count} whole rows, the session "
-                    f"wrote {records}"
+                    f"wrote {message['records']}"
                 )
+            deferred: list[str] = []
+            recovered = database.recover(deferred)  # those the session could not decode
             _, new = database.append(tail.rows.frame())
         except Exception as exc:
-            message = str(exc) if isinstance(exc, PsweepError) else f"{type(exc).__name__}: {exc}"
-            say(error=message)
+            problem = str(exc) if isinstance(exc, PsweepError) else f"{type(exc).__name__}: {exc}"
+            say(error=problem)
             return
-        say(written=len(new))
+        say(written=len(new), recovered=recovered, deferred=deferred)
     # the database is written and renamed, the answer flushed: skip the interpreter's
     # teardown of pandas (about 0.1 s) that the session would otherwise wait for
     os._exit(0)

@@ -233,16 +233,19 @@ class Recorder:
             db.copy_source(source, target)
 
 
-def prepare_calc_dir(calc_dir: str | os.PathLike, simulate: bool, backup: bool) -> tuple[Path, int]:
+def prepare_calc_dir(
+    calc_dir: str | os.PathLike, simulate: bool, backup: bool, deferred: list | None = None
+) -> tuple[Path, int]:
     """Before a run: merge rows of interrupted runs, back up or make the simulate copy.
 
     Returns the calc dir the run writes to (``<calc_dir>.simulate`` when simulating)
-    and the number of rows recovered from interrupted runs.
+    and the number of rows recovered from interrupted runs. A journal that cannot be
+    decoded yet goes to ``deferred`` if given (see ``Database.recover``).
     """
     calc_path = Path(calc_dir)
     database = Database(calc_path)
     database.check_calc_dir()
-    recovered = database.recover()
+    recovered = database.recover(deferred)
     if simulate:
         return _simulate_dir(calc_path), recovered
     if backup:

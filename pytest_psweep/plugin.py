@@ -564,8 +564,9 @@ class Controller:
             return
         compare_default = settings.compare == settings.calc_dir / DATABASE
         try:
+            deferred: list[str] = []
             target, recovered = prepare_calc_dir(
-                settings.calc_dir, settings.simulate, settings.backup
+                settings.calc_dir, settings.simulate, settings.backup, deferred
             )
             self.check_database = (target / DATABASE).exists()
             self.writer = WriterProcess(target, self.recorder.journal_path)
@@ -587,6 +588,8 @@ class Controller:
                 f"psweep: merged {recovered} rows left by an interrupted session "
                 f"into {settings.calc_dir / DATABASE}"
             )
+        for problem in deferred:
+            self._say(f"psweep: {problem}; tried again at the end of this session")
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -715,6 +718,10 @@ class Controller:
             counts = ", ".join(f"{self.counts[outcome]} {outcome}" for outcome in OUTCOMES)
             path = self.settings.target / DATABASE
             write(f"{path}: psets {counts}; {self.written} rows written")
+            if self.writer.recovered:
+                write(f"merged {self.writer.recovered} rows left by an interrupted session")
+            for problem in self.writer.deferred:
+                write(f"psweep: {problem}", red=True)
         if self.verdicts:
             write(
                 f"compared with {self.settings.compare}: {self.verdicts['same']} same, "

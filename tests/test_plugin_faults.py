@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -236,3 +237,60 @@ def test_different_parameter_names_share_one_database(pytester, read_db):
     df = read_db()
     assert df["a"].isna().tolist() == [False, False, True]
     assert df["name"].isna().tolist() == [True, True, False]
+
+
+def test_values_of_classes_from_the_sweep_module_are_written_and_recovered(
+    pytester, read_db, monkeypatch
+):
+    # a result holding an object of a class defined beside the sweep: the process
+    # that writes the database must import that module as the session does, also
+    # under the `pytest` script, which does not put the rootdir on sys.path before
+    # collection; a journal of a killed run that cannot be decoded before collection
+    # is merged at the end of the session
+    import importlib
+    import shutil
+
+    from pytest_psweep import database, engine
+
+    pytester.makepyfile(
+        sweep_objects="""
+        import dataclasses
+        import pytest_psweep as ps
+
+        @dataclasses.dataclass
+        class Result:
+            x: int
+
+        @ps.sweep(ps.plist("a", [1, 2]))
+        def sweep_objects(pset):
+            return {"obj": Result(pset["a"])}
+    """
+    )
+    monkeypatch.syspath_prepend(pytester.path)
+    module = importlib.import_module("sweep_objects")
+    killed = engine.Run(str(pytester.path / "calc")).execute(
+        lambda pset: {"obj": module.Result(pset["a"])}, {"a": 9}
+    )
+    journal = pytester.path / "calc" / "journal" / "killed.jnl"
+    journal.parent.mkdir(parents=True)
+    journal.write_bytes(database.encode_row(killed))  # no lock held: its run died
+
+    script = shutil.which("pytest", path=os.path.dirname(sys.executable))
+    assert script, "the pytest script of this environment"
+    # as a user runs it: pytester's own runs put the folder on PYTHONPATH
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    command = [script, "--psweep", "-p", "no:cacheprovider", "-p", "no:randomly"]
+
+    def run() -> str:
+        done = subprocess.run(command, cwd=pytester.path, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    first = run()
+    assert "killed.jnl cannot be decoded here (ModuleNotFoundError" in first
+    assert "merged 1 rows left by an interrupted session" in first
+    assert not journal.exists()
+    run()
+    df = read_db()
+    assert sorted(df["a"]) == [1, 1, 2, 2, 9]
+    assert [obj.x for obj in df.sort_values("a")["obj"]] == [1, 1, 2, 2, 9]
