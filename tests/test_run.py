@@ -450,6 +450,29 @@ def test_writer_database_reads_the_file_again_only_after_another_write(in_tmp):
     assert list(whole["_run_seq"]) == [0, 0, 1, 2]
 
 
+def test_journal_that_cannot_be_decoded_is_named_and_kept(in_tmp, monkeypatch):
+    # a killed run's rows hold an object of a class this process cannot import
+    import importlib
+
+    from pytest_psweep import database, engine
+
+    (in_tmp / "lost_module.py").write_text("class Thing:\n    pass\n")
+    monkeypatch.syspath_prepend(in_tmp)
+    thing = importlib.import_module("lost_module").Thing()
+    row = engine.Run("calc").execute(lambda pset: {"obj": thing}, {"a": 1})
+    journal = in_tmp / "calc" / "journal" / "killed.jnl"
+    journal.parent.mkdir(parents=True)
+    journal.write_bytes(database.encode_row(row))
+    monkeypatch.delitem(sys.modules, "lost_module")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(in_tmp)])
+    with pytest.raises(ps.PsweepError, match=r"killed.jnl cannot be decoded here.*lost_module"):
+        ps.run(double, ps.plist("a", [2]), calc_dir="calc")
+    assert journal.exists()
+    deferred: list[str] = []
+    assert database.Database(in_tmp / "calc").recover(deferred) == 0
+    assert len(deferred) == 1 and "killed.jnl" in deferred[0] and journal.exists()
+
+
 def test_rows_with_different_keys_make_columns_in_first_seen_order():
     from pytest_psweep import database
 
