@@ -413,12 +413,15 @@ class SweepRunner:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        """Before any fixture: skip a done pset (--psweep-skip-dups) or prepare its row."""
-        if self.settings.skip_dups:
-            pset = _sweep_pset(item)
-            if pset is not None and (pset.sweep_id, pset.digest) in self.settings.done:
-                pytest.skip("already in database")
-        self.running(item)
+        """Before any fixture: prepare the pset's row, or skip a pset that is done
+        (--psweep-skip-dups; a skipped setup makes no row, teardown restores the pset)."""
+        pset = self.running(item)
+        if (
+            pset is not None
+            and self.settings.skip_dups
+            and (pset.sweep_id, pset.digest) in self.settings.done
+        ):
+            pytest.skip("already in database")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
