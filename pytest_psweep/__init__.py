@@ -7,7 +7,8 @@ with ``ps.run(func, params)`` or as ``@ps.sweep(params)`` functions under
 
 from __future__ import annotations
 
-from .database import CALC_DIR, DATABASE, df_read, df_write
+from .calcdir import CALC_DIR, DATABASE
+from .database import df_read, df_write
 from .engine import run
 from .errors import PsweepError
 from .params import (

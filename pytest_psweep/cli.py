@@ -12,7 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .database import CALC_DIR, DATABASE, Database, df_read, to_json
+from .calcdir import CALC_DIR, Database, database_file
+from .database import df_read, to_json
 from .errors import PsweepError
 
 # shown by default next to the parameters and results
@@ -21,9 +22,7 @@ SHOWN_BOOKKEEPING = ["_run_seq", "_pset_seq", "_outcome", "_sweep"]
 
 def database_path(path: str | Path) -> Path:
     """A calc dir means its database; a missing file is a PsweepError."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / DATABASE
+    path = database_file(path)
     if not path.is_file():
         raise PsweepError(f"database {path} does not exist")
     return path
@@ -84,8 +83,9 @@ def recover(args: argparse.Namespace) -> None:
     calc_dir = Path(args.calc_dir)
     if not calc_dir.is_dir():
         raise PsweepError(f"calc dir {calc_dir} does not exist")
-    saved = Database(calc_dir).recover()
-    print(f"recovered {saved} rows into {calc_dir / DATABASE}")
+    database = Database(calc_dir)
+    saved = database.recover()
+    print(f"recovered {saved} rows into {database.path}")
 
 
 def parser() -> argparse.ArgumentParser:

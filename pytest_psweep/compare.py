@@ -13,23 +13,22 @@ import numbers
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from .database import latest_passed
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RTOL = 1e-9
 ATOL = 0.0
 
 
-def baseline_index(database: Any) -> dict[tuple[str, str], dict]:
+def baseline_index(database: pd.DataFrame | None) -> dict[tuple[str, str], dict[str, Any]]:
     """The latest passed row per (sweep, pset hash), as a dict."""
-    if database is None or len(database) == 0:
+    latest = latest_passed(database)
+    if latest is None:
         return {}
-    if not {"_sweep", "_pset_hash", "_outcome"} <= set(database.columns):
-        return {}
-    passed = database[database["_outcome"] == "passed"]
-    order = "_pset_seq" if "_pset_seq" in passed else "_time_utc"
-    latest = passed.sort_values(order, kind="stable").drop_duplicates(
-        ["_sweep", "_pset_hash"], keep="last"
-    )
     return {(row["_sweep"], row["_pset_hash"]): row for row in latest.to_dict("records")}
 
 

@@ -13,7 +13,6 @@ import inspect
 import multiprocessing
 import os
 import platform
-import shutil
 import socket
 import subprocess
 import sys
@@ -24,15 +23,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import database as db
-from .database import CALC_DIR, DATABASE, Database, Journal
+from .calcdir import CALC_DIR
+from .database import assign_counters, concat, rows_to_frame
 from .errors import PsweepError
 from .params import check_params, pset_hash
+from .session import CalcSession
 
 if TYPE_CHECKING:
     import pandas as pd
 
-SIMULATE_SUFFIX = ".simulate"
 _HOST = socket.gethostname()
 
 
@@ -146,116 +145,9 @@ def _pool_execute(task: tuple[dict, str]) -> tuple[bool, Any]:
         return False, exc
 
 
-def _simulate_dir(calc_dir: Path) -> Path:
-    """A fresh ``<calc_dir>.simulate`` holding a copy of the database only."""
-    target = calc_dir.with_name(calc_dir.name + SIMULATE_SUFFIX)
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
-    if (calc_dir / DATABASE).exists():
-        shutil.copy2(calc_dir / DATABASE, target / DATABASE)
-    return target
-
-
-class Recorder:
-    """The one process that keeps a run's rows: journals each, appends all at the end."""
-
-    def __init__(self, calc_dir: str | os.PathLike, run_id: str) -> None:
-        self.database = Database(calc_dir)
-        self.run_id = run_id
-        self.count = 0
-        self._journal: Journal | None = None
-        self._rows: list[dict] = []  # kept by record(); encoded rows live in the journal
-
-    def record(self, row: dict) -> None:
-        """Journal a finished row (a value that cannot be pickled is a PsweepError)."""
-        self._write(db.encode_row(row))
-        self._rows.append(row)
-
-    def record_encoded(self, record: bytes) -> None:
-        """Journal a row encoded where it was made (e.g. an xdist worker); it is read
-        back from the journal at the end, so a long session keeps no rows in memory."""
-        self._write(record)
-
-    def _write(self, record: bytes) -> None:
-        if self._journal is None:
-            self.database.check_calc_dir()
-            self._journal = Journal(self.database.calc_dir, self.run_id)
-        self._journal.append_encoded(record)
-        self.count += 1
-
-    def finish(self, counters_after: pd.DataFrame | None = None) -> tuple[Any, Any]:
-        """Append the rows to the database in one atomic write: (database, new rows).
-
-        If the database cannot be written, the journal stays for the next run.
-        """
-        if self._journal is None:
-            return self.database.read(), db.rows_to_frame([])
-        rows = self._rows if len(self._rows) == self.count else db.read_journal(self._journal.path)
-        whole, new = self.database.append(rows, counters_after=counters_after)
-        self._close_journal(remove=True)
-        return whole, new
-
-    def finish_in(self, writer: db.WriterProcess) -> int:
-        """Have the writer process append the journal; the number of rows written.
-
-        If it cannot, the journal stays for the next run (PsweepError).
-        """
-        if self._journal is None:
-            writer.close()
-            return 0
-        try:
-            written = writer.append_journal(self.count)
-        except PsweepError:
-            self._close_journal(remove=False)
-            raise
-        self._close_journal(remove=True)
-        return written
-
-    def _close_journal(self, remove: bool) -> None:
-        """Stop journaling; remove the journal once its rows are in the database."""
-        self._journal.close(remove=remove)
-        self._journal = None
-
-    @property
-    def journal_path(self) -> Path:
-        """Where this run's rows are journaled (the file exists once one is)."""
-        return db.journal_path(self.database.calc_dir, self.run_id)
-
-    @property
-    def journal_dir(self) -> Path:
-        return self.database.calc_dir / db.JOURNAL_DIR
-
-    def keep_source(self, source: Path, relative: str) -> None:
-        """Copy a module or script that made rows to ``backup_script/<_run_id>/``."""
-        if source.is_file():
-            target = self.database.calc_dir / "backup_script" / self.run_id / relative
-            db.copy_source(source, target)
-
-
-def prepare_calc_dir(
-    calc_dir: str | os.PathLike, simulate: bool, backup: bool, deferred: list | None = None
-) -> tuple[Path, int]:
-    """Before a run: merge rows of interrupted runs, back up or make the simulate copy.
-
-    Returns the calc dir the run writes to (``<calc_dir>.simulate`` when simulating)
-    and the number of rows recovered from interrupted runs. A journal that cannot be
-    decoded yet goes to ``deferred`` if given (see ``Database.recover``).
-    """
-    calc_path = Path(calc_dir)
-    database = Database(calc_path)
-    database.check_calc_dir()
-    recovered = database.recover(deferred)
-    if simulate:
-        return _simulate_dir(calc_path), recovered
-    if backup:
-        db.backup_calc_dir(calc_path, database.read())
-    return calc_path, recovered
-
-
 def run(
-    func: Callable[[dict], dict | None],
-    params: Sequence[dict],
+    func: Callable[[dict[str, Any]], dict[str, Any] | None],
+    params: Sequence[dict[str, Any]],
     df: pd.DataFrame | None = None,
     poolsize: int | None = None,
     save: bool = True,
@@ -274,55 +166,53 @@ def run(
     the rows finished before it are saved, and the exception propagates.
     """
     params = check_params(params, "run")
-    calc_path = Path(calc_dir)
+    session = CalcSession(calc_dir, new_id(), simulate=simulate, backup=backup_calc_dir)
+    this_run = Run(str(session.target.path), session.run_id)
     if save or simulate:
-        calc_path, recovered = prepare_calc_dir(calc_dir, simulate, backup_calc_dir)
-        if recovered:
+        session.open()
+        if session.recovered:
             print(
-                f"psweep: merged {recovered} rows left by an interrupted run into "
-                f"{Path(calc_dir) / DATABASE}",
+                f"psweep: merged {session.recovered} rows left by an interrupted run into "
+                f"{session.calc_dir.database}",
                 file=sys.stderr,
             )
-    before = df if df is not None else Database(calc_path).read()
+    before = df if df is not None else session.before()
 
     tasks = [(pset, pset_hash(pset)) for pset in params]
     if skip_dups and before is not None and "_pset_hash" in before:
         done = set(before["_pset_hash"])
         tasks = [task for task in tasks if task[1] not in done]
 
-    this_run = Run(str(calc_path))
-    recorder = Recorder(calc_path, this_run.run_id) if save else None
     if backup_script is not None and save:
-        db.copy_source(backup_script, calc_path / "backup_script" / f"{this_run.run_id}.py")
-    rows: list[dict] = []
+        session.keep_script(backup_script)
+    rows: list[dict[str, Any]] = []
     failure: BaseException | None = None
     try:
         for row in _execute_all(this_run, func, tasks, poolsize, simulate):
-            if recorder is not None:
-                recorder.record(row)
+            if save:
+                session.record(row)
             if tmpsave:
-                tmp = calc_path / "tmpsave" / this_run.run_id / f"{row['_pset_id']}.pk"
-                db.df_write(db.rows_to_frame([row]), tmp)
+                session.tmpsave(row)
             if verbose:
                 _print_row(row, verbose)
             rows.append(row)
     except BaseException as exc:  # Ctrl-C too: keep what finished, then re-raise
         failure = exc
 
-    if recorder is not None:
-        whole, new = recorder.finish(counters_after=df)
+    if save:
+        whole, new = session.finish(counters_after=df)
     else:
-        new = db.rows_to_frame(rows)
+        new = rows_to_frame(rows)
         if rows:
-            db.assign_counters(new, before)
+            assign_counters(new, before)
     if failure is not None:
         if rows and hasattr(failure, "add_note"):
-            where = calc_path / DATABASE if save else "nowhere (save=False)"
+            where = session.target.database if save else "nowhere (save=False)"
             failure.add_note(f"psweep: the {len(rows)} psets finished before were saved to {where}")
         raise failure
     if save and df is None:
         return whole
-    return db.concat(before, new)
+    return concat(before, new)
 
 
 def _execute_all(run_: Run, func, tasks, poolsize, simulate):
@@ -406,20 +296,3 @@ def _project_name(folder: Path) -> str | None:
             return tomllib.load(fh).get("project", {}).get("name")
     except (OSError, ValueError):
         return None
-
-
-def encode_row(row: dict) -> tuple[bytes, str | None]:
-    """The journal record of a row, and what was wrong if parts of it could not be
-    pickled (those values are then left out of the record)."""
-    try:
-        return db.encode_row(row), None
-    except PsweepError as exc:
-        return db.encode_row(db.without_unpicklable(row)), str(exc)
-
-
-def read_database(path: str | os.PathLike) -> pd.DataFrame | None:
-    """The database of a calc dir (None if it has none yet) or of a file (.pk, .json)."""
-    path = Path(path)
-    if path.is_dir() or not path.suffix:
-        return Database(path).read()
-    return db.df_read(path, db.fmt_of(path))

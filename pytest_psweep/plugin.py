@@ -1,10 +1,10 @@
 """pytest hooks: ``sweep_*`` functions become one item per pset; rows go to the database.
 
-A thin layer on the engine. Every process (the controller and each xdist worker)
-collects the same items and turns a pset into a row with ``engine.Run``; the row
-rides on the test report as bytes; only the controller journals rows and, through
-its ``WriterProcess``, writes the calc dir (``Controller``). Hooks appear in the order
-pytest calls them.
+A thin layer on the engine, as xdist's ``plugin.py``: options, collection and the
+hooks that run a pset, in every process that runs items (serial, or each xdist
+worker). A pset becomes a row with ``engine.Run``; the row rides on the test report
+as bytes to the one process that owns the calc dir (``controller.Controller``).
+Hooks appear in the order pytest calls them.
 """
 
 from __future__ import annotations
@@ -13,85 +13,30 @@ import collections
 import inspect
 import pickle
 import re
-from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from . import compare, engine, hookspecs
-from .database import CALC_DIR, DATABASE, WriterProcess
-from .engine import SIMULATE_SUFFIX, Recorder, Run, prepare_calc_dir, provenance
+from . import compare, hookspecs, journal
+from .calcdir import CALC_DIR, DATABASE, SIMULATE_SUFFIX, CalcDir, database_file
+from .controller import Controller
+from .engine import Run, code_hash, provenance
 from .errors import PsweepError
 from .params import SWEEP_ATTR, Sweep, check_params, pset_hash
+from .sweeps import (
+    RUNNING,
+    SETTINGS,
+    Settings,
+    SweepInfo,
+    SweepPset,
+    item_value,
+    settings_of,
+    sweep_pset,
+)
 
-OUTCOMES = ("passed", "failed", "skipped")
 _ERROR_CHARS = 2000
-
-
-@dataclass
-class Settings:
-    """The session's psweep options, resolved from command line and ini."""
-
-    calc_dir: Path  # as configured, absolute
-    target: Path  # where this session's rows go (``<calc_dir>.simulate`` when simulating)
-    simulate: bool
-    backup: bool
-    skip_dups: bool
-    compare: Path | None  # baseline database of --psweep-compare
-    rtol: float
-    atol: float
-    run: Run
-    done: set[tuple[str, str]] = field(default_factory=set)  # (sweep, hash) of passed rows
-    baseline: dict = field(default_factory=dict)  # (sweep, hash) -> latest passed row
-    provenance: dict = field(default_factory=dict)  # _git_commit, _git_dirty, _versions
-    params: dict = field(default_factory=dict)  # sweep function -> its pytest.params
-    sweeps: dict = field(default_factory=dict)  # sweep id "<module>::<function>" -> SweepInfo
-
-
-@dataclass(frozen=True)
-class SweepInfo:
-    """What collection knows of a sweep function, shared by all its items."""
-
-    sweep_id: str  # the _sweep column: "<module>::<function>"
-    params: list[dict]  # as collected; each item's function gets a copy of its pset
-    digests: list[str]
-    # the index of an item's pset, by the identity of the dict pytest hands the item:
-    # pytest keeps the parameter objects it was given, and all of them are alive at
-    # once. (callspec.indices cannot tell: with a further parametrize, pytest 9
-    # numbers the combinations, not the psets.)
-    index_of: dict[int, int]
-    argnames: tuple[str, ...]
-    code_hash: str
-    rtol: float | None
-    atol: float | None
-
-
-@dataclass(slots=True)
-class SweepPset:
-    """A sweep item's pset: the dict its function and fixtures get (book-keeping set
-    in place while the item runs, taken back after teardown), its parameters as
-    collected, their hash, its sweep and the keys its function returned.
-
-    Made when needed and kept on the item only while it runs: each object that 100k
-    items keep alive is walked by every one of pytest's garbage collections, and a
-    plain dict of numbers and strings is not tracked by the collector at all.
-    """
-
-    value: dict
-    params: dict
-    digest: str
-    sweep: SweepInfo
-    returned: list[str] | tuple = ()  # the keys the function returned
-
-    @property
-    def sweep_id(self) -> str:
-        return self.sweep.sweep_id
-
-
-SETTINGS = pytest.StashKey[Settings]()
-RUNNING = pytest.StashKey[SweepPset]()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -157,13 +102,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _option(config, "psweep"):
         return
     workerinput = getattr(config, "workerinput", None)
-    calc_dir = config.rootpath / str(_option(config, "psweep_calc_dir"))
+    calc_dir = CalcDir(config.rootpath / str(_option(config, "psweep_calc_dir")))
     simulate = bool(_option(config, "psweep_simulate"))
-    target = calc_dir.with_name(calc_dir.name + SIMULATE_SUFFIX) if simulate else calc_dir
-    run = Run(str(target), workerinput["psweep_run_id"] if workerinput else None)
+    target = calc_dir.simulate if simulate else calc_dir
+    run = Run(str(target.path), workerinput["psweep_run_id"] if workerinput else None)
     settings = Settings(
-        calc_dir=calc_dir,
-        target=target,
+        calc_dir=calc_dir.path,
         simulate=simulate,
         backup=bool(_option(config, "psweep_backup")),
         skip_dups=bool(_option(config, "psweep_skip_dups")),
@@ -183,7 +127,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(Controller(config, settings), "psweep-controller")
 
 
-def _compare_path(config: pytest.Config, calc_dir: Path) -> Path | None:
+def _compare_path(config: pytest.Config, calc_dir: CalcDir) -> Path | None:
     """The baseline database of --psweep-compare[=DB], relative to the rootdir."""
     value = config.getoption("psweep_compare")
     if value is None:
@@ -192,8 +136,7 @@ def _compare_path(config: pytest.Config, calc_dir: Path) -> Path | None:
             return None
         if value.lower() in ("true", "1", "yes"):
             value = ""
-    path = config.rootpath / value if value else calc_dir / DATABASE
-    return path / DATABASE if path.is_dir() else path
+    return database_file(config.rootpath / value) if value else calc_dir.database
 
 
 def _float_ini(config: pytest.Config, name: str) -> float:
@@ -204,21 +147,10 @@ def _float_ini(config: pytest.Config, name: str) -> float:
         raise pytest.UsageError(f"psweep: ini key {name} = {value!r} is not a number") from None
 
 
-def _xdist_active(config: pytest.Config) -> bool:
-    """Does this process control xdist workers? (``dist`` is missing under -p no:xdist)"""
-    return getattr(config.option, "dist", "no") != "no" or bool(
-        getattr(config.option, "numprocesses", None)
-    )
-
-
 def _option(config: pytest.Config, name: str) -> Any:
     """Command line first, then the ini key of the same name."""
     value = config.getoption(name)
     return config.getini(name) if value is None else value
-
-
-def _settings(config: pytest.Config) -> Settings | None:
-    return config.stash.get(SETTINGS, None)
 
 
 # -- collection ----------------------------------------------------------------------
@@ -230,22 +162,13 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     They hold copies of sweep modules (``backup_script/``), which would be collected
     twice and clash with the originals.
     """
-    if (collection_path / DATABASE).is_file():
-        return True  # any calc dir, e.g. a baseline's or another study's
-    calc_dir = config.rootpath / str(_option(config, "psweep_calc_dir"))
-    if collection_path.parent != calc_dir.parent:
-        return None
-    name = collection_path.name
-    if name in (calc_dir.name, calc_dir.name + SIMULATE_SUFFIX) or re.fullmatch(
-        re.escape(calc_dir.name) + r"_\d{4}-\d\d-\d\dT.*", name
-    ):
-        return True
-    return None
+    calc_dir = CalcDir(config.rootpath / str(_option(config, "psweep_calc_dir")))
+    return True if calc_dir.holds(collection_path) else None
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
     """Collect ``sweep_*.py`` files that pytest's own ``python_files`` would not."""
-    if _settings(parent.config) is None:
+    if settings_of(parent.config) is None:
         return None
     if file_path.suffix != ".py" or not file_path.name.startswith("sweep_"):
         return None
@@ -257,16 +180,18 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Mod
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: Any) -> list | None:
+def pytest_pycollect_makeitem(
+    collector: pytest.Module | pytest.Class, name: str, obj: object
+) -> list[Any] | None:
     """Check a sweep's params, then let pytest collect it as a test function."""
     sweep = getattr(obj, SWEEP_ATTR, None)
     if not isinstance(sweep, Sweep) or not name.startswith("sweep_"):
         return None
-    settings = _settings(collector.config)
+    settings = settings_of(collector.config)
     if settings is None:
         return []  # plain pytest leaves sweeps alone
-    settings.params[obj] = _sweep_psets(collector, name, obj, sweep)
-    obj.__test__ = True  # pytest's own mark of a test function whatever its name
+    settings.pending[obj] = _sweep_psets(collector, settings, name, obj, sweep)
+    obj.__test__ = True  # type: ignore[attr-defined]  # pytest's own mark of a test function whatever its name
     if not any(mark.name == "psweep" for mark in getattr(obj, "pytestmark", ())):
         # on the function, not on each pset: pytest handles one function mark far
         # faster than the same mark on 10k parameters (benchmarks/README.md)
@@ -274,7 +199,13 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: Any) 
     return None
 
 
-def _sweep_psets(collector: pytest.Collector, name: str, func: Any, sweep: Sweep) -> list:
+def _sweep_psets(
+    collector: pytest.Module | pytest.Class,
+    settings: Settings,
+    name: str,
+    func: Any,
+    sweep: Sweep,
+) -> list[Any]:
     """The sweep's psets as ``pytest.param``s, or a collection error naming the sweep."""
     sweep_id = f"{collector.nodeid}::{name}"
     where = f"sweep {sweep_id}"
@@ -290,31 +221,23 @@ def _sweep_psets(collector: pytest.Collector, name: str, func: Any, sweep: Sweep
     argnames = tuple(inspect.signature(func).parameters)
     if isinstance(collector, pytest.Class):
         argnames = argnames[1:]  # self: the method is called bound to an instance
-    values = [dict(pset) for pset in params]  # what the items get, one dict per pset
-    settings = _settings(collector.config)
     settings.sweeps[sweep_id] = SweepInfo(
-        sweep_id,
-        params,
-        digests,
-        {id(value): index for index, value in enumerate(values)},
-        argnames,
-        engine.code_hash(func),
-        sweep.rtol,
-        sweep.atol,
+        sweep_id, argnames, code_hash(func), sweep.rtol, sweep.atol
     )
     mark = pytest.mark.pset  # looked up once: pytest checks the marker name each time
+    # each item gets a dict of its own: its pset and the pset's hash (sweeps.item_value)
     return [
-        pytest.param(value, id=pset_id, marks=mark(**pset))
-        for value, pset, pset_id in zip(values, params, pset_ids(params))
+        pytest.param(item_value(pset, digest), id=pset_id, marks=mark(**pset))
+        for pset, digest, pset_id in zip(params, digests, pset_ids(params))
     ]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """One item per pset: pytest's own parametrization of the argument ``pset``."""
-    settings = _settings(metafunc.config)
+    settings = settings_of(metafunc.config)
     # popped: pytest keeps what each item needs (its callspec), so 10k params and
     # mark decorators do not stay alive (and walked by every gc) for the session
-    values = settings.params.pop(metafunc.function, None) if settings is not None else None
+    values = settings.pending.pop(metafunc.function, None) if settings is not None else None
     if values is None:
         return
     if "pset" not in metafunc.fixturenames:
@@ -329,7 +252,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 _SAFE_VALUE = re.compile(r"[\w.+-]{1,40}", re.ASCII)
 
 
-def pset_ids(params: list[dict]) -> list[str]:
+def pset_ids(params: list[dict[str, Any]]) -> list[str]:
     """Readable, deterministic ids (``a=1-b=77``), unique within the sweep.
 
     A value that would make a bad id (long, odd characters, containers) shows as a
@@ -347,7 +270,7 @@ def pset_ids(params: list[dict]) -> list[str]:
             parts.append(f"{key}={text}")
         ids.append("-".join(parts) or "empty")
     seen = collections.Counter(ids)
-    numbered: collections.Counter = collections.Counter()
+    numbered: collections.Counter[str] = collections.Counter()
     unique = []
     for pset_id in ids:
         if seen[pset_id] > 1:
@@ -358,28 +281,6 @@ def pset_ids(params: list[dict]) -> list[str]:
 
 
 # -- running one pset ----------------------------------------------------------------
-
-
-def _sweep_of(item: pytest.Item) -> tuple[SweepInfo, int] | None:
-    """A sweep item's sweep and the index of its pset; None for other items."""
-    callspec = getattr(item, "callspec", None)
-    if callspec is None or "pset" not in callspec.params:
-        return None
-    settings = _settings(item.config)
-    sweep = settings.sweeps.get(f"{item.parent.nodeid}::{item.originalname}") if settings else None
-    if sweep is None:
-        return None  # a test of its own with an argument named pset
-    index = sweep.index_of.get(id(callspec.params["pset"]))
-    return None if index is None else (sweep, index)
-
-
-def _sweep_pset(item: pytest.Item) -> SweepPset | None:
-    """A new view of a sweep item's pset; None for other items."""
-    found = _sweep_of(item)
-    if found is None:
-        return None
-    sweep, index = found
-    return SweepPset(item.callspec.params["pset"], sweep.params[index], sweep.digests[index], sweep)
 
 
 class SweepRunner:
@@ -404,7 +305,7 @@ class SweepRunner:
         """
         pset = item.stash.get(RUNNING, None)
         if pset is None:
-            pset = _sweep_pset(item)
+            pset = sweep_pset(item)
             if pset is None:
                 return None
             self.run.bookkeep(pset.value, pset.digest)
@@ -455,8 +356,7 @@ class SweepRunner:
                 # the row has left with its report and teardown is over: the pset goes
                 # back to its parameters, so 100k items do not keep 100k rows in memory
                 del item.stash[RUNNING]
-                pset.value.clear()
-                pset.value.update(pset.params)
+                pset.restore()
         return report
 
     def attach_row(
@@ -484,10 +384,10 @@ class SweepRunner:
                 row["_error"] = f"compare: {message.splitlines()[0]}"
                 report.outcome = "failed"
                 report.longrepr = f"{item.nodeid}: {message}"
-        record, problem = engine.encode_row(row)
+        record, problem = journal.encode_row_keeping(row)
         if problem is not None:  # fail this pset only; the rest of its row is kept
             outcome = "failed"
-            record, _ = engine.encode_row(
+            record, _ = journal.encode_row_keeping(
                 {**row, "_outcome": outcome, "_error": f"PsweepError: {problem}"}
             )
             report.outcome = "failed"
@@ -531,207 +431,3 @@ def _outcome(call: pytest.CallInfo, report: pytest.TestReport) -> tuple[str, str
     if report.failed and error is None:
         error = str(report.longrepr)[:_ERROR_CHARS]
     return report.outcome, error
-
-
-# -- the controller: journal, database, summary ----------------------------------------
-
-
-class Controller:
-    """Runs in the one process that owns the calc dir: the only writer of files."""
-
-    def __init__(self, config: pytest.Config, settings: Settings) -> None:
-        self.config = config
-        self.settings = settings
-        self.recorder = Recorder(settings.target, settings.run.run_id)
-        self.counts: collections.Counter = collections.Counter()
-        self.verdicts: collections.Counter = collections.Counter()
-        self.modules: dict[str, None] = {}
-        self.before: Any = None  # the database before this session, where needed
-        self.writer: WriterProcess | None = None
-        self.check_database = False  # wait for the writer to have read the database
-        self.written: int | None = None
-        self.lookahead: dict[str, collections.Counter] = {}
-        self.failure: str | None = None
-        self.collect_only = bool(config.option.collectonly)
-        self._header_done = False
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Before anything runs: merge interrupted runs, back up, start the writer.
-
-        The database is read here only where an option needs it; the writer process
-        reads it meanwhile to check it (``pytest_runtestloop``).
-        """
-        settings = self.settings
-        if self.collect_only:  # look, never write: the look-ahead reads the database
-            return
-        compare_default = settings.compare == settings.calc_dir / DATABASE
-        try:
-            deferred: list[str] = []
-            target, recovered = prepare_calc_dir(
-                settings.calc_dir, settings.simulate, settings.backup, deferred
-            )
-            self.check_database = (target / DATABASE).exists()
-            self.writer = WriterProcess(target, self.recorder.journal_path)
-            if settings.skip_dups or settings.simulate or compare_default:
-                self.before = engine.read_database(target)
-            if settings.compare is not None:
-                baseline = (
-                    self.before if compare_default else engine.read_database(settings.compare)
-                )
-                settings.baseline = compare.baseline_index(baseline)
-        except PsweepError as exc:
-            raise pytest.UsageError(f"psweep: {exc}") from None
-        before = self.before
-        if settings.skip_dups and before is not None and "_outcome" in before:
-            passed = before[before["_outcome"] == "passed"]
-            settings.done = set(zip(passed["_sweep"], passed["_pset_hash"]))
-        if recovered:
-            self._say(
-                f"psweep: merged {recovered} rows left by an interrupted session "
-                f"into {settings.calc_dir / DATABASE}"
-            )
-        for problem in deferred:
-            self._say(f"psweep: {problem}; tried again at the end of this session")
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_configure_node(self, node: Any) -> None:
-        """Hand what was made here once to an xdist worker, in builtin types."""
-        settings = self.settings
-        node.workerinput["psweep_run_id"] = settings.run.run_id
-        node.workerinput["psweep_done"] = sorted(settings.done)
-        node.workerinput["psweep_baseline"] = pickle.dumps(settings.baseline)
-        node.workerinput["psweep_provenance"] = settings.provenance
-
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        if not self.collect_only:
-            return
-        entries = [e for e in map(_sweep_pset, session.items) if e is not None]
-        if entries:
-            try:
-                self.before = engine.read_database(self.settings.calc_dir)
-            except PsweepError as exc:
-                raise pytest.UsageError(f"psweep: {exc}") from None
-            self.lookahead = compare.lookahead(
-                self.before, ((e.sweep_id, e.digest, e.sweep.code_hash) for e in entries)
-            )
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> None:
-        """Before the first pset runs: stop if the writer cannot read the database."""
-        if self.writer is None or not self.check_database:
-            return
-        sweeps_here = any(_sweep_of(item) is not None for item in session.items)
-        if not sweeps_here and not _xdist_active(self.config):
-            return  # no sweep in this session: nothing to wait for
-        try:
-            self.writer.wait_ready()
-        except PsweepError as exc:
-            raise pytest.UsageError(f"psweep: {exc}") from None
-
-    def pytest_report_collectionfinish(self, items: list[pytest.Item]) -> list[str]:
-        return self._header(found[0].sweep_id for found in map(_sweep_of, items) if found)
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
-        if not self._header_done:
-            self._header_done = True
-            sweep_items = (i for i in ids if "::sweep_" in i and i.endswith("]"))
-            # the sweep id ends where the pset id begins: the "[" after the name
-            sweep_ids = (i[: i.index("[", i.index("::sweep_"))] for i in sweep_items)
-            for line in self._header(sweep_ids):
-                self._say(line)
-
-    def _header(self, sweep_ids: Any) -> list[str]:
-        per_sweep = collections.Counter(sweep_ids)
-        if not per_sweep:
-            return []
-        database = self.settings.target / DATABASE
-        lines = [f"psweep: run {self.settings.run.run_id}, database {database}"]
-        lines += [f"psweep: {sweep}: {n} psets" for sweep, n in per_sweep.items()]
-        return lines
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Journal each row as its report arrives, so a killed session loses none."""
-        # taken off the report: pytest keeps every report to the end, and each
-        # attribute is walked by its garbage collections at exit
-        attributes = report.__dict__
-        record = attributes.pop("psweep_row", None)
-        if record is None:
-            return
-        self.recorder.record_encoded(record)
-        self.counts[attributes.pop("psweep_outcome")] += 1
-        verdict = attributes.pop("psweep_compare", None)
-        if verdict is not None:
-            self.verdicts[verdict] += 1
-        self.modules[report.nodeid.split("::", 1)[0]] = None
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """Merge the journal into the database in one atomic write."""
-        if self.writer is None:
-            return
-        settings = self.settings
-        try:
-            self.written = self.recorder.finish_in(self.writer)
-        except PsweepError as exc:
-            self.failure = (
-                f"psweep: {exc}; this session's rows stay in "
-                f"{self.recorder.journal_dir} for the next run"
-            )
-            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
-            return
-        if not self.recorder.count:
-            return
-        for module in self.modules:
-            self.recorder.keep_source(self.config.rootpath / module, module)
-        if settings.simulate or self.config.hook.pytest_psweep_finish.get_hookimpls():
-            self._finish_with_frames()
-
-    def _finish_with_frames(self) -> None:
-        """The look-ahead of a simulation and the finish hook, from the written database."""
-        settings = self.settings
-        database = engine.read_database(settings.target)
-        new_rows = database[database["_run_id"] == settings.run.run_id]
-        if settings.simulate:
-            self.lookahead = compare.lookahead(
-                self.before,
-                zip(new_rows["_sweep"], new_rows["_pset_hash"], new_rows["_code_hash"]),
-            )
-        self.config.hook.pytest_psweep_finish(
-            database=database, new_rows=new_rows, calc_dir=settings.target
-        )
-
-    def pytest_unconfigure(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not (self.counts or self.failure or self.lookahead):
-            return
-        terminalreporter.section("psweep")
-        write = terminalreporter.write_line
-        for sweep, count in self.lookahead.items():
-            parts = ", ".join(f"{count[kind]} {kind}" for kind in compare.LOOKAHEAD)
-            write(f"look ahead: {sweep}: {parts}")
-        if self.failure:
-            write(self.failure, red=True)
-        elif self.counts:
-            counts = ", ".join(f"{self.counts[outcome]} {outcome}" for outcome in OUTCOMES)
-            path = self.settings.target / DATABASE
-            write(f"{path}: psets {counts}; {self.written} rows written")
-            if self.writer.recovered:
-                write(f"merged {self.writer.recovered} rows left by an interrupted session")
-            for problem in self.writer.deferred:
-                write(f"psweep: {problem}", red=True)
-        if self.verdicts:
-            write(
-                f"compared with {self.settings.compare}: {self.verdicts['same']} same, "
-                f"{self.verdicts['differs']} differ, {self.verdicts['new']} new"
-            )
-
-    def _say(self, line: str) -> None:
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(line)

@@ -250,7 +250,7 @@ def test_values_of_classes_from_the_sweep_module_are_written_and_recovered(
     import importlib
     import shutil
 
-    from pytest_psweep import database, engine
+    from pytest_psweep import engine, journal
 
     pytester.makepyfile(
         sweep_objects="""
@@ -271,9 +271,9 @@ def test_values_of_classes_from_the_sweep_module_are_written_and_recovered(
     killed = engine.Run(str(pytester.path / "calc")).execute(
         lambda pset: {"obj": module.Result(pset["a"])}, {"a": 9}
     )
-    journal = pytester.path / "calc" / "journal" / "killed.jnl"
-    journal.parent.mkdir(parents=True)
-    journal.write_bytes(database.encode_row(killed))  # no lock held: its run died
+    journal_file = pytester.path / "calc" / "journal" / "killed.jnl"
+    journal_file.parent.mkdir(parents=True)
+    journal_file.write_bytes(journal.encode_row(killed))  # no lock held: its run died
 
     script = shutil.which("pytest", path=os.path.dirname(sys.executable))
     assert script, "the pytest script of this environment"
@@ -289,7 +289,7 @@ def test_values_of_classes_from_the_sweep_module_are_written_and_recovered(
     first = run()
     assert "killed.jnl cannot be decoded here (ModuleNotFoundError" in first
     assert "merged 1 rows left by an interrupted session" in first
-    assert not journal.exists()
+    assert not journal_file.exists()
     run()
     df = read_db()
     assert sorted(df["a"]) == [1, 1, 2, 2, 9]

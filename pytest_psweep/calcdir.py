@@ -1,0 +1,267 @@
+"""One calc dir: where each of its files lives, its database under a lock, recovery,
+backups and the simulate copy.
+
+Layout of ``<calc_dir>``::
+
+    results.pk                   the database: a pickled pandas.DataFrame
+    results.pk.lock              held while the database is read-modified-written
+    journal/<run_id>.jnl         rows of a run in progress (``journal``)
+    journal/<run_id>.jnl.lock    held by the run that writes the journal while it lives
+    backup_script/<run_id>/...   sweep modules of a pytest session that made rows
+    backup_script/<run_id>.py    the driver script of ``ps.run(backup_script=...)``
+    tmpsave/<run_id>/<pset_id>.pk  one row each, ``ps.run(tmpsave=True)``
+    <pset_id>/                   a pset's own folder for the files its function writes
+
+Beside it: ``<calc_dir>.simulate/`` (a copy of the database that a simulation
+writes to) and ``<calc_dir>_<newest _time_utc>/`` (backups).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import journal
+from .database import (
+    assign_counters,
+    concat,
+    df_read,
+    df_write,
+    file_lock,
+    fmt_of,
+    rows_to_frame,
+)
+from .errors import PsweepError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from filelock import BaseFileLock
+
+CALC_DIR = "calc"
+DATABASE = "results.pk"
+SIMULATE_SUFFIX = ".simulate"
+JOURNAL_DIR = "journal"
+BACKUP_SCRIPT = "backup_script"
+TMPSAVE = "tmpsave"
+_BACKUP_STAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+@dataclass(frozen=True)
+class CalcDir:
+    """Where each file of one calc dir lives (nothing is touched until asked)."""
+
+    path: Path
+
+    @property
+    def database(self) -> Path:
+        return self.path / DATABASE
+
+    @property
+    def journal_dir(self) -> Path:
+        return self.path / JOURNAL_DIR
+
+    def journal(self, run_id: str) -> Path:
+        return self.journal_dir / f"{run_id}{journal.SUFFIX}"
+
+    def module_copy(self, run_id: str, relative: str) -> Path:
+        """Where a sweep module (path relative to the rootdir) of a session is kept."""
+        return self.path / BACKUP_SCRIPT / run_id / relative
+
+    def script_copy(self, run_id: str) -> Path:
+        """Where the driver script of a ``ps.run`` is kept."""
+        return self.path / BACKUP_SCRIPT / f"{run_id}.py"
+
+    def tmpsave(self, run_id: str, pset_id: str) -> Path:
+        return self.path / TMPSAVE / run_id / f"{pset_id}.pk"
+
+    @property
+    def simulate(self) -> CalcDir:
+        """The calc dir that a simulation of this one writes to."""
+        return CalcDir(self.path.with_name(self.path.name + SIMULATE_SUFFIX))
+
+    def backup(self, newest: datetime) -> Path:
+        """Where a backup of this calc dir with rows up to ``newest`` goes."""
+        return self.path.with_name(f"{self.path.name}_{newest.strftime(_BACKUP_STAMP)}")
+
+    def is_backup(self, folder: Path) -> bool:
+        """Is folder a backup of this calc dir?"""
+        prefix = self.path.name + "_"
+        if folder.parent != self.path.parent or not folder.name.startswith(prefix):
+            return False
+        try:
+            datetime.strptime(folder.name[len(prefix) :], _BACKUP_STAMP)
+        except ValueError:
+            return False
+        return True
+
+    def holds(self, folder: Path) -> bool:
+        """Is folder this calc dir, its simulate copy, a backup of it, or any other
+        calc dir? They hold copies of sweep modules that must never be collected."""
+        if (folder / DATABASE).is_file():
+            return True
+        return folder in (self.path, self.simulate.path) or self.is_backup(folder)
+
+    def check(self) -> None:
+        """Make the calc dir, or say clearly why it cannot be one."""
+        if self.path.exists() and not self.path.is_dir():
+            raise PsweepError(
+                f"calc dir {self.path} is a file, not a folder; choose another "
+                "calc dir or move the file away"
+            )
+        self.path.mkdir(parents=True, exist_ok=True)
+
+
+def is_calc_dir(path: Path) -> bool:
+    """Does path name a calc dir (a folder, or a name without suffix) rather than a
+    database file (``.pk``, ``.json``)?"""
+    return path.is_dir() or not path.suffix
+
+
+def database_file(path: str | os.PathLike[str]) -> Path:
+    """The database file that a path names: a calc dir means its database."""
+    path = Path(path)
+    return CalcDir(path).database if is_calc_dir(path) else path
+
+
+def read_database(path: str | os.PathLike[str]) -> pd.DataFrame | None:
+    """The database of a calc dir (None if it has none yet) or of a file (.pk, .json)."""
+    path = Path(path)
+    if is_calc_dir(path):
+        return Database(path).read()
+    return df_read(path, fmt_of(path))
+
+
+class Database:
+    """The database file of one calc dir, changed only under its lock."""
+
+    def __init__(self, calc_dir: CalcDir | str | os.PathLike[str], keep_read: bool = False):
+        self.calc_dir = calc_dir if isinstance(calc_dir, CalcDir) else CalcDir(Path(calc_dir))
+        self.path = self.calc_dir.database
+        self.lock = file_lock(f"{self.path}.lock")
+        # keep_read: remember the DataFrame read last, and read the file again only
+        # once it has been replaced (every write renames a new file into place)
+        self._keep_read = keep_read
+        self._kept: tuple[tuple[int, int, int], pd.DataFrame] | None = None
+
+    def read(self) -> pd.DataFrame | None:
+        """The database, or None when there is none yet."""
+        if not self._keep_read:
+            return df_read(self.path) if self.path.exists() else None
+        try:
+            stamp = self._stamp()
+        except FileNotFoundError:
+            return None
+        if self._kept is None or self._kept[0] != stamp:
+            self._kept = (stamp, df_read(self.path))
+        return self._kept[1]
+
+    def _stamp(self) -> tuple[int, int, int]:
+        info = self.path.stat()
+        return info.st_ino, info.st_size, info.st_mtime_ns
+
+    def append(
+        self,
+        rows: Iterable[dict[str, Any]] | pd.DataFrame,
+        counters_after: pd.DataFrame | None = None,
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Append rows (dicts, or a DataFrame of them) under the lock in one atomic
+        write: (whole database, new rows).
+
+        Counters continue after the database and after ``counters_after`` (a
+        DataFrame the caller appends to in memory). Rows whose ``_pset_id`` is already
+        in the database are not added twice.
+        """
+        new = rows if hasattr(rows, "columns") else rows_to_frame(rows)
+        self.calc_dir.check()
+        with self.lock:
+            old = self.read()
+            if old is not None and "_pset_id" in old and "_pset_id" in new and len(new):
+                present = new["_pset_id"].isin(old["_pset_id"])
+                if present.any():
+                    new = new[~present.to_numpy()].copy()
+            if not len(new):
+                return (old if old is not None else new), new
+            assign_counters(new, old, counters_after)
+            database = concat(old, new)
+            df_write(database, self.path)
+            if self._keep_read:
+                self._kept = (self._stamp(), database)
+        return database, new
+
+    def orphan_journals(self) -> Iterator[tuple[Path, BaseFileLock]]:
+        """Journals of runs that died, each yielded with its lock held."""
+        folder = self.calc_dir.journal_dir
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.glob(f"*{journal.SUFFIX}")):
+            lock = file_lock(journal.lock_path(path))
+            try:
+                lock.acquire(timeout=0)
+            except TimeoutError:  # filelock's Timeout is one
+                continue  # a live run writes this one
+            try:
+                if path.exists():
+                    yield path, lock
+            finally:
+                lock.release()
+
+    def recover(self, deferred: list[str] | None = None) -> int:
+        """Merge the journals of dead runs into the database; return the rows saved.
+
+        A journal whose rows cannot be decoded here (their objects' classes cannot be
+        imported) is kept: its problem goes to ``deferred`` if given, else it is a
+        PsweepError.
+        """
+        saved = 0
+        for path, lock in self.orphan_journals():
+            try:
+                rows = journal.read_journal(path)
+            except Exception as exc:
+                problem = (
+                    f"journal {path} cannot be decoded here ({type(exc).__name__}: {exc}); "
+                    "it is kept"
+                )
+                if deferred is None:
+                    raise PsweepError(
+                        f"{problem}: make the modules of its values importable and run "
+                        "'psweep recover'"
+                    ) from exc
+                deferred.append(problem)
+                continue
+            _, new = self.append(rows)
+            saved += len(new)
+            path.unlink(missing_ok=True)
+            Path(lock.lock_file).unlink(missing_ok=True)
+        return saved
+
+
+def backup(calc_dir: CalcDir, database: pd.DataFrame | None) -> Path | None:
+    """Copy the calc dir to ``<calc_dir>_<newest _time_utc>``; None if nothing to keep."""
+    if database is None or len(database) == 0 or not calc_dir.path.is_dir():
+        return None
+    target = calc_dir.backup(database["_time_utc"].max())
+    if not target.exists():
+        shutil.copytree(calc_dir.path, target, ignore=shutil.ignore_patterns("*.lock"))
+    return target
+
+
+def make_simulate_copy(calc_dir: CalcDir) -> CalcDir:
+    """A fresh ``<calc_dir>.simulate`` holding a copy of the database only."""
+    target = calc_dir.simulate
+    if target.path.exists():
+        shutil.rmtree(target.path)
+    target.path.mkdir(parents=True)
+    if calc_dir.database.exists():
+        shutil.copy2(calc_dir.database, target.database)
+    return target
+
+
+def copy_source(source: str | os.PathLike[str], target: Path) -> None:
+    """Keep a copy of a script or sweep module that produced rows."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)

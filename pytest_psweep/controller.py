@@ -1,0 +1,225 @@
+"""The controller: the one process of a pytest session that owns the calc dir.
+
+Serially that is the pytest process; under xdist the controller, which runs no
+items. It translates pytest's hooks into calls on the session's ``CalcSession``
+(merge interrupted runs, start the writer, journal each row as its report arrives,
+have the writer append them at the end), hands workers what was made once, and
+says what happened: the header, the look-ahead and the summary. Hooks appear in
+the order pytest calls them.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import pickle
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pytest
+
+from . import compare
+from .errors import PsweepError
+from .session import CalcSession
+from .sweeps import Settings, sweep_id_of_nodeid, sweep_of, sweep_pset
+
+OUTCOMES = ("passed", "failed", "skipped")
+
+
+@contextlib.contextmanager
+def usage_errors() -> Iterator[None]:
+    """A PsweepError (the user asked for something wrong) as pytest's usage error."""
+    try:
+        yield
+    except PsweepError as exc:
+        raise pytest.UsageError(f"psweep: {exc}") from None
+
+
+class Controller:
+    """Runs in the one process that owns the calc dir: the only writer of files."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.session = CalcSession(
+            settings.calc_dir, settings.run.run_id, settings.simulate, settings.backup
+        )
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.verdicts: collections.Counter[str] = collections.Counter()
+        self.modules: dict[str, None] = {}  # module paths (rootdir-relative) that made rows
+        self.written: int | None = None
+        self.lookahead: dict[str, collections.Counter[str]] = {}
+        self.failure: str | None = None
+        self.collect_only = bool(config.option.collectonly)
+        self._started = False
+        self._header_done = False
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.start()
+
+    def start(self) -> None:
+        """Before anything runs: merge interrupted runs, back up, start the writer,
+        and find what the options need from the database (done psets, baseline).
+
+        Called by whichever comes first, this plugin's sessionstart or xdist's
+        configuring of the first worker, which needs the results.
+        """
+        if self._started or self.collect_only:  # a dry run looks, never writes
+            return
+        self._started = True
+        settings = self.settings
+        with usage_errors():
+            self.session.open(with_writer=True)
+            if settings.skip_dups:
+                settings.done = self.session.done()
+            if settings.compare is not None:
+                settings.baseline = self.session.baseline(settings.compare)
+        if self.session.recovered:
+            self._say(
+                f"psweep: merged {self.session.recovered} rows left by an interrupted "
+                f"session into {self.session.calc_dir.database}"
+            )
+        for problem in self.session.deferred:
+            self._say(f"psweep: {problem}; tried again at the end of this session")
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Hand what was made here once to an xdist worker, in builtin types."""
+        self.start()
+        settings = self.settings
+        node.workerinput["psweep_run_id"] = settings.run.run_id
+        node.workerinput["psweep_done"] = sorted(settings.done)
+        node.workerinput["psweep_baseline"] = pickle.dumps(settings.baseline)
+        node.workerinput["psweep_provenance"] = settings.provenance
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """The dry run's look-ahead: per sweep, what would be new or done."""
+        if not self.collect_only:
+            return
+        psets = [p for p in map(sweep_pset, session.items) if p is not None]
+        if psets:
+            with usage_errors():
+                before = self.session.before()
+            self.lookahead = compare.lookahead(
+                before, ((p.sweep_id, p.digest, p.sweep.code_hash) for p in psets)
+            )
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        """Before the first pset runs: stop if the writer cannot read the database."""
+        sweeps_here = any(sweep_of(item) is not None for item in session.items)
+        if not sweeps_here and not _xdist_active(self.config):
+            return  # no sweep in this session: nothing to wait for
+        with usage_errors():
+            self.session.wait_until_checked()
+
+    def pytest_report_collectionfinish(self, items: list[pytest.Item]) -> list[str]:
+        sweeps = (sweep_of(item) for item in items)
+        return self._header(sweep.sweep_id for sweep in sweeps if sweep is not None)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        if not self._header_done:
+            self._header_done = True
+            sweep_ids = (sweep_id_of_nodeid(nodeid) for nodeid in ids)
+            for line in self._header(s for s in sweep_ids if s is not None):
+                self._say(line)
+
+    def _header(self, sweep_ids: Iterable[str]) -> list[str]:
+        per_sweep = collections.Counter(sweep_ids)
+        if not per_sweep:
+            return []
+        lines = [f"psweep: run {self.settings.run.run_id}, database {self.session.target.database}"]
+        lines += [f"psweep: {sweep}: {n} psets" for sweep, n in per_sweep.items()]
+        return lines
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Journal each row as its report arrives, so a killed session loses none."""
+        record = getattr(report, "psweep_row", None)
+        if record is None:
+            return
+        # taken off the report: pytest keeps every report to the end, and each
+        # attribute is walked by its garbage collections at exit
+        del report.psweep_row
+        self.session.record_encoded(record)
+        self.counts[report.psweep_outcome] += 1  # type: ignore[attr-defined]
+        verdict = getattr(report, "psweep_compare", None)
+        if verdict is not None:
+            self.verdicts[verdict] += 1
+        self.modules[report.fspath] = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Merge the journal into the database in one atomic write."""
+        if self.session.writer is None:  # a dry run, or the start failed
+            return
+        try:
+            self.written = self.session.finish_in_writer()
+        except PsweepError as exc:
+            self.failure = (
+                f"psweep: {exc}; this session's rows stay in "
+                f"{self.session.target.journal_dir} for the next run"
+            )
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+            return
+        if not self.session.count:
+            return
+        for module in self.modules:
+            self.session.keep_module(self.config.rootpath / module, module)
+        if self.settings.simulate or self.config.hook.pytest_psweep_finish.get_hookimpls():
+            self._finish_with_frames()
+
+    def _finish_with_frames(self) -> None:
+        """The look-ahead of a simulation and the finish hook, from the written database."""
+        database = self.session.written()
+        assert database is not None  # this session wrote rows
+        new_rows = database[database["_run_id"] == self.settings.run.run_id]
+        if self.settings.simulate:
+            self.lookahead = compare.lookahead(
+                self.session.before(),
+                zip(new_rows["_sweep"], new_rows["_pset_hash"], new_rows["_code_hash"]),
+            )
+        self.config.hook.pytest_psweep_finish(
+            database=database, new_rows=new_rows, calc_dir=self.session.target.path
+        )
+
+    def pytest_unconfigure(self) -> None:
+        self.session.close()
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not (self.counts or self.failure or self.lookahead):
+            return
+        terminalreporter.section("psweep")
+        write = terminalreporter.write_line
+        for sweep, count in self.lookahead.items():
+            parts = ", ".join(f"{count[kind]} {kind}" for kind in compare.LOOKAHEAD)
+            write(f"look ahead: {sweep}: {parts}")
+        if self.failure:
+            write(self.failure, red=True)
+        elif self.counts:
+            counts = ", ".join(f"{self.counts[outcome]} {outcome}" for outcome in OUTCOMES)
+            write(f"{self.session.target.database}: psets {counts}; {self.written} rows written")
+            writer = self.session.writer
+            if writer is not None and writer.recovered:
+                write(f"merged {writer.recovered} rows left by an interrupted session")
+            for problem in writer.deferred if writer is not None else ():
+                write(f"psweep: {problem}", red=True)
+        if self.verdicts:
+            write(
+                f"compared with {self.settings.compare}: {self.verdicts['same']} same, "
+                f"{self.verdicts['differs']} differ, {self.verdicts['new']} new"
+            )
+
+    def _say(self, line: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(line)
+
+
+def _xdist_active(config: pytest.Config) -> bool:
+    """Does this process control xdist workers? (``dist`` is missing under -p no:xdist)"""
+    return getattr(config.option, "dist", "no") != "no" or bool(
+        getattr(config.option, "numprocesses", None)
+    )

@@ -1,0 +1,184 @@
+"""A run's hold on one calc dir, shared by ``ps.run`` and the plugin's controller.
+
+``CalcSession`` is the only way a run touches its calc dir: before the first pset it
+merges what interrupted runs left, makes the backup or the simulate copy and (for a
+pytest session) starts the writer process; while psets finish it journals each row;
+at the end it appends them to the database; and it answers what a run asks of the
+database before it starts (done psets, the baseline of a comparison).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import compare
+from .calcdir import CalcDir, Database, backup, copy_source, make_simulate_copy, read_database
+from .database import df_write, latest_passed, rows_to_frame
+from .errors import PsweepError
+from .journal import Journal, encode_row, read_journal
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .writer import WriterProcess
+
+_UNREAD: Any = object()
+
+
+class CalcSession:
+    """One run (a ``ps.run`` call or a pytest session) on one calc dir.
+
+    Nothing is touched before ``open``; the questions about the database before the
+    run (``before``, ``done``, ``baseline``) may be asked without it, as a dry run does.
+    """
+
+    def __init__(
+        self,
+        calc_dir: str | os.PathLike[str],
+        run_id: str,
+        simulate: bool = False,
+        backup: bool = False,
+    ) -> None:
+        self.calc_dir = CalcDir(Path(calc_dir))
+        # where this run's rows go
+        self.target = self.calc_dir.simulate if simulate else self.calc_dir
+        self.run_id = run_id
+        self.simulate = simulate
+        self.backup = backup
+        self.recovered = 0  # rows of interrupted runs merged by open()
+        self.deferred: list[str] = []  # journals of interrupted runs left for later
+        self.writer: WriterProcess | None = None
+        self.count = 0  # rows journaled by this run
+        self._journal: Journal | None = None
+        self._rows: list[dict[str, Any]] = []  # rows given by record(), not encoded ones
+        self._before: pd.DataFrame | None = _UNREAD
+
+    # -- before the first pset ---------------------------------------------------------
+
+    def open(self, with_writer: bool = False) -> None:
+        """Make the calc dir ready: merge rows of interrupted runs, back up or make
+        the simulate copy, and start the writer process if asked.
+
+        With the writer, a journal that cannot be decoded yet (its classes are not
+        importable before collection) is left for the writer at the end and named in
+        ``deferred``; without, it is a PsweepError.
+        """
+        self.calc_dir.check()
+        database = Database(self.calc_dir)
+        self.recovered = database.recover(self.deferred if with_writer else None)
+        if self.simulate:
+            make_simulate_copy(self.calc_dir)
+        elif self.backup:
+            backup(self.calc_dir, database.read())
+        if with_writer:
+            # imported here, not at the top: the module runs as the writer's __main__,
+            # and must not be imported by the package before it runs there
+            from .writer import WriterProcess
+
+            self.writer = WriterProcess(self.target, self.journal_path)
+
+    def wait_until_checked(self) -> None:
+        """Wait until the writer has read the database; PsweepError if it cannot be.
+        Call before the first pset runs, so that no pset runs for a database that
+        cannot take its row."""
+        if self.writer is not None and self.target.database.exists():
+            self.writer.wait_ready()
+
+    def before(self) -> pd.DataFrame | None:
+        """The database as it was before this run (read once, when first asked)."""
+        if self._before is _UNREAD:
+            self._before = read_database(self.calc_dir.path)
+        return self._before
+
+    def done(self) -> set[tuple[str, str]]:
+        """(``_sweep``, ``_pset_hash``) of the psets that have a passed row."""
+        latest = latest_passed(self.before())
+        if latest is None:
+            return set()
+        return set(zip(latest["_sweep"], latest["_pset_hash"]))
+
+    def baseline(self, path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+        """The latest passed row per (sweep, pset hash) of a baseline database; this
+        calc dir's means the database before this run."""
+        own = path == self.calc_dir.database
+        return compare.baseline_index(self.before() if own else read_database(path))
+
+    # -- while psets finish ------------------------------------------------------------
+
+    @property
+    def journal_path(self) -> Path:
+        """Where this run's rows are journaled (the file exists once one is)."""
+        return self.target.journal(self.run_id)
+
+    def record(self, row: dict[str, Any]) -> None:
+        """Journal a finished row (a value that cannot be pickled is a PsweepError)."""
+        self.record_encoded(encode_row(row))
+        self._rows.append(row)
+
+    def record_encoded(self, record: bytes) -> None:
+        """Journal a row encoded where it was made (e.g. an xdist worker); it is read
+        back from the journal at the end, so a long session keeps no rows in memory."""
+        if self._journal is None:
+            self.target.check()
+            self._journal = Journal(self.journal_path)
+        self._journal.append(record)
+        self.count += 1
+
+    def tmpsave(self, row: dict[str, Any]) -> None:
+        """Also write one row to its own file (``ps.run(tmpsave=True)``)."""
+        df_write(rows_to_frame([row]), self.target.tmpsave(self.run_id, row["_pset_id"]))
+
+    def keep_module(self, source: Path, relative: str) -> None:
+        """Copy a sweep module that made rows into the calc dir."""
+        if source.is_file():
+            copy_source(source, self.target.module_copy(self.run_id, relative))
+
+    def keep_script(self, source: str | os.PathLike[str]) -> None:
+        """Copy the driver script of a ``ps.run`` into the calc dir."""
+        copy_source(source, self.target.script_copy(self.run_id))
+
+    # -- at the end --------------------------------------------------------------------
+
+    def finish(
+        self, counters_after: pd.DataFrame | None = None
+    ) -> tuple[pd.DataFrame | None, pd.DataFrame]:
+        """Append the rows to the database in this process, in one atomic write:
+        (database, new rows). If that fails, the journal stays for the next run."""
+        database = Database(self.target)
+        if self._journal is None:
+            return database.read(), rows_to_frame([])
+        rows = self._rows if len(self._rows) == self.count else read_journal(self.journal_path)
+        whole, new = database.append(rows, counters_after=counters_after)
+        self._close_journal(remove=True)
+        return whole, new
+
+    def finish_in_writer(self) -> int:
+        """Have the writer process append the journal; the number of rows written.
+        If it cannot, the journal stays for the next run (PsweepError)."""
+        assert self.writer is not None, "open(with_writer=True) first"
+        if self._journal is None:
+            self.writer.close()
+            return 0
+        try:
+            written = self.writer.append_journal(self.count)
+        except PsweepError:
+            self._close_journal(remove=False)
+            raise
+        self._close_journal(remove=True)
+        return written
+
+    def written(self) -> pd.DataFrame | None:
+        """The database as this run left it."""
+        return Database(self.target).read()
+
+    def close(self) -> None:
+        """End the writer process, if there is one."""
+        if self.writer is not None:
+            self.writer.close()
+
+    def _close_journal(self, remove: bool) -> None:
+        assert self._journal is not None
+        self._journal.close(remove=remove)
+        self._journal = None

@@ -1,0 +1,178 @@
+"""One calc dir without a pytest run: its layout, the database under its lock, counters,
+recovery of a dead run's journal, and the session object that ps.run and the plugin share."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import pytest_psweep as ps
+from pytest_psweep import calcdir, database, engine, journal
+from pytest_psweep.session import CalcSession
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def double(pset):
+    return {"r": pset["a"] * 2}
+
+
+def test_layout_names_every_file_of_a_calc_dir(in_tmp):
+    calc = calcdir.CalcDir(in_tmp / "calc")
+    assert calc.database == in_tmp / "calc" / "results.pk"
+    assert calc.journal("r1") == in_tmp / "calc" / "journal" / "r1.jnl"
+    assert calc.module_copy("r1", "sub/sweep_x.py") == (
+        in_tmp / "calc" / "backup_script" / "r1" / "sub" / "sweep_x.py"
+    )
+    assert calc.script_copy("r1") == in_tmp / "calc" / "backup_script" / "r1.py"
+    assert calc.tmpsave("r1", "p1") == in_tmp / "calc" / "tmpsave" / "r1" / "p1.pk"
+    assert calc.simulate.path == in_tmp / "calc.simulate"
+
+
+def test_backups_are_named_by_the_newest_row_and_recognised(in_tmp):
+    calc = calcdir.CalcDir(in_tmp / "calc")
+    newest = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc)
+    folder = calc.backup(newest)
+    assert folder.name == "calc_2026-01-02T03:04:05.000006Z"
+    assert calc.is_backup(folder)
+    assert not calc.is_backup(in_tmp / "calc_old")
+    assert not calc.is_backup(in_tmp / "other" / folder.name)
+
+
+def test_calc_dirs_their_copies_and_other_calc_dirs_are_never_collected(in_tmp):
+    calc = calcdir.CalcDir(in_tmp / "calc")
+    other = in_tmp / "studies" / "results"
+    other.mkdir(parents=True)
+    (other / "results.pk").write_bytes(b"")
+    assert calc.holds(calc.path) and calc.holds(calc.simulate.path)
+    assert calc.holds(calc.backup(datetime.now(timezone.utc)))
+    assert calc.holds(other)
+    assert not calc.holds(in_tmp / "studies")
+
+
+def test_a_calc_dir_that_is_a_file_is_named(in_tmp):
+    (in_tmp / "calc").write_text("x")
+    with pytest.raises(ps.PsweepError, match=r"calc dir .*calc is a file"):
+        calcdir.CalcDir(in_tmp / "calc").check()
+
+
+def test_a_path_names_a_calc_dir_or_a_database_file(in_tmp):
+    assert calcdir.database_file("calc") == Path("calc/results.pk")
+    assert calcdir.database_file("base.json") == Path("base.json")
+    assert calcdir.read_database("calc") is None
+    with pytest.raises(ps.PsweepError, match="base.json does not exist"):
+        calcdir.read_database("base.json")
+
+
+def test_counters_continue_after_the_rows_before():
+    old = pd.DataFrame({"_run_id": ["x", "x", "y"], "_pset_seq": [0, 1, 2], "_run_seq": [0, 0, 1]})
+    new = pd.DataFrame({"_run_id": ["z", "y", "z"]})
+    database.assign_counters(new, old)
+    assert list(new["_pset_seq"]) == [3, 4, 5]
+    assert list(new["_run_seq"]) == [2, 1, 2]  # y keeps its number, z gets the next
+
+
+def test_rows_with_different_keys_make_columns_in_first_seen_order():
+    frame = database.rows_to_frame([{"a": 1}, {"b": "x", "a": 2}, {"c": 3.5}])
+    assert list(frame.columns) == ["a", "b", "c"]
+    assert frame["a"].tolist()[:2] == [1, 2] and pd.isna(frame["a"].iloc[2])
+    assert frame["b"].isna().tolist() == [True, False, True] and frame["b"].iloc[1] == "x"
+    assert frame["c"].tolist()[2] == 3.5 and frame["c"].isna().sum() == 2
+
+
+def test_latest_passed_row_per_sweep_and_pset():
+    frame = pd.DataFrame(
+        {
+            "_sweep": ["s", "s", "s", "t"],
+            "_pset_hash": ["h", "h", "h", "h"],
+            "_outcome": ["passed", "passed", "failed", "passed"],
+            "_pset_seq": [0, 1, 2, 3],
+            "r": [10, 11, 12, 13],
+        }
+    )
+    latest = database.latest_passed(frame)
+    assert sorted(latest["r"]) == [11, 13]
+    assert database.latest_passed(frame[["_pset_hash"]]) is None
+    assert database.latest_passed(None) is None
+
+
+def test_rows_journaled_elsewhere_are_read_back_from_the_journal(in_tmp):
+    # what the plugin's controller does with rows made and encoded by xdist workers:
+    # it keeps none in memory, the journal holds them until the end
+    session = CalcSession(in_tmp / "calc", "run-1")
+    session.open()
+    run_ = engine.Run(str(in_tmp / "calc"), session.run_id)
+    for pset in ps.plist("a", [0, 1, 2]):
+        session.record_encoded(journal.encode_row(run_.execute(double, pset)))
+    assert session.count == 3
+    whole, new = session.finish()
+    assert list(new["a"]) == [0, 1, 2] and list(new["r"]) == [0, 2, 4]
+    assert list(whole["_pset_seq"]) == [0, 1, 2]
+    assert os.listdir(in_tmp / "calc" / "journal") == []
+
+
+def test_session_answers_what_is_done_and_the_baseline_before_the_run(in_tmp):
+    rows = [
+        {"a": 1, "_sweep": "s", "_pset_hash": "h1", "_outcome": "passed", "_run_id": "r"},
+        {"a": 2, "_sweep": "s", "_pset_hash": "h2", "_outcome": "failed", "_run_id": "r"},
+    ]
+    calcdir.Database(in_tmp / "calc").append(rows)
+    session = CalcSession(in_tmp / "calc", "run-2")
+    assert session.done() == {("s", "h1")}
+    baseline = session.baseline(session.calc_dir.database)
+    assert list(baseline) == [("s", "h1")] and baseline[("s", "h1")]["a"] == 1
+    assert not (in_tmp / "calc" / "journal").exists()  # asking opens nothing
+
+
+def test_simulation_writes_to_a_copy_of_the_database(in_tmp):
+    ps.run(double, ps.plist("a", [1]), calc_dir="calc")
+    session = CalcSession(in_tmp / "calc", "run-3", simulate=True)
+    session.open()
+    assert session.target.path == in_tmp / "calc.simulate"
+    assert os.listdir(in_tmp / "calc.simulate") == ["results.pk"]
+
+
+def test_database_is_read_again_only_after_another_write(in_tmp):
+    # the session's writer reads the database at the start and appends at the end:
+    # unchanged, it is not read twice; written by another session, it is
+    ps.run(double, ps.plist("a", [1, 2]), calc_dir="calc")
+    kept = calcdir.Database(in_tmp / "calc", keep_read=True)
+    first = kept.read()
+    assert kept.read() is first
+    other = engine.Run("calc")
+    calcdir.Database(in_tmp / "calc").append([other.execute(double, {"a": 3})])
+    again = kept.read()
+    assert again is not first and list(again["a"]) == [1, 2, 3]
+    whole, _ = kept.append([engine.Run("calc").execute(double, {"a": 4})])
+    assert list(whole["a"]) == [1, 2, 3, 4] and list(whole["_pset_seq"]) == [0, 1, 2, 3]
+    assert list(whole["_run_seq"]) == [0, 0, 1, 2]
+
+
+def test_journal_that_cannot_be_decoded_is_named_and_kept(in_tmp, monkeypatch):
+    # a killed run's rows hold an object of a class this process cannot import
+    import importlib
+
+    (in_tmp / "lost_module.py").write_text("class Thing:\n    pass\n")
+    monkeypatch.syspath_prepend(in_tmp)
+    thing = importlib.import_module("lost_module").Thing()
+    row = engine.Run("calc").execute(lambda pset: {"obj": thing}, {"a": 1})
+    journal_file = in_tmp / "calc" / "journal" / "killed.jnl"
+    journal_file.parent.mkdir(parents=True)
+    journal_file.write_bytes(journal.encode_row(row))
+    monkeypatch.delitem(sys.modules, "lost_module")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(in_tmp)])
+    with pytest.raises(ps.PsweepError, match=r"killed.jnl cannot be decoded here.*lost_module"):
+        ps.run(double, ps.plist("a", [2]), calc_dir="calc")
+    assert journal_file.exists()
+    deferred: list[str] = []
+    assert calcdir.Database(in_tmp / "calc").recover(deferred) == 0
+    assert len(deferred) == 1 and "killed.jnl" in deferred[0] and journal_file.exists()
