@@ -176,7 +176,7 @@ class Database:
         DataFrame the caller appends to in memory). Rows whose ``_pset_id`` is already
         in the database are not added twice.
         """
-        new = rows if hasattr(rows, "columns") else rows_to_frame(rows)
+        new: Any = rows if hasattr(rows, "columns") else rows_to_frame(rows)
         self.calc_dir.check()
         with self.lock:
             old = self.read()

@@ -53,8 +53,8 @@ class Difference:
 
 
 def differences(
-    baseline: dict,
-    new: dict,
+    baseline: dict[str, Any],
+    new: dict[str, Any],
     keys: Iterable[str],
     ignore: Iterable[str],
     rtol: float,
@@ -90,11 +90,10 @@ def differences(
 
 
 def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, numbers.Number)
-        and not isinstance(value, bool)
-        and (type(value).__name__ not in ("bool", "bool_"))
-    )
+    """A number, not a bool (Python's or numpy's), which compares by equality."""
+    if type(value).__name__ in ("bool", "bool_"):
+        return False
+    return isinstance(value, numbers.Number)
 
 
 def _compare(old: Any, new: Any, rtol: float, atol: float) -> Difference | None:
@@ -172,10 +171,10 @@ def _short(value: Any, limit: int = 40) -> str:
 LOOKAHEAD = ("new", "done", "failed before", "other code")
 
 
-def lookahead(database: Any, psets: Iterable[tuple[str, str, str]]) -> dict[str, Counter]:
+def lookahead(database: Any, psets: Iterable[tuple[str, str, str]]) -> dict[str, Counter[str]]:
     """Per sweep, how many of (sweep, pset hash, code hash) are new, done, failed
     before, or done by other code (a passed row whose ``_code_hash`` differs)."""
-    passed: dict[tuple[str, str], set] = {}
+    passed: dict[tuple[str, str], set[str | None]] = {}
     failed: set[tuple[str, str]] = set()
     if database is not None and len(database) and {"_sweep", "_outcome"} <= set(database):
         code = database["_code_hash"] if "_code_hash" in database else [None] * len(database)
@@ -186,7 +185,7 @@ def lookahead(database: Any, psets: Iterable[tuple[str, str, str]]) -> dict[str,
                 passed.setdefault((sweep, digest), set()).add(code_hash)
             elif outcome == "failed":
                 failed.add((sweep, digest))
-    counts: dict[str, Counter] = {}
+    counts: dict[str, Counter[str]] = {}
     for sweep, digest, code_hash in psets:
         count = counts.setdefault(sweep, Counter())
         if (sweep, digest) in passed:

@@ -21,7 +21,7 @@ import pytest
 from . import compare
 from .errors import PsweepError
 from .session import CalcSession
-from .sweeps import Settings, sweep_id_of_nodeid, sweep_of, sweep_pset
+from .sweeps import ReportedRow, Settings, sweep_id_of_nodeid, sweep_of, sweep_pset
 
 OUTCOMES = ("passed", "failed", "skipped")
 
@@ -137,17 +137,13 @@ class Controller:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Journal each row as its report arrives, so a killed session loses none."""
-        record = getattr(report, "psweep_row", None)
-        if record is None:
+        row = ReportedRow.take(report)
+        if row is None:
             return
-        # taken off the report: pytest keeps every report to the end, and each
-        # attribute is walked by its garbage collections at exit
-        del report.psweep_row
-        self.session.record_encoded(record)
-        self.counts[report.psweep_outcome] += 1  # type: ignore[attr-defined]
-        verdict = getattr(report, "psweep_compare", None)
-        if verdict is not None:
-            self.verdicts[verdict] += 1
+        self.session.record_encoded(row.record)
+        self.counts[row.outcome] += 1
+        if row.verdict is not None:
+            self.verdicts[row.verdict] += 1
         self.modules[report.fspath] = None
 
     @pytest.hookimpl(tryfirst=True)

@@ -15,7 +15,7 @@ import tempfile
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import PsweepError
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pandas is imported where a DataFrame is made, not at import
     from filelock import FileLock
 
 
-def df_read(path: str | os.PathLike, fmt: str = "pickle") -> pd.DataFrame:
+def df_read(path: str | os.PathLike[str], fmt: str = "pickle") -> pd.DataFrame:
     """Read a database file (``fmt="pickle"`` or ``"json"``); clear error if unreadable."""
     import pandas as pd
 
@@ -60,7 +60,7 @@ def df_read(path: str | os.PathLike, fmt: str = "pickle") -> pd.DataFrame:
     return df
 
 
-def df_write(df: pd.DataFrame, path: str | os.PathLike, fmt: str = "pickle") -> None:
+def df_write(df: pd.DataFrame, path: str | os.PathLike[str], fmt: str = "pickle") -> None:
     """Write df to path atomically: a temp file in the same folder, then a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,16 +84,17 @@ def df_write(df: pd.DataFrame, path: str | os.PathLike, fmt: str = "pickle") -> 
 def to_json(df: pd.DataFrame, orient: str) -> str:
     """JSON text of df, as every JSON file of the package is written: ISO times to the
     nanosecond, 15 digits after the point (pandas' default keeps 10)."""
-    return df.to_json(
+    text: str = df.to_json(
         orient=orient,
         date_format="iso",
         date_unit="ns",
         double_precision=15,
         default_handler=str,
     )
+    return text
 
 
-def fmt_of(path: str | os.PathLike) -> str:
+def fmt_of(path: str | os.PathLike[str]) -> str:
     """``"json"`` for a ``.json`` file, else ``"pickle"``."""
     return "json" if str(path).lower().endswith(".json") else "pickle"
 
@@ -102,13 +103,13 @@ class Columns:
     """Rows gathered column by column, in first-seen order of their keys, as a
     DataFrame is built from them; a key a row lacks is None in that row."""
 
-    def __init__(self, rows: Iterable[dict] = ()) -> None:
-        self.columns: dict[str, list] = {}
+    def __init__(self, rows: Iterable[dict[str, Any]] = ()) -> None:
+        self.columns: dict[str, list[Any]] = {}
         self.count = 0
         for row in rows:
             self.add(row)
 
-    def add(self, row: dict) -> None:
+    def add(self, row: dict[str, Any]) -> None:
         columns = self.columns
         count = self.count
         for key, value in row.items():
@@ -134,7 +135,7 @@ class Columns:
         return frame
 
 
-def rows_to_frame(rows: Iterable[dict]) -> pd.DataFrame:
+def rows_to_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """Rows (dicts) to a DataFrame indexed by ``_time_utc``, columns in first-seen order."""
     return Columns(rows).frame()
 

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,11 +58,11 @@ class Run:
         self.calc_dir = str(calc_dir)
         self.run_id = run_id or new_id()
 
-    def prepare(self, pset: dict, digest: str | None = None) -> dict:
+    def prepare(self, pset: dict[str, Any], digest: str | None = None) -> dict[str, Any]:
         """A copy of pset with the fields the function may use before it is called."""
         return self.bookkeep(dict(pset), digest)
 
-    def bookkeep(self, row: dict, digest: str | None = None) -> dict:
+    def bookkeep(self, row: dict[str, Any], digest: str | None = None) -> dict[str, Any]:
         """Set, in place, the fields the function may use before it is called."""
         digest = digest or pset_hash(row)
         row["_run_id"] = self.run_id
@@ -72,7 +72,7 @@ class Run:
         row["_time_utc"] = datetime.now(timezone.utc)
         return row
 
-    def call(self, call: Callable[[], Any], row: dict, where: str) -> list[str]:
+    def call(self, call: Callable[[], Any], row: dict[str, Any], where: str) -> list[str]:
         """Run ``call()`` (the function on this row), time it, merge what it returns.
 
         Returns the keys the function returned.
@@ -84,7 +84,7 @@ class Run:
             row["_pset_runtime"] = time.perf_counter() - start
         return merge_result(row, result, where)
 
-    def finish(self, row: dict) -> dict:
+    def finish(self, row: dict[str, Any]) -> dict[str, Any]:
         """Complete the row's book-keeping and put it in wire form."""
         row.setdefault("_pset_runtime", 0.0)
         row["_exec_host"] = _HOST
@@ -94,8 +94,12 @@ class Run:
         return row
 
     def execute(
-        self, func: Callable, pset: dict, digest: str | None = None, simulate=False
-    ) -> dict:
+        self,
+        func: Callable[[dict[str, Any]], Any],
+        pset: dict[str, Any],
+        digest: str | None = None,
+        simulate: bool = False,
+    ) -> dict[str, Any]:
         """The row of one pset: prepared, func's result merged (unless simulating)."""
         row = self.prepare(pset, digest)
         if not simulate:
@@ -103,7 +107,7 @@ class Run:
         return self.finish(row)
 
 
-def merge_result(row: dict, result: Any, where: str) -> list[str]:
+def merge_result(row: dict[str, Any], result: Any, where: str) -> list[str]:
     """``row.update(result)`` for a dict or None; anything else is the user's mistake."""
     if result is None:
         return []
@@ -116,27 +120,28 @@ def merge_result(row: dict, result: Any, where: str) -> list[str]:
     return list(result)
 
 
-def public_params(row: dict) -> dict:
+def public_params(row: dict[str, Any]) -> dict[str, Any]:
     """The parameters of a row as the user wrote them (no book-keeping)."""
     return {key: value for key, value in row.items() if not key.startswith("_")}
 
 
-def _func_name(func: Callable) -> str:
+def _func_name(func: Callable[..., Any]) -> str:
     return getattr(func, "__qualname__", None) or repr(func)
 
 
 # -- ps.run ---------------------------------------------------------------------------
 
-_pool_job: tuple[Run, Callable, bool] | None = None
+_pool_job: tuple[Run, Callable[[dict[str, Any]], Any], bool] | None = None
 
 
-def _pool_init(run: Run, func: Callable, simulate: bool) -> None:
+def _pool_init(run: Run, func: Callable[[dict[str, Any]], Any], simulate: bool) -> None:
     global _pool_job
     _pool_job = (run, func, simulate)
 
 
-def _pool_execute(task: tuple[dict, str]) -> tuple[bool, Any]:
+def _pool_execute(task: tuple[dict[str, Any], str]) -> tuple[bool, Any]:
     """Run one pset in a pool worker; an exception comes back as a value."""
+    assert _pool_job is not None, "_pool_init first"
     run, func, simulate = _pool_job
     pset, digest = task
     try:
@@ -215,7 +220,13 @@ def run(
     return concat(before, new)
 
 
-def _execute_all(run_: Run, func, tasks, poolsize, simulate):
+def _execute_all(
+    run_: Run,
+    func: Callable[[dict[str, Any]], Any],
+    tasks: list[tuple[dict[str, Any], str]],
+    poolsize: int | None,
+    simulate: bool,
+) -> Iterator[dict[str, Any]]:
     """Rows in params order, serially or from a process pool."""
     if not poolsize or poolsize <= 1 or simulate:
         for pset, digest in tasks:
@@ -229,8 +240,8 @@ def _execute_all(run_: Run, func, tasks, poolsize, simulate):
             yield value
 
 
-def _print_row(row: dict, verbose: bool | Sequence[str]) -> None:
-    shown = row if verbose is True else {key: row.get(key) for key in verbose}
+def _print_row(row: dict[str, Any], verbose: bool | Sequence[str]) -> None:
+    shown = row if isinstance(verbose, bool) else {key: row.get(key) for key in verbose}
     print(shown, flush=True)
 
 
@@ -240,7 +251,8 @@ def code_hash(func: Any) -> str:
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
         node = tree.body[0]
-        node.decorator_list = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            node.decorator_list = []
         source = ast.unparse(node)
     except (OSError, TypeError, SyntaxError, IndexError, AttributeError):
         source = func.__code__.co_code.hex()
@@ -287,12 +299,13 @@ def versions(folder: Path) -> str:
 
 def _project_name(folder: Path) -> str | None:
     """The ``[project] name`` of folder's pyproject.toml, if there is one."""
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
+    if sys.version_info < (3, 11):  # no tomllib
         return None
+    import tomllib
+
     try:
         with open(folder / "pyproject.toml", "rb") as fh:
-            return tomllib.load(fh).get("project", {}).get("name")
+            name = tomllib.load(fh).get("project", {}).get("name")
     except (OSError, ValueError):
         return None
+    return name if isinstance(name, str) else None

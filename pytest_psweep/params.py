@@ -6,8 +6,8 @@ import hashlib
 import itertools
 import math
 import numbers
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from .errors import PsweepError
 
@@ -35,12 +35,12 @@ BOOKKEEPING = frozenset(
 )
 
 
-def plist(name: str, values: Iterable[Any]) -> list[dict]:
+def plist(name: str, values: Iterable[Any]) -> list[dict[str, Any]]:
     """One parameter's values as a list of one-key psets."""
     return [{name: value} for value in values]
 
 
-def _merge(item: Any, into: dict) -> None:
+def _merge(item: Any, into: dict[str, Any]) -> None:
     """Flatten any nesting of tuples/lists of dicts into one dict."""
     if isinstance(item, dict):
         for key, value in item.items():
@@ -59,17 +59,17 @@ def _merge(item: Any, into: dict) -> None:
         )
 
 
-def itr2params(loops: Iterable[Any]) -> list[dict]:
+def itr2params(loops: Iterable[Any]) -> list[dict[str, Any]]:
     """Turn the (possibly nested) result of loops over plists into a list of psets."""
     params = []
     for item in loops:
-        pset: dict = {}
+        pset: dict[str, Any] = {}
         _merge(item, pset)
         params.append(pset)
     return params
 
 
-def pgrid(*plists: Any) -> list[dict]:
+def pgrid(*plists: Any) -> list[dict[str, Any]]:
     """All combinations of the plists: ``pgrid(a, b)`` or ``pgrid([a, b])``.
 
     ``pgrid(zip(a, b), c)`` varies a and b together; ``pgrid(a)`` returns a's psets.
@@ -86,12 +86,12 @@ def pgrid(*plists: Any) -> list[dict]:
 
 
 def stargrid(
-    const: dict,
-    vary: Sequence[Sequence[dict]],
+    const: dict[str, Any],
+    vary: Sequence[Sequence[dict[str, Any]]],
     vary_labels: Sequence[str] | None = None,
     vary_label_col: str = "_vary",
     skip_dups: bool = True,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """One-at-a-time scans around the constant pset ``const`` (a "star").
 
     Each plist in ``vary`` is scanned with all other parameters at ``const``. With
@@ -114,7 +114,7 @@ def stargrid(
     return filter_params_unique(params) if skip_dups else params
 
 
-def filter_params_unique(params: Sequence[dict]) -> list[dict]:
+def filter_params_unique(params: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Drop repeated psets (same ``pset_hash``), keeping the first of each in order."""
     seen = set()
     unique = []
@@ -203,7 +203,7 @@ def _canonical_number(value: Any, key: str, out: list[str]) -> None:
         out.append(f"f{number!r}")
 
 
-def pset_hash(pset: dict) -> str:
+def pset_hash(pset: dict[str, Any]) -> str:
     """Content hash (hex) of a pset's parameters.
 
     Keys starting with ``_`` are left out, key order does not matter, numbers hash by
@@ -231,7 +231,7 @@ def pset_hash(pset: dict) -> str:
     return hashlib.sha1("".join(out).encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def check_params(params: Any, where: str) -> list[dict]:
+def check_params(params: Any, where: str) -> list[dict[str, Any]]:
     """Return params as a list of dicts, or raise naming ``where`` and the bad pset."""
     if callable(params) and not isinstance(params, (list, tuple)):
         params = params()
@@ -254,10 +254,10 @@ def check_params(params: Any, where: str) -> list[dict]:
                 f"{where}: pset #{index} {pset!r} sets book-keeping column(s) "
                 f"{', '.join(map(repr, clash))}; rename the parameter(s)"
             )
-    return params
+    return params  # type: ignore[no-any-return]  # checked above: dicts
 
 
-def grid(**values: Iterable[Any]) -> list[dict]:
+def grid(**values: Iterable[Any]) -> list[dict[str, Any]]:
     """Shorthand for the grid of plists: ``grid(a=[1, 2], b=[3])``."""
     return pgrid([plist(name, vals) for name, vals in values.items()])
 
@@ -274,14 +274,17 @@ class Sweep:
         self.atol = atol
 
 
-def sweep(params: Any, *, rtol: float | None = None, atol: float | None = None):
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def sweep(params: Any, *, rtol: float | None = None, atol: float | None = None) -> Callable[[F], F]:
     """Decorate a ``sweep_*`` function with its params: one pytest item per pset.
 
     ``params`` is a list of psets or a callable returning one; it is checked when
     pytest collects the sweep. ``rtol``/``atol`` are for ``--psweep-compare``.
     """
 
-    def mark(func):
+    def mark(func: F) -> F:
         setattr(func, SWEEP_ATTR, Sweep(params, rtol, atol))
         return func
 

@@ -13,6 +13,7 @@ import collections
 import inspect
 import pickle
 import re
+from collections.abc import Generator
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from .params import SWEEP_ATTR, Sweep, check_params, pset_hash
 from .sweeps import (
     RUNNING,
     SETTINGS,
+    ReportedRow,
     Settings,
     SweepInfo,
     SweepPset,
@@ -341,8 +343,8 @@ class SweepRunner:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo
-    ) -> pytest.TestReport:
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         """Attach the finished row (pickled, so any value crosses to an xdist controller)."""
         report = yield
         when = call.when
@@ -360,7 +362,11 @@ class SweepRunner:
         return report
 
     def attach_row(
-        self, item: pytest.Item, pset: SweepPset, call: pytest.CallInfo, report: pytest.TestReport
+        self,
+        item: pytest.Item,
+        pset: SweepPset,
+        call: pytest.CallInfo[None],
+        report: pytest.TestReport,
     ) -> None:
         settings = self.settings
         row = self.run.finish(dict(pset.value))  # a copy travels
@@ -370,7 +376,8 @@ class SweepRunner:
         row["_error"] = error
         row["_code_hash"] = pset.sweep.code_hash
         row.update(settings.provenance)
-        before_hook = set(row) if settings.compare is not None else None
+        before_hook = set(row)
+        verdict = None
         if self.row_hook is None:  # known once items run: conftests load at collection
             self.row_hook = bool(item.config.hook.pytest_psweep_row.get_hookimpls())
         if self.row_hook:
@@ -378,7 +385,6 @@ class SweepRunner:
         if settings.compare is not None and outcome == "passed" and not settings.simulate:
             hook_keys = set(row) - before_hook
             verdict, message = _compare_row(settings, pset, row, item, hook_keys)
-            report.psweep_compare = verdict
             if message:
                 row["_outcome"] = outcome = "failed"
                 row["_error"] = f"compare: {message.splitlines()[0]}"
@@ -392,12 +398,11 @@ class SweepRunner:
             )
             report.outcome = "failed"
             report.longrepr = f"{item.nodeid}: {problem}"
-        report.psweep_row = record
-        report.psweep_outcome = outcome
+        ReportedRow(record, outcome, verdict).attach(report)
 
 
 def _compare_row(
-    settings: Settings, pset: SweepPset, row: dict, item: pytest.Item, hook_keys: set
+    settings: Settings, pset: SweepPset, row: dict[str, Any], item: pytest.Item, hook_keys: set[Any]
 ) -> tuple[str, str | None]:
     """("new" | "same" | "differs", the failure message or None)."""
     baseline = settings.baseline.get((pset.sweep_id, pset.digest))
@@ -420,7 +425,7 @@ def _compare_row(
     )
 
 
-def _outcome(call: pytest.CallInfo, report: pytest.TestReport) -> tuple[str, str | None]:
+def _outcome(call: pytest.CallInfo[None], report: pytest.TestReport) -> tuple[str, str | None]:
     """The row's ``_outcome`` and ``_error``: did the pset's function succeed?"""
     excinfo = call.excinfo
     error = None

@@ -75,6 +75,35 @@ class SweepPset:
         self.value[HASH_KEY] = self.digest
 
 
+# A sweep item's report carries its row to the controller in one attribute of builtin
+# types, which pytest serializes with the report and xdist sends to the controller.
+_REPORT_ATTR = "psweep"
+
+
+@dataclass(frozen=True)
+class ReportedRow:
+    """What a sweep item's report carries: its journal record (``journal.encode_row``),
+    its outcome and, under --psweep-compare, the comparison's verdict."""
+
+    record: bytes
+    outcome: str
+    verdict: str | None
+
+    def attach(self, report: pytest.TestReport) -> None:
+        setattr(report, _REPORT_ATTR, [self.record, self.outcome, self.verdict])
+
+    @classmethod
+    def take(cls, report: pytest.TestReport) -> ReportedRow | None:
+        """The row a report carries, taken off it (pytest keeps every report to the
+        end, and each attribute is walked by its garbage collections at exit)."""
+        carried = getattr(report, _REPORT_ATTR, None)
+        if carried is None:
+            return None
+        delattr(report, _REPORT_ATTR)
+        record, outcome, verdict = carried
+        return cls(record, outcome, verdict)
+
+
 SETTINGS = pytest.StashKey[Settings]()
 RUNNING = pytest.StashKey[SweepPset]()
 

@@ -121,6 +121,10 @@ class WriterProcess:
         # from the session's modules
         self._send("start", calc_dir=str(calc_dir.path), journal=str(journal), path=sys.path)
 
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
     def wait_ready(self) -> None:
         """Wait until the database has been read; PsweepError if it cannot be."""
         if not self._ready:
