@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from processes import start_script, stop, wait_for_line
 
 import pytest_psweep as ps
 
@@ -129,12 +129,10 @@ def test_recover_merges_journal_of_a_killed_run(tmp_path, monkeypatch):
         ps.run(func, ps.plist("a", range(6)))
     """)
     )
-    proc = subprocess.Popen([sys.executable, "study.py"], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready"
+    proc = start_script("study.py")
+    wait_for_line(proc, "ready")
     time.sleep(0.1)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    proc.stdout.close()
+    stop(proc)
     assert psweep("recover", "calc").stdout.strip() == "recovered 3 rows into calc/results.pk"
     assert list(ps.df_read("calc/results.pk")["a"]) == [0, 1, 2]
     assert psweep("recover", "calc").stdout.strip() == "recovered 0 rows into calc/results.pk"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import textwrap
 
 import pytest
 
@@ -442,10 +444,46 @@ def test_header_and_summary(pytester):
     )
 
 
-def test_header_under_xdist(pytester):
+def test_header_under_xdist_names_the_same_sweeps_and_counts_as_serially(pytester):
+    # the xdist controller collects nothing and learns what the workers collected from
+    # their node ids alone (sweeps.sweep_id_of_nodeid): this pins the node id format of
+    # the pytest and xdist in use, with methods, folders and a further parametrize
     pytester.makepyfile(sweep_mul=MUL)
-    result = pytester.runpytest_subprocess("--psweep", "-n", "2")
-    result.stdout.fnmatch_lines(["psweep: sweep_mul.py::sweep_mul: 6 psets"])
+    pytester.mkpydir("sub")
+    pytester.path.joinpath("sub", "test_more.py").write_text(
+        textwrap.dedent(
+            """
+            import pytest
+            import pytest_psweep as ps
+
+            class TestStudy:
+                @ps.sweep(ps.plist("a", [1, 2, 3]))
+                def sweep_method(self, pset):
+                    return {"r": pset["a"]}
+
+            @pytest.mark.parametrize("case", [pytest.param(1, id="x[1]"), 2])
+            @ps.sweep(ps.plist("b", ["u", "v"]))
+            def sweep_cases(pset, case):
+                return {"r": case}
+
+            def test_plain():
+                pass
+            """
+        )
+    )
+
+    def header(*args: str) -> list[str]:
+        result = pytester.runpytest_subprocess("--psweep", "-p", "no:randomly", *args)
+        result.assert_outcomes(passed=14)
+        return sorted(line for line in result.outlines if re.match(r"psweep: .*: \d+ psets", line))
+
+    serial = header()
+    assert serial == [
+        "psweep: sub/test_more.py::TestStudy::sweep_method: 3 psets",
+        "psweep: sub/test_more.py::sweep_cases: 4 psets",
+        "psweep: sweep_mul.py::sweep_mul: 6 psets",
+    ]
+    assert header("-n", "2") == serial
 
 
 ROWS = ["a", "b", "result", "_outcome", "_sweep", "_pset_hash"]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 
 import pytest
+from processes import start_session, stop, wait_for
 
 SLOW = """
     import pathlib, time
@@ -24,29 +24,13 @@ SLOW = """
 """
 
 
-def wait_for(path, timeout=60.0):
-    end = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < end, f"{path} did not appear"
-        time.sleep(0.05)
-
-
-def start_session(pytester, *args):
-    return pytester.popen(
-        [sys.executable, "-m", "pytest", "--psweep", "-p", "no:cacheprovider", *args],
-        stdout=open(os.devnull, "w"),
-        stderr=open(os.devnull, "w"),
-    )
-
-
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_killed_session_rows_are_merged_by_the_next(pytester, read_db, workers):
     pytester.makepyfile(sweep_slow=SLOW.format(stop_at=4, sleep=0))
     proc = start_session(pytester, *workers, "--dist", "no" if not workers else "load")
     wait_for(pytester.path / "ready")
     time.sleep(1.0)  # let the controller journal the reports that are on their way
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    stop(proc)
     assert not (pytester.path / "calc" / "results.pk").exists()
     (pytester.path / "ready").unlink()
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
+from processes import start_session, stop, wait_for
 
 GRID = """
     import math
@@ -42,9 +44,6 @@ def test_skip_dups_runs_only_new_and_failed_psets(pytester, read_db, workers):
 
 
 def test_skip_dups_resumes_a_killed_study(pytester, read_db, monkeypatch):
-    import signal
-    import time
-
     pytester.makepyfile(
         sweep_slow="""
         import os, pathlib, time
@@ -58,14 +57,10 @@ def test_skip_dups_resumes_a_killed_study(pytester, read_db, monkeypatch):
             return {"r": pset["a"]}
     """
     )
-    proc = pytester.popen([sys.executable, "-m", "pytest", "--psweep", "-p", "no:cacheprovider"])
-    while not (pytester.path / "ready").exists():
-        time.sleep(0.05)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    proc.stdout.close()
-    proc.stderr.close()
+    proc = start_session(pytester)
+    wait_for(pytester.path / "ready")
+    time.sleep(0.5)  # let the controller journal the reports on their way
+    stop(proc)
     monkeypatch.setenv("RESUME", "1")
     result = pytester.runpytest_subprocess("--psweep", "--psweep-skip-dups")
     result.assert_outcomes(passed=5, skipped=3)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import signal
 import subprocess
 import sys
 import textwrap
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from processes import start_script, stop, wait_for_line
 
 import pytest_psweep as ps
 
@@ -337,13 +337,9 @@ def driver(path: Path, n: int, stop_at: int = 10**9, sleep: float = 0.0) -> Path
 
 def test_killed_run_loses_no_finished_row(in_tmp):
     script = driver(in_tmp / "study.py", n=10, stop_at=4)
-    proc = subprocess.Popen(
-        [sys.executable, str(script), "killed"], stdout=subprocess.PIPE, text=True
-    )
-    assert proc.stdout.readline().strip() == "ready"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    proc.stdout.close()
+    proc = start_script(str(script), "killed")
+    wait_for_line(proc, "ready")
+    stop(proc)
     assert not Path("calc/results.pk").exists()
 
     result = subprocess.run(
@@ -378,18 +374,14 @@ def test_two_runs_at_once_keep_all_rows(in_tmp):
 
 def test_recovery_does_not_merge_a_live_runs_journal(in_tmp):
     script = driver(in_tmp / "study.py", n=10, stop_at=3)
-    proc = subprocess.Popen(
-        [sys.executable, str(script), "live"], stdout=subprocess.PIPE, text=True
-    )
+    proc = start_script(str(script), "live")
     try:
-        assert proc.stdout.readline().strip() == "ready"
+        wait_for_line(proc, "ready")
         time.sleep(0.1)
         df = ps.run(double, ps.plist("a", [50]))
         assert list(df["a"]) == [50]  # the live run's 3 rows stay in its journal
     finally:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
+        stop(proc)
     df = ps.run(double, ps.plist("a", [51]))
     assert sorted(df["a"]) == [0, 1, 2, 50, 51]
 
