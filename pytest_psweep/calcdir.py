@@ -7,6 +7,7 @@ Layout of ``<calc_dir>``::
     results.pk.lock              held while the database is read-modified-written
     journal/<run_id>.jnl         rows of a run in progress (``journal``)
     journal/<run_id>.jnl.lock    held by the run that writes the journal while it lives
+    journal/quarantine/          journals that could not be merged whole (damaged)
     backup_script/<run_id>/...   sweep modules of a pytest session that made rows
     backup_script/<run_id>.py    the driver script of ``ps.run(backup_script=...)``
     tmpsave/<run_id>/<pset_id>.pk  one row each, ``ps.run(tmpsave=True)``
@@ -21,7 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,11 @@ class CalcDir:
 
     def journal(self, run_id: str) -> Path:
         return self.journal_dir / f"{run_id}{journal.SUFFIX}"
+
+    @property
+    def quarantine(self) -> Path:
+        """Where journals that could not be merged whole are moved."""
+        return self.journal_dir / "quarantine"
 
     def module_copy(self, run_id: str, relative: str) -> Path:
         """Where a sweep module (path relative to the rootdir) of a session is kept."""
@@ -210,34 +216,75 @@ class Database:
             finally:
                 lock.release()
 
-    def recover(self, deferred: list[str] | None = None) -> int:
-        """Merge the journals of dead runs into the database; return the rows saved.
+    def recover(self, strict: bool = False) -> Recovery:
+        """Merge the journals of dead runs into the database.
 
-        A journal whose rows cannot be decoded here (their objects' classes cannot be
-        imported) is kept: its problem goes to ``deferred`` if given, else it is a
-        PsweepError.
+        A damaged journal gives what it still holds and goes to the quarantine
+        folder; a journal whose rows hold objects of classes that cannot be imported
+        here stays where it is for a process that can (``strict``: a PsweepError).
+        Neither stops this run. A database that cannot be read or written is a
+        PsweepError, and the journals stay.
         """
-        saved = 0
+        recovery = Recovery()
         for path, lock in self.orphan_journals():
             try:
-                rows = journal.read_journal(path)
-            except Exception as exc:
+                rows, damaged = journal.read_journal(path)
+            except journal.Undecodable as exc:
                 problem = (
-                    f"journal {path} cannot be decoded here ({type(exc).__name__}: {exc}); "
-                    "it is kept"
+                    f"journal {path} holds objects whose classes cannot be imported "
+                    f"here ({exc}); it is kept: make their modules importable and run "
+                    f"'psweep recover {self.calc_dir.path}'"
                 )
-                if deferred is None:
-                    raise PsweepError(
-                        f"{problem}: make the modules of its values importable and run "
-                        "'psweep recover'"
-                    ) from exc
-                deferred.append(problem)
+                if strict:
+                    raise PsweepError(problem) from exc
+                recovery.deferred.append(problem)
                 continue
-            _, new = self.append(rows)
-            saved += len(new)
-            path.unlink(missing_ok=True)
+            except OSError as exc:
+                raise PsweepError(
+                    f"journal {path} cannot be read ({exc.strerror or exc}); it is kept"
+                ) from exc
+            try:
+                _, new = self.append(rows)
+            except PsweepError:
+                raise
+            except Exception as exc:  # rows that cannot make a database together
+                damaged, new = damaged + len(rows), []
+                rows = []
+                cause = f"{type(exc).__name__}: {exc}"
+            else:
+                cause = "damaged records"
+            recovery.saved += len(new)
+            if damaged:
+                target = self._quarantine(path)
+                recovery.quarantined.append(
+                    f"journal {path} was damaged ({cause}): {len(rows)} rows kept, "
+                    f"{damaged} records lost; moved to {target}"
+                )
+            else:
+                path.unlink(missing_ok=True)
             Path(lock.lock_file).unlink(missing_ok=True)
-        return saved
+        return recovery
+
+    def _quarantine(self, path: Path) -> Path:
+        """Move a journal that cannot be merged whole out of every later run's way."""
+        folder = self.calc_dir.quarantine
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / path.name
+        os.replace(path, target)
+        return target
+
+
+@dataclass
+class Recovery:
+    """What merging the journals of dead runs did."""
+
+    saved: int = 0  # rows appended to the database
+    deferred: list[str] = field(default_factory=list)  # journals left for later, why
+    quarantined: list[str] = field(default_factory=list)  # journals moved away, counts
+
+    @property
+    def notes(self) -> list[str]:
+        return self.deferred + self.quarantined
 
 
 def backup(calc_dir: CalcDir, database: pd.DataFrame | None) -> Path | None:

@@ -84,8 +84,10 @@ def recover(args: argparse.Namespace) -> None:
     if not calc_dir.is_dir():
         raise PsweepError(f"calc dir {calc_dir} does not exist")
     database = Database(calc_dir)
-    saved = database.recover()
-    print(f"recovered {saved} rows into {database.path}")
+    recovery = database.recover(strict=True)
+    for problem in recovery.quarantined:
+        print(f"psweep: {problem}", file=sys.stderr)
+    print(f"recovered {recovery.saved} rows into {database.path}")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from . import compare
+from . import compare, journal
 from .errors import PsweepError
 from .session import CalcSession
 from .sweeps import ReportedRow, Settings, sweep_id_of_nodeid, sweep_of, sweep_pset
@@ -50,6 +50,8 @@ class Controller:
         self.written: int | None = None
         self.lookahead: dict[str, collections.Counter[str]] = {}
         self.failure: str | None = None
+        # psets whose started record is journaled and whose row has not come yet
+        self.in_flight: dict[str, str] = {}  # node id -> pset id
         self.collect_only = bool(config.option.collectonly)
         self._started = False
         self._header_done = False
@@ -75,13 +77,16 @@ class Controller:
                 settings.done = self.session.done()
             if settings.compare is not None:
                 settings.baseline = self.session.baseline(settings.compare)
-        if self.session.recovered:
+        recovery = self.session.recovery
+        if recovery.saved:
             self._say(
-                f"psweep: merged {self.session.recovered} rows left by an interrupted "
+                f"psweep: merged {recovery.saved} rows left by an interrupted "
                 f"session into {self.session.calc_dir.database}"
             )
-        for problem in self.session.deferred:
+        for problem in recovery.deferred:
             self._say(f"psweep: {problem}; tried again at the end of this session")
+        for problem in recovery.quarantined:
+            self._say(f"psweep: {problem}")
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -140,22 +145,57 @@ class Controller:
         row = ReportedRow.take(report)
         if row is None:
             return
-        self.session.record_encoded(row.record)
+        self.journal(row.record)
+        if row.outcome == "started":
+            self.in_flight[report.nodeid] = row.pset_id
+            return
+        self.in_flight.pop(report.nodeid, None)
         self.counts[row.outcome] += 1
         if row.verdict is not None:
             self.verdicts[row.verdict] += 1
         self.modules[report.fspath] = None
+
+    def journal(self, record: bytes, stop: bool = True) -> None:
+        """Journal one record; a journal that cannot be written (a full disk) ends the
+        session (``stop``) with a clear error, and the rows journaled before stay."""
+        if self.failure is not None:
+            return
+        try:
+            self.session.record_encoded(record)
+        except PsweepError as exc:
+            self.failure = (
+                f"psweep: {exc}; the session stopped: its {self.session.count} records "
+                "journaled before wait there for the next run (or 'psweep recover')"
+            )
+            if stop:
+                pytest.exit(self.failure, returncode=pytest.ExitCode.INTERNAL_ERROR)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:
+        """An xdist worker died running a pset: its started record becomes its row."""
+        if self.in_flight.pop(crashitem, None) is not None:
+            self.counts["crashed"] += 1
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Merge the journal into the database in one atomic write."""
         if self.session.writer is None:  # a dry run, or the start failed
             return
+        if session.exitstatus == pytest.ExitCode.INTERRUPTED:
+            # psets the user interrupted (Ctrl-C) did not crash: they get no row
+            for pset_id in self.in_flight.values():
+                self.journal(journal.encode_cancel(pset_id), stop=False)
+        else:
+            self.counts["crashed"] += len(self.in_flight)
+        self.in_flight.clear()
+        if self.failure is not None:
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         try:
             self.written = self.session.finish_in_writer()
         except PsweepError as exc:
             self.failure = (
-                f"psweep: {exc}; this session's rows stay in "
+                (self.failure + "\n" if self.failure else "")
+                + f"psweep: {exc}; this session's rows stay in "
                 f"{self.session.target.journal_dir} for the next run"
             )
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
@@ -195,12 +235,13 @@ class Controller:
         if self.failure:
             write(self.failure, red=True)
         elif self.counts:
-            counts = ", ".join(f"{self.counts[outcome]} {outcome}" for outcome in OUTCOMES)
+            shown = OUTCOMES + (("crashed",) if self.counts["crashed"] else ())
+            counts = ", ".join(f"{self.counts[outcome]} {outcome}" for outcome in shown)
             write(f"{self.session.target.database}: psets {counts}; {self.written} rows written")
             writer = self.session.writer
             if writer is not None and writer.recovered:
                 write(f"merged {writer.recovered} rows left by an interrupted session")
-            for problem in writer.deferred if writer is not None else ():
+            for problem in writer.notes if writer is not None else ():
                 write(f"psweep: {problem}", red=True)
         if self.verdicts:
             write(

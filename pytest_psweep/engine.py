@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import hashlib
 import inspect
-import multiprocessing
 import os
 import platform
 import socket
@@ -19,6 +18,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from .calcdir import CALC_DIR
 from .database import assign_counters, concat, rows_to_frame
 from .errors import PsweepError
-from .params import check_params, pset_hash
+from .params import BOOKKEEPING, check_params, pset_hash
 from .session import CalcSession
 
 if TYPE_CHECKING:
@@ -58,21 +58,23 @@ class Run:
         self.calc_dir = str(calc_dir)
         self.run_id = run_id or new_id()
 
-    def prepare(self, pset: dict[str, Any], digest: str | None = None) -> dict[str, Any]:
-        """A copy of pset with the fields the function may use before it is called."""
-        return self.bookkeep(dict(pset), digest)
-
     def bookkeep(self, row: dict[str, Any], digest: str | None = None) -> dict[str, Any]:
-        """Set, in place, the fields the function may use before it is called."""
-        digest = digest or pset_hash(row)
-        row["_run_id"] = self.run_id
-        row["_pset_id"] = new_id()
-        row["_pset_hash"] = digest
-        row["_calc_dir"] = self.calc_dir
-        row["_time_utc"] = datetime.now(timezone.utc)
-        return row
+        """Set, in place, the fields the function may use before it is called, and
+        return them: the row's true book-keeping, which ``finish`` puts back whatever
+        the function did to its pset."""
+        truth = {
+            "_run_id": self.run_id,
+            "_pset_id": new_id(),
+            "_pset_hash": digest or pset_hash(row),
+            "_calc_dir": self.calc_dir,
+            "_time_utc": datetime.now(timezone.utc),
+        }
+        row.update(truth)
+        return truth
 
-    def call(self, call: Callable[[], Any], row: dict[str, Any], where: str) -> list[str]:
+    def call(
+        self, call: Callable[[], Any], row: dict[str, Any], truth: dict[str, Any], where: str
+    ) -> list[str]:
         """Run ``call()`` (the function on this row), time it, merge what it returns.
 
         Returns the keys the function returned.
@@ -81,11 +83,13 @@ class Run:
         try:
             result = call()
         finally:
-            row["_pset_runtime"] = time.perf_counter() - start
-        return merge_result(row, result, where)
+            truth["_pset_runtime"] = time.perf_counter() - start
+        return merge_result(row, result, truth, where)
 
-    def finish(self, row: dict[str, Any]) -> dict[str, Any]:
-        """Complete the row's book-keeping and put it in wire form."""
+    def finish(self, row: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:
+        """Complete the row's book-keeping, its true values over whatever the function
+        left, and put it in wire form."""
+        row.update(truth)
         row.setdefault("_pset_runtime", 0.0)
         row["_exec_host"] = _HOST
         started = row["_time_utc"]
@@ -101,14 +105,18 @@ class Run:
         simulate: bool = False,
     ) -> dict[str, Any]:
         """The row of one pset: prepared, func's result merged (unless simulating)."""
-        row = self.prepare(pset, digest)
+        row = dict(pset)
+        truth = self.bookkeep(row, digest)
         if not simulate:
-            self.call(lambda: func(row), row, _func_name(func))
-        return self.finish(row)
+            self.call(lambda: func(row), row, truth, _func_name(func))
+        return self.finish(row, truth)
 
 
-def merge_result(row: dict[str, Any], result: Any, where: str) -> list[str]:
-    """``row.update(result)`` for a dict or None; anything else is the user's mistake."""
+def merge_result(row: dict[str, Any], result: Any, truth: dict[str, Any], where: str) -> list[str]:
+    """``row.update(result)`` for a dict or None; anything else, or a book-keeping key
+    with another value than the row's (returning the pset itself is fine), is the
+    user's mistake: the rest of the result is merged, then a PsweepError says so."""
+    __tracebackhide__ = True  # a failed pset shows the user's code, not ours
     if result is None:
         return []
     if not isinstance(result, dict):
@@ -116,8 +124,25 @@ def merge_result(row: dict[str, Any], result: Any, where: str) -> list[str]:
             f"{where}: returned a {type(result).__name__} for pset "
             f"{public_params(row)}; return a dict of results (or None)"
         )
-    row.update(result)
-    return list(result)
+    clash = [key for key in result if key in BOOKKEEPING and not _same(result[key], truth.get(key))]
+    if not clash:
+        row.update(result)
+        return list(result)
+    row.update((key, value) for key, value in result.items() if key not in clash)
+    raise PsweepError(
+        f"{where}: returned book-keeping key(s) {', '.join(map(repr, clash))} for pset "
+        f"{public_params(row)}; pytest-psweep sets these columns: rename the result(s)"
+    )
+
+
+def _same(value: Any, true: Any) -> bool:
+    """Is a returned book-keeping value the row's own (the function returned its pset)?"""
+    if value is true:
+        return True
+    try:
+        return bool(value == true)
+    except Exception:
+        return False
 
 
 def public_params(row: dict[str, Any]) -> dict[str, Any]:
@@ -174,13 +199,15 @@ def run(
     session = CalcSession(calc_dir, new_id(), simulate=simulate, backup=backup_calc_dir)
     this_run = Run(str(session.target.path), session.run_id)
     if save or simulate:
-        session.open()
-        if session.recovered:
+        session.open(journal=save)
+        if session.recovery.saved:
             print(
-                f"psweep: merged {session.recovered} rows left by an interrupted run into "
-                f"{session.calc_dir.database}",
+                f"psweep: merged {session.recovery.saved} rows left by an interrupted run "
+                f"into {session.calc_dir.database}",
                 file=sys.stderr,
             )
+        for problem in session.recovery.notes:
+            print(f"psweep: {problem}", file=sys.stderr)
     before = df if df is not None else session.before()
 
     tasks = [(pset, pset_hash(pset)) for pset in params]
@@ -204,12 +231,15 @@ def run(
     except BaseException as exc:  # Ctrl-C too: keep what finished, then re-raise
         failure = exc
 
-    if save:
-        whole, new = session.finish(counters_after=df)
-    else:
-        new = rows_to_frame(rows)
-        if rows:
-            assign_counters(new, before)
+    try:
+        if save:
+            whole, new = session.finish(counters_after=df)
+        else:
+            new = rows_to_frame(rows)
+            if rows:
+                assign_counters(new, before)
+    finally:
+        session.close()
     if failure is not None:
         if rows and hasattr(failure, "add_note"):
             where = session.target.database if save else "nowhere (save=False)"
@@ -232,12 +262,26 @@ def _execute_all(
         for pset, digest in tasks:
             yield run_.execute(func, pset, digest, simulate)
         return
-    with multiprocessing.Pool(poolsize, _pool_init, (run_, func, simulate)) as pool:
-        for ok, value in pool.imap(_pool_execute, tasks):
-            if not ok:
-                pool.terminate()
-                raise value
-            yield value
+    with ProcessPoolExecutor(
+        poolsize, initializer=_pool_init, initargs=(run_, func, simulate)
+    ) as pool:
+        futures = [pool.submit(_pool_execute, task) for task in tasks]
+        for index, future in enumerate(futures):
+            ok, value = future.result()
+            if ok:
+                yield value
+                continue
+            # stop: psets not started never run; those already running finish, and
+            # their rows are kept like every row before the failure
+            later = futures[index + 1 :]
+            for pending in later:
+                pending.cancel()
+            for running in later:
+                if not running.cancelled():
+                    done, row = running.result()
+                    if done:
+                        yield row
+            raise value
 
 
 def _print_row(row: dict[str, Any], verbose: bool | Sequence[str]) -> None:

@@ -1,16 +1,25 @@
-"""The journal: one run's finished rows, each appended as soon as it exists.
+"""The journal: one run's rows, each appended as soon as it exists.
 
-A record is an 8-byte little-endian length and the pickled row. The run holds the
-journal's lock while it lives, so a journal whose lock nobody holds was left by a run
-that died (``calcdir.Database.recover`` merges it). Where journals live is
-``calcdir``'s business; this module is given the file.
+A record is a 13-byte header (the magic ``PSWJ``, a kind byte, the payload's length
+and its CRC-32) and the pickled row. Kinds: ``R``, a finished row; ``S``, a pset that
+started (its parameters and book-keeping, ``_outcome = "crashed"``): a started pset
+that has no finished row when the journal is merged died with its process, and
+becomes a ``crashed`` row. A record that is damaged (a short write on a full disk,
+garbage, a zero-filled tail after a power loss, a payload that is not a row) costs
+that record only: the reader finds the next record by its magic and checksum.
+
+The run holds the journal's lock while it lives, so a journal whose lock nobody
+holds was left by a run that died (``calcdir.Database.recover`` merges it). Where
+journals live is ``calcdir``'s business; this module is given the file.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,75 +28,231 @@ from .database import Columns, file_lock
 from .errors import PsweepError
 
 SUFFIX = ".jnl"
-_HEADER = struct.Struct("<Q")
+FINISHED = b"R"
+STARTED = b"S"
+CANCELLED = b"C"  # a started pset that was interrupted (Ctrl-C): no row
+_MAGIC = b"PSWJ"
+_HEADER = struct.Struct("<4scII")  # magic, kind, payload length, CRC-32 of the payload
+_MAX_PAYLOAD = 1 << 31
+_KINDS = (FINISHED, STARTED, CANCELLED)
 
 
-def encode_row(row: dict[str, Any]) -> bytes:
-    """One journal record for row; a value that cannot be pickled is named in the error."""
+def encode_row(row: dict[str, Any], kind: bytes = FINISHED) -> bytes:
+    """One journal record for row; a value that cannot be pickled, or pickles but
+    cannot be unpickled again, is named in the error (a PsweepError)."""
     try:
         payload = pickle.dumps(row, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:
-        keys = sorted(set(row) - set(without_unpicklable(row)))
+        bad = sorted(set(row) - set(without_unpicklable(row)))
         raise PsweepError(
-            f"pset {row.get('_pset_id')}: the value of key(s) "
-            f"{', '.join(map(repr, keys))} cannot be pickled "
-            f"({type(exc).__name__}: {exc}); return plain numbers, strings, arrays "
-            "or save it as a file under _calc_dir/_pset_id"
+            f"pset {row.get('_pset_id')}: the value of key(s) {', '.join(map(repr, bad))} "
+            f"cannot be pickled ({type(exc).__name__}: {exc}); return plain numbers, "
+            "strings, arrays or save it as a file under _calc_dir/_pset_id"
         ) from exc
-    return _HEADER.pack(len(payload)) + payload
+    if not _plain(row):
+        _check_round_trip(row, payload)
+    return _HEADER.pack(_MAGIC, kind, len(payload), zlib.crc32(payload)) + payload
 
 
-def encode_row_keeping(row: dict[str, Any]) -> tuple[bytes, str | None]:
-    """The record of a row, and what was wrong if parts of it could not be pickled
-    (those values are then left out of the record, the rest is kept)."""
+_PLAIN_TYPES = frozenset((int, float, str, bool, type(None), bytes, complex))
+
+
+def _plain(row: dict[str, Any]) -> bool:
+    """Only values of builtin scalar types, which always unpickle (the common row)."""
+    return all(type(value) in _PLAIN_TYPES for value in row.values())
+
+
+def _check_round_trip(row: dict[str, Any], payload: bytes) -> None:
+    """A value that pickles but cannot be unpickled (e.g. an exception whose __init__
+    takes other arguments) would make the whole record unreadable later: find it now.
+    A class that cannot be imported here is not checked (another process may)."""
     try:
-        return encode_row(row), None
+        pickle.loads(payload)
+        return
+    except (ImportError, AttributeError):
+        return
+    except Exception:
+        pass
+    bad = []
+    for key, value in row.items():
+        try:
+            pickle.loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        except (ImportError, AttributeError):
+            continue
+        except Exception as exc:
+            bad.append(f"{key!r} ({type(exc).__name__}: {exc})")
+    if not bad:  # the row as a whole failed, no single value: name nothing wrongly
+        bad.append("(the row as a whole)")
+    raise PsweepError(
+        f"pset {row.get('_pset_id')}: the value of key(s) {', '.join(bad)} cannot be "
+        "unpickled again; return plain numbers, strings, arrays, or objects whose "
+        "classes pickle (e.g. give an exception class a __reduce__)"
+    )
+
+
+def encode_cancel(pset_id: str) -> bytes:
+    """The record that takes back a started pset's record: it was interrupted, and an
+    interrupted pset gets no row."""
+    payload = pset_id.encode()
+    return _HEADER.pack(_MAGIC, CANCELLED, len(payload), zlib.crc32(payload)) + payload
+
+
+def encode_row_keeping(row: dict[str, Any], kind: bytes = FINISHED) -> tuple[bytes, str | None]:
+    """The record of a row, and what was wrong if parts of it could not be pickled or
+    unpickled (those values are then left out of the record, the rest is kept)."""
+    try:
+        return encode_row(row, kind), None
     except PsweepError as exc:
-        return encode_row(without_unpicklable(row)), str(exc)
+        return encode_row(without_unpicklable(row), kind), str(exc)
 
 
 def without_unpicklable(row: dict[str, Any]) -> dict[str, Any]:
-    """A copy of row without the values that cannot be pickled."""
+    """A copy of row without the values that cannot be pickled and unpickled."""
     kept = {}
     for key, value in row.items():
         try:
-            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            continue
+        try:
+            pickle.loads(payload)
+        except (ImportError, AttributeError):
+            pass  # its class is only not importable here
         except Exception:
             continue
         kept[key] = value
     return kept
 
 
-def read_journal(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Rows of a journal file; a record cut short by a kill is dropped."""
-    blob = Path(path).read_bytes()
-    return [pickle.loads(blob[start:end]) for start, end in record_spans(blob)]
+class Undecodable(Exception):
+    """A record whose row holds an object of a class that cannot be imported here
+    (yet): not damage, the journal is kept for a process that can import it."""
 
 
-def record_spans(blob: bytes) -> Iterator[tuple[int, int]]:
-    """Where the payloads of the whole records in blob start and end."""
-    pos, size = 0, len(blob)
-    while pos + _HEADER.size <= size:
-        (length,) = _HEADER.unpack_from(blob, pos)
-        start = pos + _HEADER.size
-        if start + length > size:
-            return
-        yield start, start + length
-        pos = start + length
+class Decoder:
+    """Turns journal bytes into rows, fed as they come (a growing journal) or at once.
+
+    Finished rows come out of ``feed``; a started pset is held until its finished
+    row arrives, and ``crashed`` gives those that never did. ``damaged`` counts the
+    records lost to damage.
+    """
+
+    def __init__(self) -> None:
+        self.records = 0  # whole records read, of every kind
+        self.damaged = 0
+        self.started: dict[str, dict[str, Any]] = {}
+        self._pending = b""
+        self._skipping = False  # inside damage: counted once until a record is whole
+
+    def feed(self, data: bytes, final: bool = False) -> Iterator[dict[str, Any]]:
+        """The finished rows in ``data`` (after what was fed before). ``final``: no
+        more bytes will come, so a record cut short is damage, not pending.
+
+        Raises Undecodable at a record whose classes cannot be imported; feeding again
+        (with ``b""``) retries from that record.
+        """
+        blob = self._pending + data
+        pos, size = 0, len(blob)
+        try:
+            while pos < size:
+                if blob.startswith(_MAGIC, pos):
+                    if pos + _HEADER.size > size:
+                        if not final:
+                            break  # a header being written
+                    else:
+                        _, kind, length, crc = _HEADER.unpack_from(blob, pos)
+                        end = pos + _HEADER.size + length
+                        if kind in _KINDS and length < _MAX_PAYLOAD:
+                            if end > size and not final:
+                                break  # a payload being written
+                            payload = blob[pos + _HEADER.size : end]
+                            if end <= size and zlib.crc32(payload) == crc:
+                                if kind == CANCELLED:
+                                    self.started.pop(payload.decode(errors="replace"), None)
+                                    row = None
+                                else:
+                                    row = self._decode(payload)  # may raise: pos stays
+                                pos = end
+                                self.records += 1
+                                self._skipping = False
+                                if row is None:
+                                    continue
+                                if kind == STARTED:
+                                    self.started[row["_pset_id"]] = row
+                                    continue
+                                self.started.pop(row["_pset_id"], None)
+                                yield row
+                                continue
+                elif not final and _MAGIC.startswith(blob[pos : pos + len(_MAGIC)]):
+                    break  # the start of a magic being written
+                # damage: what lies here is lost; the next record may start at a magic
+                if not self._skipping:
+                    self.damaged += 1
+                    self._skipping = True
+                found = blob.find(_MAGIC, pos + 1)
+                if found < 0:
+                    # keep a tail that may be the start of a magic still being written
+                    pos = size if final else max(pos + 1, size - len(_MAGIC) + 1)
+                    break
+                pos = found
+        finally:
+            self._pending = blob[pos:]
+
+    def _decode(self, payload: bytes) -> dict[str, Any] | None:
+        """The row of a payload whose checksum is right; None (and counted) if it is
+        no row; Undecodable if its classes cannot be imported here."""
+        try:
+            row = pickle.loads(payload)
+        except (ImportError, AttributeError) as exc:
+            raise Undecodable(f"{type(exc).__name__}: {exc}") from exc
+        except Exception:
+            self.damaged += 1
+            return None
+        if not _is_row(row):
+            self.damaged += 1
+            return None
+        return row  # type: ignore[no-any-return]
+
+    def crashed(self) -> list[dict[str, Any]]:
+        """The started psets that have no finished row: they died with their process."""
+        rows = list(self.started.values())
+        self.started.clear()
+        return rows
+
+
+def _is_row(row: Any) -> bool:
+    """A dict with the book-keeping a row is appended by (string keys, a start time in
+    wire form, a pset id): anything else would break every later merge."""
+    return (
+        type(row) is dict
+        and all(type(key) is str for key in row)
+        and type(row.get("_time_utc")) is int
+        and type(row.get("_pset_id")) is str
+        and type(row.get("_run_id")) is str
+    )
+
+
+def read_journal(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], int]:
+    """The rows of a journal file (finished ones, then crashed ones) and the number
+    of records lost to damage. Raises Undecodable (see ``Decoder.feed``)."""
+    decoder = Decoder()
+    rows = list(decoder.feed(Path(path).read_bytes(), final=True))
+    return rows + decoder.crashed(), decoder.damaged
 
 
 class JournalTail:
-    """Reads a journal while another process appends to it: the rows of the records
-    written so far, column by column, each record decoded once."""
+    """Reads a journal while another process appends to it: the finished rows of the
+    records written so far, column by column, each record decoded once."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.rows = Columns()
-        self._pending = b""  # the start of a record whose end is not written yet
+        self.decoder = Decoder()
         self._offset = 0
 
-    def read(self) -> None:
-        """Take in the records written since the last read."""
+    def read(self, final: bool = False) -> None:
+        """Take in the records written since the last read (``final``: all of them
+        are written). Raises Undecodable; reading again retries."""
         try:
             with open(self.path, "rb") as fh:
                 fh.seek(self._offset)
@@ -95,35 +260,50 @@ class JournalTail:
         except FileNotFoundError:
             return  # no row finished yet
         self._offset += len(blob)
-        data = self._pending + blob
-        used = 0
-        try:
-            for start, end in record_spans(data):
-                self.rows.add(pickle.loads(data[start:end]))
-                used = end
-        finally:  # a record that cannot be decoded (yet) is the first one kept
-            self._pending = data[used:]
+        for row in self.decoder.feed(blob, final):
+            self.rows.add(row)
+        if final:
+            for row in self.decoder.crashed():
+                self.rows.add(row)
 
 
 class Journal:
-    """Append-only file of one run's finished rows, so that a kill loses none of them.
+    """Append-only file of one run's rows, so that a kill loses none of them.
 
-    Each row is written with one ``os.write`` as soon as it exists (no fsync: it must
-    survive the process, and the operating system keeps what was written).
+    Each record is written as soon as it exists (no fsync: it must survive the
+    process, and the operating system keeps what was written); a failed write is a
+    PsweepError naming the file, and what was written before stays readable.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # lock first: a journal without a held lock is taken as left by a dead run
-        self._lock = file_lock(lock_path(self.path))
-        self._lock.acquire()
-        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # lock first: a journal without a held lock is taken as left by a dead run
+            self._lock = file_lock(lock_path(self.path))
+            self._lock.acquire()
+            self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        except OSError as exc:
+            raise PsweepError(
+                f"journal {self.path} cannot be written ({exc.strerror or exc}); "
+                "make the calc dir writable or choose another"
+            ) from exc
 
     def append(self, record: bytes) -> None:
-        """Append one encoded row (``encode_row``)."""
+        """Append one encoded record (``encode_row``), whole or with an error."""
         assert self._fd is not None, "the journal is closed"
-        os.write(self._fd, record)
+        view = memoryview(record)
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                if written == 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                view = view[written:]
+        except OSError as exc:
+            raise PsweepError(
+                f"journal {self.path} cannot be written ({exc.strerror or exc}); the rows "
+                "journaled before are kept in it"
+            ) from exc
 
     def close(self, remove: bool) -> None:
         """Stop writing; remove the file once its rows are in the database."""

@@ -39,6 +39,10 @@ from .sweeps import (
 )
 
 _ERROR_CHARS = 2000
+CRASHED = (
+    "the process running this pset died before it finished (a crash, a kill, "
+    "os._exit, out of memory, a killed xdist worker or session)"
+)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -310,7 +314,7 @@ class SweepRunner:
             pset = sweep_pset(item)
             if pset is None:
                 return None
-            self.run.bookkeep(pset.value, pset.digest)
+            pset.truth = self.run.bookkeep(pset.value, pset.digest)
             item.stash[RUNNING] = pset
         return pset
 
@@ -338,20 +342,28 @@ class SweepRunner:
         funcargs = pyfuncitem.funcargs
         function = pyfuncitem.obj
         kwargs = {name: funcargs[name] for name in pset.sweep.argnames}
-        pset.returned = self.run.call(lambda: function(**kwargs), pset.value, pyfuncitem.nodeid)
+        pset.returned = self.run.call(
+            lambda: function(**kwargs), pset.value, pset.truth, pyfuncitem.nodeid
+        )
         return True
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        """Attach the finished row (pickled, so any value crosses to an xdist controller)."""
+        """Attach the finished row (pickled, so any value crosses to an xdist
+        controller), and, once its setup passed, the pset's "started" record: a pset
+        whose process dies before its row arrives gets a ``crashed`` row from it."""
         report = yield
         when = call.when
         if when == "call" or (when == "setup" and report.failed):
             pset = self.running(item)
             if pset is not None:
                 self.attach_row(item, pset, call, report)
+        elif when == "setup" and report.passed:
+            pset = self.running(item)
+            if pset is not None:
+                self.attach_started(pset, report)
         elif when == "teardown":
             pset = item.stash.get(RUNNING, None)
             if pset is not None:
@@ -361,6 +373,21 @@ class SweepRunner:
                 pset.restore()
         return report
 
+    def row(self, pset: SweepPset, outcome: str, error: str | None) -> dict[str, Any]:
+        """A copy of the pset's row as it stands, with the session's columns."""
+        row = self.run.finish(dict(pset.value), pset.truth)
+        row["_sweep"] = pset.sweep.sweep_id
+        row["_outcome"] = outcome
+        row["_error"] = error
+        row["_code_hash"] = pset.sweep.code_hash
+        row.update(self.settings.provenance)
+        return row
+
+    def attach_started(self, pset: SweepPset, report: pytest.TestReport) -> None:
+        row = self.row(pset, "crashed", CRASHED)
+        record, _ = journal.encode_row_keeping(row, journal.STARTED)
+        ReportedRow(record, "started", None, row["_pset_id"]).attach(report)
+
     def attach_row(
         self,
         item: pytest.Item,
@@ -369,13 +396,8 @@ class SweepRunner:
         report: pytest.TestReport,
     ) -> None:
         settings = self.settings
-        row = self.run.finish(dict(pset.value))  # a copy travels
         outcome, error = _outcome(call, report)
-        row["_sweep"] = pset.sweep.sweep_id
-        row["_outcome"] = outcome
-        row["_error"] = error
-        row["_code_hash"] = pset.sweep.code_hash
-        row.update(settings.provenance)
+        row = self.row(pset, outcome, error)  # a copy travels
         before_hook = set(row)
         verdict = None
         if self.row_hook is None:  # known once items run: conftests load at collection
@@ -398,7 +420,7 @@ class SweepRunner:
             )
             report.outcome = "failed"
             report.longrepr = f"{item.nodeid}: {problem}"
-        ReportedRow(record, outcome, verdict).attach(report)
+        ReportedRow(record, outcome, verdict, row["_pset_id"]).attach(report)
 
 
 def _compare_row(

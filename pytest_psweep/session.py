@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import compare
-from .calcdir import CalcDir, Database, backup, copy_source, make_simulate_copy, read_database
+from .calcdir import (
+    CalcDir,
+    Database,
+    Recovery,
+    backup,
+    copy_source,
+    make_simulate_copy,
+    read_database,
+)
 from .database import df_write, latest_passed, rows_to_frame
 from .errors import PsweepError
 from .journal import Journal, encode_row, read_journal
@@ -47,8 +55,7 @@ class CalcSession:
         self.run_id = run_id
         self.simulate = simulate
         self.backup = backup
-        self.recovered = 0  # rows of interrupted runs merged by open()
-        self.deferred: list[str] = []  # journals of interrupted runs left for later
+        self.recovery = Recovery()  # what open() merged of interrupted runs
         self.writer: WriterProcess | None = None
         self.count = 0  # rows journaled by this run
         self._journal: Journal | None = None
@@ -57,21 +64,30 @@ class CalcSession:
 
     # -- before the first pset ---------------------------------------------------------
 
-    def open(self, with_writer: bool = False) -> None:
-        """Make the calc dir ready: merge rows of interrupted runs, back up or make
-        the simulate copy, and start the writer process if asked.
+    def open(self, with_writer: bool = False, journal: bool = True) -> None:
+        """Make the calc dir ready before the first pset: merge rows of interrupted
+        runs, back up or make the simulate copy, open this run's journal (so that a
+        calc dir that cannot be written is known now), start the writer if asked.
 
-        With the writer, a journal that cannot be decoded yet (its classes are not
-        importable before collection) is left for the writer at the end and named in
-        ``deferred``; without, it is a PsweepError.
+        A file that cannot be read or written is a PsweepError naming it.
         """
-        self.calc_dir.check()
-        database = Database(self.calc_dir)
-        self.recovered = database.recover(self.deferred if with_writer else None)
-        if self.simulate:
-            make_simulate_copy(self.calc_dir)
-        elif self.backup:
-            backup(self.calc_dir, database.read())
+        try:
+            self.calc_dir.check()
+            database = Database(self.calc_dir)
+            self.recovery = database.recover()
+            if self.simulate:
+                make_simulate_copy(self.calc_dir)
+            elif self.backup:
+                backup(self.calc_dir, database.read())
+            if journal:
+                self.target.check()
+                self._journal = Journal(self.journal_path)
+        except OSError as exc:
+            where = exc.filename or self.calc_dir.path
+            raise PsweepError(
+                f"calc dir {self.calc_dir.path}: {where} cannot be written "
+                f"({exc.strerror or exc}); nothing ran, the database is as it was"
+            ) from exc
         if with_writer:
             # imported here, not at the top: the module runs as the writer's __main__,
             # and must not be imported by the package before it runs there
@@ -121,8 +137,7 @@ class CalcSession:
         """Journal a row encoded where it was made (e.g. an xdist worker); it is read
         back from the journal at the end, so a long session keeps no rows in memory."""
         if self._journal is None:
-            self.target.check()
-            self._journal = Journal(self.journal_path)
+            raise PsweepError(f"psweep: the journal of {self.target.path} is not open")
         self._journal.append(record)
         self.count += 1
 
@@ -147,9 +162,11 @@ class CalcSession:
         """Append the rows to the database in this process, in one atomic write:
         (database, new rows). If that fails, the journal stays for the next run."""
         database = Database(self.target)
-        if self._journal is None:
+        if not self.count:
+            if self._journal is not None:
+                self._close_journal(remove=True)
             return database.read(), rows_to_frame([])
-        rows = self._rows if len(self._rows) == self.count else read_journal(self.journal_path)
+        rows = self._rows if len(self._rows) == self.count else read_journal(self.journal_path)[0]
         whole, new = database.append(rows, counters_after=counters_after)
         self._close_journal(remove=True)
         return whole, new
@@ -158,8 +175,10 @@ class CalcSession:
         """Have the writer process append the journal; the number of rows written.
         If it cannot, the journal stays for the next run (PsweepError)."""
         assert self.writer is not None, "open(with_writer=True) first"
-        if self._journal is None:
+        if not self.count:
             self.writer.close()
+            if self._journal is not None:
+                self._close_journal(remove=True)
             return 0
         try:
             written = self.writer.append_journal(self.count)
@@ -174,9 +193,12 @@ class CalcSession:
         return Database(self.target).read()
 
     def close(self) -> None:
-        """End the writer process, if there is one."""
+        """End the writer process, if there is one, and stop journaling: a journal
+        that holds rows not yet in the database stays for the next run."""
         if self.writer is not None:
             self.writer.close()
+        if self._journal is not None:
+            self._close_journal(remove=not self.count)
 
     def _close_journal(self, remove: bool) -> None:
         assert self._journal is not None

@@ -62,6 +62,7 @@ class SweepPset:
     digest: str
     sweep: SweepInfo
     returned: list[str] | tuple[str, ...] = ()  # the keys the function returned
+    truth: dict[str, Any] = field(default_factory=dict)  # its true book-keeping
 
     @property
     def sweep_id(self) -> str:
@@ -83,14 +84,16 @@ _REPORT_ATTR = "psweep"
 @dataclass(frozen=True)
 class ReportedRow:
     """What a sweep item's report carries: its journal record (``journal.encode_row``),
-    its outcome and, under --psweep-compare, the comparison's verdict."""
+    its outcome (``started`` for the record of a pset that started), under
+    --psweep-compare the comparison's verdict, and the pset's id."""
 
     record: bytes
     outcome: str
     verdict: str | None
+    pset_id: str
 
     def attach(self, report: pytest.TestReport) -> None:
-        setattr(report, _REPORT_ATTR, [self.record, self.outcome, self.verdict])
+        setattr(report, _REPORT_ATTR, [self.record, self.outcome, self.verdict, self.pset_id])
 
     @classmethod
     def take(cls, report: pytest.TestReport) -> ReportedRow | None:
@@ -100,8 +103,7 @@ class ReportedRow:
         if carried is None:
             return None
         delattr(report, _REPORT_ATTR)
-        record, outcome, verdict = carried
-        return cls(record, outcome, verdict)
+        return cls(*carried)
 
 
 SETTINGS = pytest.StashKey[Settings]()

@@ -19,8 +19,9 @@ session -> writer
                answers ``written``
 writer -> session
     ``ready``   (): the database could be read
-    ``written`` (written, recovered, deferred): rows appended, rows of interrupted
-                runs merged, journals of interrupted runs that could not be merged
+    ``written`` (written, recovered, notes): rows appended, rows of interrupted
+                runs merged, what happened to journals of interrupted runs that
+                could not be merged whole (kept for later, or quarantined)
     ``error``   (message): what went wrong; the writer then ends
 """
 
@@ -37,13 +38,13 @@ from typing import IO, Any
 
 from .calcdir import CalcDir, Database
 from .errors import PsweepError
-from .journal import JournalTail
+from .journal import JournalTail, Undecodable
 
 MESSAGES: dict[str, tuple[str, ...]] = {
     "start": ("calc_dir", "journal", "path"),
     "append": ("records", "path"),
     "ready": (),
-    "written": ("written", "recovered", "deferred"),
+    "written": ("written", "recovered", "notes"),
     "error": ("message",),
 }
 _TAIL_SECONDS = 0.1  # how often the writer reads what was journaled since
@@ -84,7 +85,7 @@ class WriterProcess:
     def __init__(self, calc_dir: CalcDir, journal: Path) -> None:
         self.database = calc_dir.database
         self.recovered = 0  # rows of interrupted runs it merged at the end
-        self.deferred: list[str] = []  # journals of interrupted runs it could not merge
+        self.notes: list[str] = []  # journals of interrupted runs it could not merge whole
         to_writer_read, to_writer = os.pipe()
         from_writer, from_writer_write = os.pipe()
         env = dict(os.environ)
@@ -141,7 +142,7 @@ class WriterProcess:
         answer = self._answer("written")
         self._end_commands()  # it exits by itself; close() reaps it
         self.recovered = answer["recovered"]
-        self.deferred = answer["deferred"]
+        self.notes = answer["notes"]
         return int(answer["written"])
 
     def close(self) -> None:
@@ -211,8 +212,8 @@ def main(commands: IO[str], answers: IO[str]) -> None:
         while not stop.wait(_TAIL_SECONDS):
             try:
                 tail.read()
-            except Exception:
-                return  # e.g. a class not importable yet: read at the end
+            except Undecodable:
+                return  # a class not importable yet: read at the end
 
     reader = threading.Thread(target=keep_reading, daemon=True)
     reader.start()
@@ -228,20 +229,19 @@ def main(commands: IO[str], answers: IO[str]) -> None:
         return  # the session ended without rows: nothing to write
     try:
         sys.path[:0] = [entry for entry in message["path"] if entry not in sys.path]
-        tail.read()
-        if tail.rows.count != message["records"]:
+        tail.read(final=True)
+        if tail.decoder.records != message["records"]:
             raise PsweepError(
-                f"journal {tail.path} holds {tail.rows.count} whole rows, the session "
-                f"wrote {message['records']}"
+                f"journal {tail.path} holds {tail.decoder.records} whole records, the "
+                f"session wrote {message['records']}"
             )
-        deferred: list[str] = []
-        recovered = database.recover(deferred)  # those the session could not decode
+        recovery = database.recover()  # those the session could not decode at its start
         _, new = database.append(tail.rows.frame())
     except Exception as exc:
         problem = str(exc) if isinstance(exc, PsweepError) else f"{type(exc).__name__}: {exc}"
         send(answers, "error", message=problem)
         return
-    send(answers, "written", written=len(new), recovered=recovered, deferred=deferred)
+    send(answers, "written", written=len(new), recovered=recovery.saved, notes=recovery.notes)
     # the database is written and renamed, the answer flushed: skip the interpreter's
     # teardown of pandas (about 0.1 s) that the session would otherwise wait for
     os._exit(0)

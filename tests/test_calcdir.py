@@ -136,7 +136,7 @@ def test_session_answers_what_is_done_and_the_baseline_before_the_run(in_tmp):
 def test_simulation_writes_to_a_copy_of_the_database(in_tmp):
     ps.run(double, ps.plist("a", [1]), calc_dir="calc")
     session = CalcSession(in_tmp / "calc", "run-3", simulate=True)
-    session.open()
+    session.open(journal=False)
     assert session.target.path == in_tmp / "calc.simulate"
     assert os.listdir(in_tmp / "calc.simulate") == ["results.pk"]
 
@@ -157,7 +157,7 @@ def test_database_is_read_again_only_after_another_write(in_tmp):
     assert list(whole["_run_seq"]) == [0, 0, 1, 2]
 
 
-def test_journal_that_cannot_be_decoded_is_named_and_kept(in_tmp, monkeypatch):
+def test_journal_whose_classes_cannot_be_imported_is_named_and_kept(in_tmp, monkeypatch, capsys):
     # a killed run's rows hold an object of a class this process cannot import
     import importlib
 
@@ -170,9 +170,54 @@ def test_journal_that_cannot_be_decoded_is_named_and_kept(in_tmp, monkeypatch):
     journal_file.write_bytes(journal.encode_row(row))
     monkeypatch.delitem(sys.modules, "lost_module")
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(in_tmp)])
-    with pytest.raises(ps.PsweepError, match=r"killed.jnl cannot be decoded here.*lost_module"):
-        ps.run(double, ps.plist("a", [2]), calc_dir="calc")
+    # a run goes on and says so; the journal waits for a process that can import it
+    df = ps.run(double, ps.plist("a", [2]), calc_dir="calc")
+    assert list(df["a"]) == [2]
+    err = capsys.readouterr().err
+    assert "killed.jnl holds objects whose classes cannot be imported here" in err
+    assert "lost_module" in err and "psweep recover" in err
     assert journal_file.exists()
-    deferred: list[str] = []
-    assert calcdir.Database(in_tmp / "calc").recover(deferred) == 0
-    assert len(deferred) == 1 and "killed.jnl" in deferred[0] and journal_file.exists()
+    recovery = calcdir.Database(in_tmp / "calc").recover()
+    assert recovery.saved == 0 and len(recovery.deferred) == 1 and journal_file.exists()
+    with pytest.raises(ps.PsweepError, match="killed.jnl holds objects"):
+        calcdir.Database(in_tmp / "calc").recover(strict=True)
+    monkeypatch.syspath_prepend(in_tmp)  # importable again: merged
+    assert calcdir.Database(in_tmp / "calc").recover().saved == 1
+    assert not journal_file.exists()
+
+
+def dead_journal(calc: Path, blob: bytes, name: str = "dead.jnl") -> Path:
+    """A journal as a run that died leaves it (no lock held)."""
+    path = calcdir.CalcDir(calc).journal_dir / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(blob)
+    return path
+
+
+def test_a_damaged_journal_gives_what_it_holds_and_goes_to_quarantine(in_tmp):
+    rows = [engine.Run("calc").execute(double, {"a": a}) for a in range(3)]
+    first, second, third = (journal.encode_row(r) for r in rows)
+    path = dead_journal(in_tmp / "calc", first + b"\0" * 100 + third + second[:20])
+    recovery = calcdir.Database(in_tmp / "calc").recover()
+    assert recovery.saved == 2
+    (note,) = recovery.quarantined
+    assert f"journal {path} was damaged" in note and "2 rows kept, 2 records lost" in note
+    quarantined = in_tmp / "calc" / "journal" / "quarantine" / "dead.jnl"
+    assert quarantined.exists() and not path.exists()
+    assert sorted(ps.df_read("calc/results.pk")["a"]) == [0, 2]
+    # never in the way again
+    assert calcdir.Database(in_tmp / "calc").recover().notes == []
+
+
+def test_a_journal_of_rows_that_cannot_make_a_database_is_quarantined_not_blocking(in_tmp):
+    good = engine.Run("calc").execute(double, {"a": 1})
+    # a valid record whose row cannot join the others (a column of arrays of two
+    # lengths is fine for pandas; an index value that is no time is not)
+    odd = dict(good, _pset_id="odd", _time_utc=2**70)
+    dead_journal(in_tmp / "calc", journal.encode_row(good) + journal.encode_row(odd))
+    recovery = calcdir.Database(in_tmp / "calc").recover()
+    (note,) = recovery.quarantined
+    assert "0 rows kept, 2 records lost" in note
+    assert not (in_tmp / "calc" / "results.pk").exists()
+    df = ps.run(double, ps.plist("a", [5]), calc_dir="calc")  # later runs go on
+    assert list(df["a"]) == [5]

@@ -44,11 +44,16 @@ def test_killed_session_rows_are_merged_by_the_next(pytester, read_db, workers):
     result.stdout.fnmatch_lines(
         [f"psweep: merged {n_killed} rows left by an interrupted session into *results.pk"]
     )
+    finished = killed[killed["_outcome"] == "passed"]
+    # the pset that was running when the session was killed: a crashed row
+    crashed = killed[killed["_outcome"] == "crashed"]
+    assert list(crashed["a"]) == [4] and crashed["r"].isna().all()
+    assert "died before it finished" in crashed["_error"].iloc[0]
     if not workers:
-        assert sorted(killed["a"]) == [0, 1, 2, 3]
+        assert sorted(finished["a"]) == [0, 1, 2, 3]
     else:  # two workers: a=4 hangs on one, the other goes on with the rest
-        assert 4 not in set(killed["a"]) and n_killed >= 3
-    assert list(killed["r"]) == [a * 2 for a in killed["a"]]
+        assert 4 not in set(finished["a"]) and len(finished) >= 3
+    assert list(finished["r"]) == [a * 2 for a in finished["a"]]
     assert list(df["_pset_seq"]) == list(range(len(df)))
     assert os.listdir(pytester.path / "calc" / "journal") == []
 
@@ -271,7 +276,8 @@ def test_values_of_classes_from_the_sweep_module_are_written_and_recovered(
         return done.stdout
 
     first = run()
-    assert "killed.jnl cannot be decoded here (ModuleNotFoundError" in first
+    assert "killed.jnl holds objects whose classes cannot be imported here" in first
+    assert "(ModuleNotFoundError" in first
     assert "merged 1 rows left by an interrupted session" in first
     assert not journal_file.exists()
     run()

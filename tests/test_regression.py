@@ -65,7 +65,12 @@ def test_skip_dups_resumes_a_killed_study(pytester, read_db, monkeypatch):
     result = pytester.runpytest_subprocess("--psweep", "--psweep-skip-dups")
     result.assert_outcomes(passed=5, skipped=3)
     df = read_db()
-    assert sorted(df["a"]) == list(range(8))
+    # the pset that was running when the session died has a crashed row, and is not
+    # done: the resumed session ran it again
+    assert df.groupby("_outcome")["a"].apply(sorted).to_dict() == {
+        "crashed": [3],
+        "passed": list(range(8)),
+    }
 
 
 def test_compare_passes_when_results_agree_and_counts_new(pytester):

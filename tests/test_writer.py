@@ -18,13 +18,13 @@ from pytest_psweep.session import CalcSession
 
 def test_messages_round_trip_and_carry_exactly_their_fields():
     stream = io.StringIO()
-    writer.send(stream, "written", written=3, recovered=0, deferred=[])
+    writer.send(stream, "written", written=3, recovered=0, notes=[])
     stream.seek(0)
     assert writer.receive(stream, "written") == {
         "op": "written",
         "written": 3,
         "recovered": 0,
-        "deferred": [],
+        "notes": [],
     }
     assert writer.receive(stream, "written") is None  # end of the stream
     with pytest.raises(ValueError, match="'ready' takes"):
