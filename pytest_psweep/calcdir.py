@@ -19,8 +19,10 @@ writes to) and ``<calc_dir>_<newest _time_utc>/`` (backups).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +38,7 @@ from .database import (
     file_lock,
     fmt_of,
     rows_to_frame,
+    temp_prefix,
 )
 from .errors import PsweepError
 
@@ -50,6 +53,21 @@ JOURNAL_DIR = "journal"
 BACKUP_SCRIPT = "backup_script"
 TMPSAVE = "tmpsave"
 _BACKUP_STAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
+LOCK_TIMEOUT = 600.0  # seconds a run waits for the database's lock, by default
+LOCK_TIMEOUT_ENV = "PSWEEP_LOCK_TIMEOUT"
+
+
+def lock_timeout_seconds(value: str | float | None = None) -> float:
+    """The lock timeout: ``value`` if given, else $PSWEEP_LOCK_TIMEOUT, else 600 s."""
+    if value is None or value == "":
+        value = os.environ.get(LOCK_TIMEOUT_ENV, "") or LOCK_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise PsweepError(f"lock timeout {value!r} is not a number of seconds") from None
+    if seconds < 0:
+        raise PsweepError(f"lock timeout {value!r} is negative")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -145,10 +163,16 @@ def read_database(path: str | os.PathLike[str]) -> pd.DataFrame | None:
 class Database:
     """The database file of one calc dir, changed only under its lock."""
 
-    def __init__(self, calc_dir: CalcDir | str | os.PathLike[str], keep_read: bool = False):
+    def __init__(
+        self,
+        calc_dir: CalcDir | str | os.PathLike[str],
+        keep_read: bool = False,
+        lock_timeout: float | None = None,
+    ):
         self.calc_dir = calc_dir if isinstance(calc_dir, CalcDir) else CalcDir(Path(calc_dir))
         self.path = self.calc_dir.database
         self.lock = file_lock(f"{self.path}.lock")
+        self.lock_timeout = lock_timeout_seconds() if lock_timeout is None else lock_timeout
         # keep_read: remember the DataFrame read last, and read the file again only
         # once it has been replaced (every write renames a new file into place)
         self._keep_read = keep_read
@@ -184,7 +208,8 @@ class Database:
         """
         new: Any = rows if hasattr(rows, "columns") else rows_to_frame(rows)
         self.calc_dir.check()
-        with self.lock:
+        with self._locked():
+            self._remove_stale_temps()
             old = self.read()
             if old is not None and "_pset_id" in old and "_pset_id" in new and len(new):
                 present = new["_pset_id"].isin(old["_pset_id"])
@@ -198,6 +223,38 @@ class Database:
             if self._keep_read:
                 self._kept = (self._stamp(), database)
         return database, new
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the database's lock; say so while another process holds it, and give
+        up after ``lock_timeout`` seconds (PsweepError: the rows stay journaled)."""
+        try:
+            self.lock.acquire(timeout=0)
+        except TimeoutError:
+            print(
+                f"psweep: waiting for {self.lock.lock_file}, held by another process "
+                f"(a session writing this calc dir, or a suspended one); giving up after "
+                f"{self.lock_timeout:g} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            try:
+                self.lock.acquire(timeout=self.lock_timeout)
+            except TimeoutError:
+                raise PsweepError(
+                    f"{self.lock.lock_file} was held by another process for "
+                    f"{self.lock_timeout:g} s; gave up: the rows stay in the journal for "
+                    "the next run (set --psweep-lock-timeout or PSWEEP_LOCK_TIMEOUT)"
+                ) from None
+        try:
+            yield
+        finally:
+            self.lock.release()
+
+    def _remove_stale_temps(self) -> None:
+        """Temp files of writes that were killed (only a lock holder writes one)."""
+        for stale in self.path.parent.glob(f"{temp_prefix(self.path)}*.tmp"):
+            stale.unlink(missing_ok=True)
 
     def orphan_journals(self) -> Iterator[tuple[Path, BaseFileLock]]:
         """Journals of runs that died, each yielded with its lock held."""

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .calcdir import CALC_DIR, Database, database_file
-from .database import df_read, to_json
+from .database import df_read, df_write
 from .errors import PsweepError
 
 # shown by default next to the parameters and results
@@ -63,7 +63,7 @@ def export(args: argparse.Namespace) -> None:
     if suffix == ".csv":
         df.to_csv(out, index=False)
     elif suffix == ".json":
-        out.write_text(to_json(df, orient="records"))
+        df_write(df, out, fmt="json")
     elif suffix == ".parquet":
         try:
             import pyarrow  # noqa: F401

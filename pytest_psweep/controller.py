@@ -42,7 +42,11 @@ class Controller:
         self.config = config
         self.settings = settings
         self.session = CalcSession(
-            settings.calc_dir, settings.run.run_id, settings.simulate, settings.backup
+            settings.calc_dir,
+            settings.run.run_id,
+            settings.simulate,
+            settings.backup,
+            settings.lock_timeout,
         )
         self.counts: collections.Counter[str] = collections.Counter()
         self.verdicts: collections.Counter[str] = collections.Counter()

@@ -9,6 +9,9 @@ business; this module is told the path.
 from __future__ import annotations
 
 import io
+import json
+import math
+import numbers
 import os
 import pickle
 import tempfile
@@ -33,14 +36,7 @@ def df_read(path: str | os.PathLike[str], fmt: str = "pickle") -> pd.DataFrame:
         if fmt == "pickle":
             df = pd.read_pickle(path)
         elif fmt == "json":
-            text = path.read_text()
-            # "split" as df_write makes it, or "records" as other tools (and psweep
-            # export) write it
-            orient = "records" if text.lstrip().startswith("[") else "split"
-            df = pd.read_json(io.StringIO(text), orient=orient)
-            if "_time_utc" in df:
-                df["_time_utc"] = pd.to_datetime(df["_time_utc"], utc=True)
-                _index_by_time(df)
+            df = from_json(path.read_text())
         else:
             raise PsweepError(f"df_read: unknown fmt {fmt!r}; use 'pickle' or 'json'")
     except PsweepError:
@@ -61,37 +57,158 @@ def df_read(path: str | os.PathLike[str], fmt: str = "pickle") -> pd.DataFrame:
 
 
 def df_write(df: pd.DataFrame, path: str | os.PathLike[str], fmt: str = "pickle") -> None:
-    """Write df to path atomically: a temp file in the same folder, then a rename."""
+    """Write df to path atomically: a temp file in the same folder, then a rename.
+
+    The file gets the permissions the user's umask gives new files; a write that
+    fails (a full disk, a read-only folder) is a PsweepError naming the file, and
+    leaves what was at path as it was.
+    """
+    if fmt not in ("pickle", "json"):
+        raise PsweepError(f"df_write: unknown fmt {fmt!r}; use 'pickle' or 'json'")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _write_error(path, exc) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
             if fmt == "pickle":
                 pickle.dump(df, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            elif fmt == "json":
-                fh.write(to_json(df, orient="split").encode())
             else:
-                raise PsweepError(f"df_write: unknown fmt {fmt!r}; use 'pickle' or 'json'")
+                fh.write(to_json(df).encode())
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _write_error(path, exc) from exc
         raise
 
 
-def to_json(df: pd.DataFrame, orient: str) -> str:
-    """JSON text of df, as every JSON file of the package is written: ISO times to the
-    nanosecond, 15 digits after the point (pandas' default keeps 10)."""
-    text: str = df.to_json(
-        orient=orient,
-        date_format="iso",
-        date_unit="ns",
-        double_precision=15,
-        default_handler=str,
+def temp_prefix(path: Path) -> str:
+    """How the temp files of an atomic write of path begin (``.results.pk.``)."""
+    return f".{path.name}."
+
+
+def _write_error(path: Path, exc: OSError) -> PsweepError:
+    return PsweepError(
+        f"{path} cannot be written ({exc.strerror or exc}); what was there is left as it was"
     )
-    return text
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it, the only portable way, and back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# -- JSON ---------------------------------------------------------------------------
+# Every JSON file the package writes (df_write, psweep export, baselines) is this:
+#   {"columns": [...], "dtypes": {column: dtype}, "index": [...] | null, "data": [
+#   [row 0], ...  (one row a line)
+#   ]}
+# Floats are written exactly (Python's shortest repr), NaN as null and infinities as
+# the strings "Infinity" / "-Infinity" (JSON has neither), times as ISO text to the
+# nanosecond; each column's dtype is kept, so a float column stays float. The index
+# is left out where it is the ``_time_utc`` column (a database) or a RangeIndex.
+
+_INFINITIES = {"Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def to_json(df: pd.DataFrame) -> str:
+    """The JSON text of a DataFrame, read back exactly by ``from_json``."""
+    import pandas as pd
+
+    index = None
+    if "_time_utc" not in df and not isinstance(df.index, pd.RangeIndex):
+        index = [_json_value(value) for value in df.index]
+    head = {
+        "columns": [str(column) for column in df.columns],
+        "dtypes": {str(column): str(dtype) for column, dtype in df.dtypes.items()},
+        "index": index,
+    }
+    # one row a line, so that a baseline kept in git diffs row by row
+    rows = ",\n".join(
+        json.dumps([_json_value(value) for value in row], allow_nan=False)
+        for row in df.itertuples(index=False, name=None)
+    )
+    return json.dumps(head, allow_nan=False)[:-1] + f', "data": [\n{rows}\n]}}\n'
+
+
+def _json_value(value: Any) -> Any:
+    """A value as JSON can hold it (see the format above)."""
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    kind = type(value)
+    if kind is int:
+        return value
+    if kind is float or isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return float(value)
+    if kind.__name__ in ("NAType", "NaTType"):
+        return None
+    if hasattr(value, "isoformat"):  # datetime, pandas.Timestamp (nanoseconds kept)
+        return value.isoformat()
+    if kind.__module__ == "numpy" and hasattr(value, "tolist"):  # scalars and arrays
+        return _json_value(value.tolist())
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return _json_value(float(value))
+    if isinstance(value, (list, tuple)):
+        return [_json_value(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _json_value(item) for key, item in value.items()}
+    return str(value)
+
+
+def from_json(text: str) -> pd.DataFrame:
+    """A DataFrame from the JSON text of ``to_json``; also reads pandas' ``split`` and
+    ``records`` orientations as other tools write them."""
+    import pandas as pd
+
+    document = json.loads(text)
+    if not isinstance(document, dict) or "dtypes" not in document:
+        orient = "records" if isinstance(document, list) else "split"
+        frame = pd.read_json(io.StringIO(text), orient=orient, precise_float=True)
+        if "_time_utc" in frame:
+            frame["_time_utc"] = pd.to_datetime(frame["_time_utc"], utc=True)
+            _index_by_time(frame)
+        return frame
+    columns = document["columns"]
+    frame = pd.DataFrame(document["data"], columns=columns, dtype=object)
+    if not document["data"]:
+        frame = pd.DataFrame({column: [] for column in columns}, dtype=object)
+    for column, dtype in document["dtypes"].items():
+        frame[column] = _typed(frame[column], dtype)
+    if "_time_utc" in frame:
+        _index_by_time(frame)
+    elif document.get("index") is not None:
+        frame.index = pd.Index(document["index"])
+    return frame
+
+
+def _typed(column: pd.Series, dtype: str) -> pd.Series:
+    """A column of JSON values with its dtype back."""
+    import numpy as np
+    import pandas as pd
+
+    if dtype.startswith("datetime64"):
+        times = pd.to_datetime(column, utc="UTC" in dtype or "+" in dtype)
+        return times.astype(dtype)
+    if dtype.startswith(("float", "Float")):
+        values = [np.nan if value is None else _INFINITIES.get(value, value) for value in column]
+        return pd.Series(values, index=column.index, dtype=dtype)
+    if dtype.startswith(("int", "uint", "Int", "UInt", "bool", "boolean", "str")):
+        return column.astype(dtype)
+    return column
 
 
 def fmt_of(path: str | os.PathLike[str]) -> str:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from .calcdir import CALC_DIR
 from .database import assign_counters, concat, rows_to_frame
 from .errors import PsweepError
-from .params import BOOKKEEPING, check_params, pset_hash
+from .params import BOOKKEEPING, check_params, hash_params, pset_hash
 from .session import CalcSession
 
 if TYPE_CHECKING:
@@ -79,6 +79,7 @@ class Run:
 
         Returns the keys the function returned.
         """
+        __tracebackhide__ = True  # a failed pset shows the user's code, not ours
         start = time.perf_counter()
         try:
             result = call()
@@ -210,7 +211,7 @@ def run(
             print(f"psweep: {problem}", file=sys.stderr)
     before = df if df is not None else session.before()
 
-    tasks = [(pset, pset_hash(pset)) for pset in params]
+    tasks = list(zip(params, hash_params(params, "run")))
     if skip_dups and before is not None and "_pset_hash" in before:
         done = set(before["_pset_hash"])
         tasks = [task for task in tasks if task[1] not in done]

@@ -148,10 +148,18 @@ def _canonical(value: Any, key: str, out: list[str]) -> None:
             _canonical(item, key, out)
         out.append("]")
     elif isinstance(value, dict):
+        # keys hash with their types ({1: 2} is not {"1": 2}); string keys in their
+        # own order, as before, so that hashes of string-keyed dicts stay the same
+        entries = []
+        for sub_key, sub_value in value.items():
+            key_out: list[str] = []
+            _canonical(sub_key, key, key_out)
+            order = (0, sub_key) if isinstance(sub_key, str) else (1, "".join(key_out))
+            entries.append((order, key_out, sub_value))
         out.append(f"d{len(value)}{{")
-        for sub_key in sorted(value, key=str):
-            _canonical(str(sub_key), key, out)
-            _canonical(value[sub_key], key, out)
+        for _, key_out, sub_value in sorted(entries, key=lambda entry: entry[0]):
+            out.extend(key_out)
+            _canonical(sub_value, key, out)
         out.append("}")
     elif isinstance(value, (set, frozenset)):
         parts = []
@@ -255,6 +263,18 @@ def check_params(params: Any, where: str) -> list[dict[str, Any]]:
                 f"{', '.join(map(repr, clash))}; rename the parameter(s)"
             )
     return params  # type: ignore[no-any-return]  # checked above: dicts
+
+
+def hash_params(params: list[dict[str, Any]], where: str) -> list[str]:
+    """The ``pset_hash`` of each pset; a pset that cannot be hashed is a PsweepError
+    naming ``where`` (the sweep or ``run``) and the pset."""
+    digests = []
+    for index, pset in enumerate(params):
+        try:
+            digests.append(pset_hash(pset))
+        except PsweepError as exc:
+            raise PsweepError(f"{where}: pset #{index} {pset!r}: {exc}") from None
+    return digests
 
 
 def grid(**values: Iterable[Any]) -> list[dict[str, Any]]:

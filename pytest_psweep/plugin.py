@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import inspect
+import os
 import pickle
 import re
 from collections.abc import Generator
@@ -21,11 +22,20 @@ from typing import Any
 import pytest
 
 from . import compare, hookspecs, journal
-from .calcdir import CALC_DIR, DATABASE, SIMULATE_SUFFIX, CalcDir, database_file
+from .calcdir import (
+    CALC_DIR,
+    DATABASE,
+    LOCK_TIMEOUT,
+    LOCK_TIMEOUT_ENV,
+    SIMULATE_SUFFIX,
+    CalcDir,
+    database_file,
+    lock_timeout_seconds,
+)
 from .controller import Controller
 from .engine import Run, code_hash, provenance
 from .errors import PsweepError
-from .params import SWEEP_ATTR, Sweep, check_params, pset_hash
+from .params import SWEEP_ATTR, Sweep, check_params, hash_params, pset_hash
 from .sweeps import (
     RUNNING,
     SETTINGS,
@@ -92,6 +102,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "Compare with a baseline database: a path, or 'true' for the calc dir's.",
         default="",
     )
+    group.addoption(
+        "--psweep-lock-timeout",
+        dest="psweep_lock_timeout",
+        default=None,
+        metavar="SECONDS",
+        help="Give up waiting for the database's lock after SECONDS (default: "
+        f"${LOCK_TIMEOUT_ENV}, else {LOCK_TIMEOUT:g}); the rows stay journaled.",
+    )
+    parser.addini("psweep_lock_timeout", "Seconds to wait for the database's lock.", default="")
     parser.addini(
         "psweep_rtol", "Relative tolerance of --psweep-compare.", default=str(compare.RTOL)
     )
@@ -108,7 +127,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _option(config, "psweep"):
         return
     workerinput = getattr(config, "workerinput", None)
-    calc_dir = CalcDir(config.rootpath / str(_option(config, "psweep_calc_dir")))
+    calc_dir = _calc_dir(config)
+    if calc_dir.path == config.rootpath or calc_dir.path in config.rootpath.parents:
+        raise pytest.UsageError(
+            f"psweep: calc dir {calc_dir.path} holds the sweep modules (it is the rootdir "
+            "or a folder above it), so the copies it keeps of them would be collected as "
+            f"sweeps too; give it a folder of its own, e.g. --psweep-calc-dir={CALC_DIR}"
+        )
     simulate = bool(_option(config, "psweep_simulate"))
     target = calc_dir.simulate if simulate else calc_dir
     run = Run(str(target.path), workerinput["psweep_run_id"] if workerinput else None)
@@ -120,6 +145,7 @@ def pytest_configure(config: pytest.Config) -> None:
         compare=_compare_path(config, calc_dir),
         rtol=_float_ini(config, "psweep_rtol"),
         atol=_float_ini(config, "psweep_atol"),
+        lock_timeout=_lock_timeout(config),
         run=run,
     )
     config.stash[SETTINGS] = settings
@@ -133,6 +159,13 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(Controller(config, settings), "psweep-controller")
 
 
+def _calc_dir(config: pytest.Config) -> CalcDir:
+    """The calc dir, relative to the rootdir (``.`` and ``..`` taken out)."""
+    return CalcDir(
+        Path(os.path.normpath(config.rootpath / str(_option(config, "psweep_calc_dir"))))
+    )
+
+
 def _compare_path(config: pytest.Config, calc_dir: CalcDir) -> Path | None:
     """The baseline database of --psweep-compare[=DB], relative to the rootdir."""
     value = config.getoption("psweep_compare")
@@ -143,6 +176,13 @@ def _compare_path(config: pytest.Config, calc_dir: CalcDir) -> Path | None:
         if value.lower() in ("true", "1", "yes"):
             value = ""
     return database_file(config.rootpath / value) if value else calc_dir.database
+
+
+def _lock_timeout(config: pytest.Config) -> float:
+    try:
+        return lock_timeout_seconds(_option(config, "psweep_lock_timeout"))
+    except PsweepError as exc:
+        raise pytest.UsageError(f"psweep: --psweep-lock-timeout: {exc}") from None
 
 
 def _float_ini(config: pytest.Config, name: str) -> float:
@@ -168,7 +208,7 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     They hold copies of sweep modules (``backup_script/``), which would be collected
     twice and clash with the originals.
     """
-    calc_dir = CalcDir(config.rootpath / str(_option(config, "psweep_calc_dir")))
+    calc_dir = _calc_dir(config)
     return True if calc_dir.holds(collection_path) else None
 
 
@@ -217,7 +257,7 @@ def _sweep_psets(
     where = f"sweep {sweep_id}"
     try:
         params = check_params(sweep.params, where)
-        digests = [pset_hash(pset) for pset in params]
+        digests = hash_params(params, where)
     except PsweepError as exc:
         raise collector.CollectError(str(exc)) from None
     except Exception as exc:  # the params callable itself failed
@@ -334,6 +374,7 @@ class SweepRunner:
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
         """Call a sweep function and merge its returned dict into the row (no return
         warning)."""
+        __tracebackhide__ = True  # a failed pset shows the user's code, not ours
         pset = self.running(pyfuncitem)
         if pset is None:
             return None

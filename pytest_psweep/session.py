@@ -20,6 +20,7 @@ from .calcdir import (
     Recovery,
     backup,
     copy_source,
+    lock_timeout_seconds,
     make_simulate_copy,
     read_database,
 )
@@ -48,6 +49,7 @@ class CalcSession:
         run_id: str,
         simulate: bool = False,
         backup: bool = False,
+        lock_timeout: float | None = None,
     ) -> None:
         self.calc_dir = CalcDir(Path(calc_dir))
         # where this run's rows go
@@ -55,6 +57,7 @@ class CalcSession:
         self.run_id = run_id
         self.simulate = simulate
         self.backup = backup
+        self.lock_timeout = lock_timeout_seconds(lock_timeout)
         self.recovery = Recovery()  # what open() merged of interrupted runs
         self.writer: WriterProcess | None = None
         self.count = 0  # rows journaled by this run
@@ -73,7 +76,7 @@ class CalcSession:
         """
         try:
             self.calc_dir.check()
-            database = Database(self.calc_dir)
+            database = Database(self.calc_dir, lock_timeout=self.lock_timeout)
             self.recovery = database.recover()
             if self.simulate:
                 make_simulate_copy(self.calc_dir)
@@ -93,7 +96,7 @@ class CalcSession:
             # and must not be imported by the package before it runs there
             from .writer import WriterProcess
 
-            self.writer = WriterProcess(self.target, self.journal_path)
+            self.writer = WriterProcess(self.target, self.journal_path, self.lock_timeout)
 
     def wait_until_checked(self) -> None:
         """Wait until the writer has read the database; PsweepError if it cannot be.
@@ -119,7 +122,16 @@ class CalcSession:
         """The latest passed row per (sweep, pset hash) of a baseline database; this
         calc dir's means the database before this run."""
         own = path == self.calc_dir.database
-        return compare.baseline_index(self.before() if own else read_database(path))
+        database = self.before() if own else read_database(path)
+        if database is not None and len(database) and not own:
+            missing = [c for c in ("_sweep", "_pset_hash", "_outcome") if c not in database]
+            if missing:
+                raise PsweepError(
+                    f"baseline {path} has no column(s) {', '.join(missing)}: it is not a "
+                    "database that pytest --psweep wrote; make one with "
+                    f"'psweep export CALC_DIR {path.name}'"
+                )
+        return compare.baseline_index(database)
 
     # -- while psets finish ------------------------------------------------------------
 
@@ -161,7 +173,7 @@ class CalcSession:
     ) -> tuple[pd.DataFrame | None, pd.DataFrame]:
         """Append the rows to the database in this process, in one atomic write:
         (database, new rows). If that fails, the journal stays for the next run."""
-        database = Database(self.target)
+        database = Database(self.target, lock_timeout=self.lock_timeout)
         if not self.count:
             if self._journal is not None:
                 self._close_journal(remove=True)

@@ -26,6 +26,7 @@ class Settings:
     compare: Path | None  # baseline database of --psweep-compare
     rtol: float
     atol: float
+    lock_timeout: float  # seconds to wait for the database's lock
     run: Run
     done: set[tuple[str, str]] = field(default_factory=set)  # (sweep, hash) of passed rows
     baseline: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)

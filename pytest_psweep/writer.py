@@ -13,7 +13,8 @@ pipes of their own (never stdout, which the user's modules may print to when the
 writer imports them to decode rows):
 
 session -> writer
-    ``start``  (calc_dir, journal, path): read the database; answers ``ready``
+    ``start``  (calc_dir, journal, path, lock_timeout): read the database; answers
+               ``ready``
     ``append`` (records, path): append the journal, which holds ``records`` rows;
                ``path`` is ``sys.path`` as collection left it, for the rows' classes;
                answers ``written``
@@ -41,7 +42,7 @@ from .errors import PsweepError
 from .journal import JournalTail, Undecodable
 
 MESSAGES: dict[str, tuple[str, ...]] = {
-    "start": ("calc_dir", "journal", "path"),
+    "start": ("calc_dir", "journal", "path", "lock_timeout"),
     "append": ("records", "path"),
     "ready": (),
     "written": ("written", "recovered", "notes"),
@@ -82,7 +83,7 @@ class WriterProcess:
     """The session's side of the writer: start it, wait until it has read the
     database, have it append the journal, end it."""
 
-    def __init__(self, calc_dir: CalcDir, journal: Path) -> None:
+    def __init__(self, calc_dir: CalcDir, journal: Path, lock_timeout: float) -> None:
         self.database = calc_dir.database
         self.recovered = 0  # rows of interrupted runs it merged at the end
         self.notes: list[str] = []  # journals of interrupted runs it could not merge whole
@@ -120,7 +121,13 @@ class WriterProcess:
         self._given = False  # told to append the journal
         # the writer's sys.path is this process's: rows may hold objects of classes
         # from the session's modules
-        self._send("start", calc_dir=str(calc_dir.path), journal=str(journal), path=sys.path)
+        self._send(
+            "start",
+            calc_dir=str(calc_dir.path),
+            journal=str(journal),
+            path=sys.path,
+            lock_timeout=lock_timeout,
+        )
 
     @property
     def pid(self) -> int:
@@ -193,7 +200,7 @@ def main(commands: IO[str], answers: IO[str]) -> None:
     sys.path[:] = start["path"]
     # the database read now, while the session runs, is read again at the end only
     # if another session has written it meanwhile
-    database = Database(start["calc_dir"], keep_read=True)
+    database = Database(start["calc_dir"], keep_read=True, lock_timeout=start["lock_timeout"])
     try:
         import pandas  # noqa: F401  the slow import, while the session runs
 

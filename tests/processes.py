@@ -20,18 +20,18 @@ def wait_for(path: Path, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-def start_session(pytester: Any, *args: str, output: bool = False) -> subprocess.Popen[Any]:
+def start_session(
+    pytester: Any, *args: str, output: bool = False, **popen: Any
+) -> subprocess.Popen[Any]:
     """A ``pytest --psweep`` session in the background, in pytester's folder.
 
     Its output goes nowhere unless ``output`` (then read ``proc.stdout``): a pipe
-    nobody reads would block a chatty session.
+    nobody reads would block a chatty session. ``popen``: more of Popen's arguments.
     """
     command = [sys.executable, "-m", "pytest", "--psweep", "-p", "no:cacheprovider", *args]
-    if output:
-        return pytester.popen(command)  # type: ignore[no-any-return]
-    return pytester.popen(  # type: ignore[no-any-return]
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    if not output:
+        popen.update(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return pytester.popen(command, **popen)  # type: ignore[no-any-return]
 
 
 def start_script(*argv: str) -> subprocess.Popen[str]:

@@ -74,8 +74,10 @@ def test_export_by_suffix(calc, tmp_path):
     psweep("export", "calc", "out.csv")
     assert list(pd.read_csv(tmp_path / "out.csv")["r"]) == [2, 4, 6, 8, 10]
     psweep("export", "calc/results.pk", "out.json")
-    rows = json.loads((tmp_path / "out.json").read_text())
-    assert [row["a"] for row in rows] == [1, 2, 3, 4, 5]
+    exported = json.loads((tmp_path / "out.json").read_text())  # plain JSON, any reader
+    column = exported["columns"].index("a")
+    assert [row[column] for row in exported["data"]] == [1, 2, 3, 4, 5]
+    assert list(ps.df_read(tmp_path / "out.json", fmt="json")["r"]) == [2, 4, 6, 8, 10]
     done = psweep("export", "calc", "out.xlsx", check=False)
     assert done.returncode == 1 and "use .csv, .json or .parquet" in done.stderr
 

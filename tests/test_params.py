@@ -146,6 +146,15 @@ def test_pset_hash_nested_values():
     assert ps.pset_hash({"p": Path("/x")}) == ps.pset_hash({"p": Path("/x")})
 
 
+def test_pset_hash_nested_mapping_keys_keep_their_types():
+    assert ps.pset_hash({"v": {1: 2}}) != ps.pset_hash({"v": {"1": 2}})
+    assert ps.pset_hash({"v": {True: 2}}) != ps.pset_hash({"v": {"True": 2}})
+    assert ps.pset_hash({"v": {1: 2}}) == ps.pset_hash({"v": {1.0: 2}})  # numbers by value
+    assert ps.pset_hash({"v": {2: "b", "a": 1}}) == ps.pset_hash({"v": {"a": 1, 2: "b"}})
+    # string keys hash as they always did (stored hashes stay valid)
+    assert ps.pset_hash({"v": {"b": 1, "aa": 2}}) == "69c6971e7a80f8e5733832a2809f7fbb6858446a"
+
+
 def test_pset_hash_is_the_same_in_another_process():
     code = "import pytest_psweep as ps; print(ps.pset_hash({'b': 'x', 'a': 1.5, 'c': None}))"
     out = subprocess.run(

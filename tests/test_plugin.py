@@ -28,6 +28,7 @@ def test_help_shows_every_option(pytester):
         "--psweep-backup",
         "--psweep-skip-dups",
         "--psweep-compare*",
+        "--psweep-lock-timeout=SECONDS",
     ):
         result.stdout.fnmatch_lines([f"*{option}*"])
     for ini in (
@@ -37,6 +38,7 @@ def test_help_shows_every_option(pytester):
         "psweep_backup (bool)",
         "psweep_skip_dups (bool)",
         "psweep_compare",
+        "psweep_lock_timeout",
     ):
         result.stdout.fnmatch_lines([f"*{ini}*"])
 

@@ -76,7 +76,11 @@ def test_two_sessions_at_once_keep_all_rows(pytester, read_db):
         ("[]", "sweep sweep_bad.py::sweep_bad: params is empty"),
         ("[{'a': 1}, 3]", "sweep sweep_bad.py::sweep_bad: pset #1 is a int"),
         ("[{'a': 1, '_outcome': 'x'}]", "*pset #0*book-keeping column(s) '_outcome'*"),
-        ("[{'a': object()}]", "*cannot hash the value of key 'a'*"),
+        (
+            "[{'a': object()}]",
+            "sweep sweep_bad.py::sweep_bad: pset #0 *cannot hash the value of key 'a'*",
+        ),
+        ("[{1: 'x'}]", "sweep sweep_bad.py::sweep_bad: pset #0 {1: 'x'}*key 1*not a string"),
         ("lambda: 1 / 0", "*building params raised ZeroDivisionError*"),
     ],
 )
@@ -284,3 +288,35 @@ def test_values_of_classes_from_the_sweep_module_are_written_and_recovered(
     df = read_db()
     assert sorted(df["a"]) == [1, 1, 2, 2, 9]
     assert [obj.x for obj in df.sort_values("a")["obj"]] == [1, 1, 2, 2, 9]
+
+
+def test_the_rootdir_as_calc_dir_is_refused(pytester):
+    pytester.makepyfile(
+        sweep_ok="""
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.plist("a", [1]))
+        def sweep_ok(pset):
+            return {"r": 1}
+    """
+    )
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-calc-dir=.")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*psweep: calc dir * holds the sweep modules*"])
+    assert not (pytester.path / "results.pk").exists()
+
+
+def test_a_json_baseline_that_is_no_database_is_an_error(pytester):
+    pytester.makepyfile(
+        sweep_ok="""
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.plist("a", [1]))
+        def sweep_ok(pset):
+            return {"r": 1}
+    """
+    )
+    (pytester.path / "base.json").write_text('[{"a": 1, "r": 1}]')
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-compare=base.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*baseline */base.json has no column(s) _sweep, _pset_hash*"])

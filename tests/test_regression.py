@@ -223,7 +223,8 @@ def test_compare_with_a_json_baseline_kept_in_git(pytester):
     pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2)
     psweep = shutil.which("psweep")
     subprocess.run([psweep, "export", "calc", "baseline.json"], cwd=pytester.path, check=True)
-    assert (pytester.path / "baseline.json").read_text().startswith("[")
+    lines = (pytester.path / "baseline.json").read_text().splitlines()
+    assert lines[0].startswith('{"columns": ') and len(lines) == 2 + 2  # a row a line
     result = pytester.runpytest_subprocess("--psweep", "--psweep-compare=baseline.json", "-n", "2")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["compared with */baseline.json: 2 same, 0 differ, 0 new"])

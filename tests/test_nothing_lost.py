@@ -1,0 +1,393 @@
+"""Nothing lost at the edges (SPEC §3 "Nothing lost", "No file can block a calc dir",
+§6): each scenario with real processes, real signals and real files, rows counted
+against marker files that each pset writes when its function completes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from processes import kill_group, start_session, stop, wait_for
+
+import pytest_psweep as ps
+from pytest_psweep import engine, journal
+
+MARKED = """
+    import os, pathlib, time
+    import pytest_psweep as ps
+
+    MARKS = pathlib.Path({marks!r})
+
+    @ps.sweep(ps.grid(a=list(range({n}))))
+    def sweep_marked(pset):
+        if pset["a"] == {stop_at}:
+            pathlib.Path("ready").write_text("x")
+            {action}
+        time.sleep({sleep})
+        MARKS.mkdir(exist_ok=True)
+        (MARKS / str(pset["a"])).write_text("done")
+        return {{"r": pset["a"] * 2, "blob": "x" * {blob}}}
+"""
+
+
+def marked(pytester, n=10, stop_at=-1, action="pass", sleep=0.0, blob=1, marks=None):
+    """A sweep whose psets leave a marker file (outside the calc dir) when done."""
+    marks = marks or pytester.path / "marks"
+    pytester.makepyfile(
+        sweep_marked=MARKED.format(
+            n=n, stop_at=stop_at, action=action, sleep=sleep, blob=blob, marks=str(marks)
+        )
+    )
+    return marks
+
+
+def done(marks: Path) -> list[int]:
+    return sorted(int(p.name) for p in marks.iterdir()) if marks.exists() else []
+
+
+def outcomes(df) -> dict[str, list]:
+    return {k: sorted(v) for k, v in df.groupby("_outcome")["a"].apply(list).items()}
+
+
+WORKERS = pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+
+
+# -- what a sweep function does to its row ---------------------------------------------
+
+
+@WORKERS
+def test_returned_bookkeeping_keys_fail_the_pset_and_keep_the_true_values(
+    pytester, read_db, workers
+):
+    # returning {"_pset_id": "fixed"} gave three rows one _pset_id, and the next
+    # session's rows were dropped as duplicates; {"_time_utc": "x"} poisoned the journal
+    pytester.makepyfile(
+        sweep_keys="""
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.plist("a", [0, 1, 2, 3]))
+        def sweep_keys(pset):
+            if pset["a"] == 0:
+                return {"_pset_id": "fixed", "r": 1}
+            if pset["a"] == 1:
+                return {"_time_utc": "x", "r": 1}
+            if pset["a"] == 2:
+                pset.update(r=2)
+                return pset  # psweep's style: the pset itself, book-keeping unchanged
+            return {"r": 3}
+    """
+    )
+    result = pytester.runpytest_subprocess("--psweep", *workers)
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines(["*returned book-keeping key(s) '_pset_id'*rename*"])
+    df = read_db()
+    assert df["_pset_id"].nunique() == 4 and "fixed" not in set(df["_pset_id"])
+    assert str(df["_time_utc"].dtype).startswith("datetime64")
+    assert outcomes(df) == {"failed": [0, 1], "passed": [2, 3]}
+    assert set(df["r"]) == {1, 2, 3}  # the rest of a failed pset's result is kept
+    pytester.runpytest_subprocess("--psweep", *workers).assert_outcomes(passed=2, failed=2)
+    assert len(read_db()) == 8  # the next session's rows are all there
+
+
+def test_a_function_that_clears_its_pset_cannot_damage_its_row(pytester, read_db):
+    pytester.makepyfile(
+        sweep_clear="""
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.plist("a", [0, 1]))
+        def sweep_clear(pset):
+            if pset["a"] == 0:
+                del pset["_time_utc"], pset["_pset_id"]
+                pset["_run_id"] = "mine"
+            else:
+                pset.clear()
+            return {"r": 1}
+    """
+    )
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2)
+    df = read_db()
+    assert df["_run_id"].nunique() == 1 and "mine" not in set(df["_run_id"])
+    assert df["_pset_id"].nunique() == 2 and df["_time_utc"].notna().all()
+
+
+def test_a_value_that_cannot_be_unpickled_fails_its_pset_only(pytester, read_db):
+    pytester.makepyfile(
+        sweep_err="""
+        import pytest_psweep as ps
+
+        class MyErr(Exception):
+            def __init__(self, code, text):
+                super().__init__(f"{code}: {text}")
+
+        @ps.sweep(ps.plist("a", [0, 1, 2]))
+        def sweep_err(pset):
+            return {"err": MyErr(1, 2) if pset["a"] == 1 else None, "r": pset["a"]}
+    """
+    )
+    result = pytester.runpytest_subprocess("--psweep")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*key(s) 'err' (TypeError*cannot be unpickled again*"])
+    df = read_db()
+    assert outcomes(df) == {"failed": [1], "passed": [0, 2]} and list(df["r"]) == [0, 1, 2]
+    assert os.listdir(pytester.path / "calc" / "journal") == []
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2, failed=1)
+    assert len(read_db()) == 6
+
+
+def test_a_non_dict_return_shows_the_users_code(pytester):
+    pytester.makepyfile(
+        sweep_list="""
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.plist("a", [1]))
+        def sweep_list(pset):
+            return [pset["a"]]
+    """
+    )
+    result = pytester.runpytest_subprocess("--psweep")
+    result.assert_outcomes(failed=1)
+    text = result.stdout.str()
+    assert "returned a list for pset {'a': 1}; return a dict" in text
+    assert "pytest_psweep/engine.py" not in text and "pytest_psweep/plugin.py" not in text
+
+
+# -- journals that must not block a calc dir -----------------------------------------
+
+
+def test_a_poisoned_journal_is_quarantined_and_later_runs_go_on(pytester, read_db):
+    # what earlier versions left: a row whose _time_utc is text, then intact rows
+    good = [
+        engine.Run(str(pytester.path / "calc")).execute(lambda p: {"r": 1}, {"a": a})
+        for a in (7, 8)
+    ]
+    poisoned = dict(good[0], _pset_id="poison", _time_utc="x")
+    path = pytester.path / "calc" / "journal" / "old.jnl"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(
+        journal.encode_row(good[0]) + journal.encode_row(poisoned) + journal.encode_row(good[1])
+    )
+    marked(pytester, n=2)
+    result = pytester.runpytest_subprocess("--psweep")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "psweep: merged 2 rows left by an interrupted session into *results.pk",
+            f"psweep: journal {path} was damaged (damaged records): 2 rows kept, 1 records "
+            "lost; moved to */journal/quarantine/old.jnl",
+        ]
+    )
+    assert sorted(read_db()["a"]) == [0, 1, 7, 8]
+    result = pytester.runpytest_subprocess("--psweep")  # never in the way again
+    result.assert_outcomes(passed=2)
+    assert "moved to" not in result.stdout.str()
+
+
+def test_psweep_recover_reports_a_damaged_journal(tmp_path):
+    row = engine.Run(str(tmp_path / "calc")).execute(lambda p: {"r": 1}, {"a": 1})
+    path = tmp_path / "calc" / "journal" / "old.jnl"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(journal.encode_row(row) + bytes(64))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_psweep.cli", "recover", str(tmp_path / "calc")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 rows kept, 1 records lost; moved to" in done.stderr
+    assert done.stdout.startswith("recovered 1 rows into")
+
+
+# -- processes that die ----------------------------------------------------------------
+
+CRASHES = {
+    "os_exit": "os._exit(1)",
+    "segfault": "import ctypes; ctypes.string_at(0)",
+    "oom_kill": "import signal; os.kill(os.getpid(), signal.SIGKILL)",
+}
+
+
+@pytest.mark.parametrize("crash", list(CRASHES))
+def test_a_pset_that_kills_a_worker_gets_a_crashed_row(pytester, read_db, crash):
+    marks = marked(pytester, n=6, stop_at=2, action=CRASHES[crash])
+    result = pytester.runpytest_subprocess("--psweep", "-n", "2", "-p", "no:randomly")
+    result.assert_outcomes(passed=5, failed=1)
+    result.stdout.fnmatch_lines(["*psets 5 passed, 0 failed, 0 skipped, 1 crashed; 6 rows*"])
+    df = read_db()
+    assert outcomes(df) == {"crashed": [2], "passed": done(marks)}
+    assert "died before it finished" in df.loc[df["a"] == 2, "_error"].iloc[0]
+    # --lf and skip-dups take a crashed pset as not done
+    again = pytester.runpytest_subprocess(
+        "--psweep", "--psweep-skip-dups", "-n", "2", "-p", "no:randomly"
+    )
+    again.assert_outcomes(passed=0, failed=1, skipped=5)
+
+
+def test_a_pset_that_kills_a_serial_session_gets_a_crashed_row_in_the_next(pytester, read_db):
+    marks = marked(pytester, n=6, stop_at=2, action=CRASHES["os_exit"])
+    result = pytester.runpytest_subprocess("--psweep", "-p", "no:randomly")
+    assert result.ret == 1  # the process itself ended with the pset's exit code
+    assert not (pytester.path / "calc" / "results.pk").exists()
+    marked(pytester, n=0)
+    result = pytester.runpytest_subprocess("--psweep", "-p", "no:randomly")
+    result.stdout.fnmatch_lines(["psweep: merged 3 rows left by an interrupted session*"])
+    df = read_db()
+    assert outcomes(df) == {"crashed": [2], "passed": done(marks)} and done(marks) == [0, 1]
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_ctrl_c_writes_every_finished_row_and_exits_2(pytester, read_db, workers):
+    # a terminal's Ctrl-C reaches the whole process group, the writer included
+    marks = marked(pytester, n=30, stop_at=5, action="time.sleep(60)", sleep=0.05)
+    proc = start_session(pytester, *workers, start_new_session=True)
+    wait_for(pytester.path / "ready")
+    time.sleep(1.0)
+    kill_group(proc, signal.SIGINT)
+    assert stop(proc, sig=0) == 2
+    df = read_db()
+    finished = done(marks)
+    assert sorted(df["a"]) == finished and set(df["_outcome"]) == {"passed"}
+    assert 5 not in finished  # interrupted: no row, and not a crash
+    assert os.listdir(pytester.path / "calc" / "journal") == []
+
+
+# -- disks that are full or read-only --------------------------------------------------
+
+
+@pytest.fixture
+def tmpfs():
+    """Mount a small tmpfs (root only: CI runs as root; elsewhere the test skips)."""
+    mounted: list[Path] = []
+
+    def mount(path: Path, size: str = "64k", readonly: bool = False) -> Path:
+        path.mkdir(parents=True, exist_ok=True)
+        options = f"size={size}" + (",ro" if readonly else "")
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            reason = f"cannot mount a tmpfs at {path}: {done.stderr.strip()} (needs root)"
+            if os.environ.get("CI") == "true":
+                pytest.fail(reason)
+            pytest.skip(reason)
+        mounted.append(path)
+        return path
+
+    yield mount
+    for path in reversed(mounted):
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def remount(path: Path, options: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,{options}", str(path)], check=True)
+
+
+def test_a_read_only_calc_dir_stops_before_the_first_pset(pytester, tmpfs):
+    marks = marked(pytester, n=3)
+    tmpfs(pytester.path / "calc", readonly=True)
+    result = pytester.runpytest_subprocess("--psweep")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*psweep: journal */calc/journal/*.jnl cannot be written (Read-only file system)*"]
+    )
+    assert done(marks) == []
+
+
+def test_a_full_disk_during_the_session_stops_it_and_keeps_the_rows(pytester, read_db, tmpfs):
+    calc = tmpfs(pytester.path / "calc", size="64k")
+    marks = marked(pytester, n=40, blob=4000)
+    result = pytester.runpytest_subprocess("--psweep", "-p", "no:randomly")
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines(
+        ["*psweep: journal */calc/journal/*.jnl cannot be written (No space left on device)*"]
+    )
+    assert not (calc / "results.pk").exists()
+    finished = done(marks)
+    assert 3 < len(finished) < 40  # it stopped early
+    remount(calc, "size=16m")  # space again: the next run merges what was kept
+    marked(pytester, n=0, marks=marks)
+    pytester.runpytest_subprocess("--psweep")
+    df = read_db()
+    # every pset that finished has its row, but the one whose record did not fit
+    assert set(df["a"]) <= set(finished) and len(df) >= len(finished) - 1
+
+
+def test_a_full_disk_at_the_final_write_keeps_the_journal(pytester, read_db, tmpfs):
+    calc = tmpfs(pytester.path / "calc", size="400k")
+    marks = marked(pytester, n=30, blob=8000)  # journal ~250k, database needs more
+    result = pytester.runpytest_subprocess("--psweep")
+    result.assert_outcomes(passed=30)
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines(["*results.pk cannot be written (No space left on device)*"])
+    assert not (calc / "results.pk").exists()
+    assert [p for p in calc.iterdir() if p.name.endswith(".tmp")] == []
+    remount(calc, "size=16m")
+    marked(pytester, n=0, marks=marks)
+    pytester.runpytest_subprocess("--psweep")
+    assert sorted(read_db()["a"]) == done(marks) == list(range(30))
+
+
+# -- locks, leftovers, permissions -----------------------------------------------------
+
+
+def hold_lock(path: Path) -> subprocess.Popen[str]:
+    """Another process that holds a lock file (a suspended session, say)."""
+    code = (
+        "import sys, time, filelock; lock = filelock.FileLock(sys.argv[1]); lock.acquire(); "
+        "print('held', flush=True); time.sleep(120)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+@WORKERS
+def test_a_held_lock_is_named_and_given_up_on_with_the_rows_journaled(pytester, read_db, workers):
+    marks = marked(pytester, n=3)
+    (pytester.path / "calc").mkdir()
+    holder = hold_lock(pytester.path / "calc" / "results.pk.lock")
+    try:
+        result = pytester.runpytest_subprocess("--psweep", "--psweep-lock-timeout=1", *workers)
+    finally:
+        stop(holder)
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stderr.fnmatch_lines(["psweep: waiting for */calc/results.pk.lock, held by another*"])
+    result.stdout.fnmatch_lines(["*results.pk.lock was held by another process for 1 s; gave up*"])
+    pytester.runpytest_subprocess("--psweep", "-k", "nothing")  # lock free: merged
+    assert sorted(read_db()["a"]) == done(marks) == [0, 1, 2]
+
+
+def test_ps_run_takes_the_lock_timeout_from_the_environment(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PSWEEP_LOCK_TIMEOUT", "0.5")
+    (tmp_path / "calc").mkdir()
+    holder = hold_lock(tmp_path / "calc" / "results.pk.lock")
+    try:
+        with pytest.raises(ps.PsweepError, match="held by another process for 0.5 s; gave up"):
+            ps.run(lambda p: {"r": 1}, ps.plist("a", [1, 2]))
+    finally:
+        stop(holder)
+    assert "waiting for" in capsys.readouterr().err
+    assert list(ps.run(lambda p: {"r": 1}, ps.plist("a", [3]))["a"]) == [1, 2, 3]
+
+
+def test_temp_files_of_a_killed_write_are_removed_and_the_umask_is_followed(tmp_path):
+    calc = tmp_path / "calc"
+    calc.mkdir()
+    stale = calc / ".results.pk.abc123.tmp"
+    stale.write_bytes(b"half a database")
+    old = os.umask(0o027)
+    try:
+        ps.run(lambda p: {"r": 1}, ps.plist("a", [1]), calc_dir=str(calc))
+    finally:
+        os.umask(old)
+    assert not stale.exists()
+    assert (calc / "results.pk").stat().st_mode & 0o777 == 0o640
