@@ -159,6 +159,26 @@ class Controller:
             self.verdicts[row.verdict] += 1
         self.modules[report.fspath] = None
 
+    def _journal_reports_left_by_xdist(self) -> None:
+        """xdist's controller stops reading its workers' events at a Ctrl-C, while
+        the workers go on finishing psets until it has stopped them; the reports that
+        came in meanwhile wait in its queue, each carrying a row.
+
+        xdist has no hook for them: its ``DSession.queue`` holds the events as
+        (name, kwargs) pairs, a test report as ("testreport", {"node", "rep"}).
+        ``test_ctrl_c_to_the_xdist_controller_alone_...`` pins this for the xdist in use.
+        """
+        dsession = self.config.pluginmanager.getplugin("dsession")
+        queue = getattr(dsession, "queue", None)
+        while queue is not None:
+            try:
+                name, kwargs = queue.get_nowait()
+            except Exception:  # queue.Empty: all read
+                return
+            report = kwargs.get("rep") if name == "testreport" else None
+            if isinstance(report, pytest.TestReport):
+                self.pytest_runtest_logreport(report)
+
     def journal(self, record: bytes, stop: bool = True) -> None:
         """Journal one record; a journal that cannot be written (a full disk) ends the
         session (``stop``) with a clear error, and the rows journaled before stay."""
@@ -180,12 +200,17 @@ class Controller:
         if self.in_flight.pop(crashitem, None) is not None:
             self.counts["crashed"] += 1
 
-    @pytest.hookimpl(tryfirst=True)
+    @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """Merge the journal into the database in one atomic write."""
+        """Merge the journal into the database in one atomic write.
+
+        Last, after xdist has stopped its workers: after a Ctrl-C they may have gone
+        on finishing psets while they were stopped, and their reports came in.
+        """
         if self.session.writer is None:  # a dry run, or the start failed
             return
         if session.exitstatus == pytest.ExitCode.INTERRUPTED:
+            self._journal_reports_left_by_xdist()
             # psets the user interrupted (Ctrl-C) did not crash: they get no row
             for pset_id in self.in_flight.values():
                 self.journal(journal.encode_cancel(pset_id), stop=False)
