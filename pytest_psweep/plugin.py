@@ -32,7 +32,7 @@ from .calcdir import (
     database_file,
     lock_timeout_seconds,
 )
-from .controller import Controller
+from .controller import Controller, usage_errors
 from .engine import Run, code_hash, provenance
 from .errors import PsweepError
 from .params import SWEEP_ATTR, Sweep, check_params, hash_params, pset_hash
@@ -179,10 +179,8 @@ def _compare_path(config: pytest.Config, calc_dir: CalcDir) -> Path | None:
 
 
 def _lock_timeout(config: pytest.Config) -> float:
-    try:
+    with usage_errors():
         return lock_timeout_seconds(_option(config, "psweep_lock_timeout"))
-    except PsweepError as exc:
-        raise pytest.UsageError(f"psweep: --psweep-lock-timeout: {exc}") from None
 
 
 def _float_ini(config: pytest.Config, name: str) -> float:

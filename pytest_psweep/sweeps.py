@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -82,11 +82,11 @@ class SweepPset:
 _REPORT_ATTR = "psweep"
 
 
-@dataclass(frozen=True)
-class ReportedRow:
+class ReportedRow(NamedTuple):
     """What a sweep item's report carries: its journal record (``journal.encode_row``),
     its outcome (``started`` for the record of a pset that started), under
-    --psweep-compare the comparison's verdict, and the pset's id."""
+    --psweep-compare the comparison's verdict, and the pset's id. (A tuple: made
+    twice per pset, it must be cheap.)"""
 
     record: bytes
     outcome: str
@@ -94,7 +94,7 @@ class ReportedRow:
     pset_id: str
 
     def attach(self, report: pytest.TestReport) -> None:
-        setattr(report, _REPORT_ATTR, [self.record, self.outcome, self.verdict, self.pset_id])
+        setattr(report, _REPORT_ATTR, list(self))
 
     @classmethod
     def take(cls, report: pytest.TestReport) -> ReportedRow | None:
@@ -104,7 +104,7 @@ class ReportedRow:
         if carried is None:
             return None
         delattr(report, _REPORT_ATTR)
-        return cls(*carried)
+        return cls._make(carried)
 
 
 SETTINGS = pytest.StashKey[Settings]()
