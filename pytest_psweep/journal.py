@@ -235,9 +235,44 @@ def _is_row(row: Any) -> bool:
 def read_journal(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], int]:
     """The rows of a journal file (finished ones, then crashed ones) and the number
     of records lost to damage. Raises Undecodable (see ``Decoder.feed``)."""
+    blob = Path(path).read_bytes()
+    if blob and not blob.startswith(_MAGIC):
+        legacy = _read_legacy(blob)
+        if legacy is not None:
+            return legacy
     decoder = Decoder()
-    rows = list(decoder.feed(Path(path).read_bytes(), final=True))
+    rows = list(decoder.feed(blob, final=True))
     return rows + decoder.crashed(), decoder.damaged
+
+
+_LEGACY_HEADER = struct.Struct("<Q")
+
+
+def _read_legacy(blob: bytes) -> tuple[list[dict[str, Any]], int] | None:
+    """The rows of a journal that an earlier version wrote (an 8-byte length, then
+    the pickled row, no checksum), so that an upgrade loses none; None if blob is not
+    one. A record cut short at the end counts as damaged."""
+    rows, pos, size = [], 0, len(blob)
+    while pos + _LEGACY_HEADER.size <= size:
+        (length,) = _LEGACY_HEADER.unpack_from(blob, pos)
+        start = pos + _LEGACY_HEADER.size
+        if start + length > size:
+            break
+        try:
+            row = pickle.loads(blob[start : start + length])
+        except (ImportError, AttributeError) as exc:
+            if not rows:  # garbage may look like anything: not known to be a journal
+                return None
+            raise Undecodable(f"{type(exc).__name__}: {exc}") from exc
+        except Exception:
+            return None
+        if not _is_row(row):
+            return None
+        rows.append(row)
+        pos = start + length
+    if not rows:
+        return None
+    return rows, int(pos < size)
 
 
 class JournalTail:

@@ -198,3 +198,14 @@ def test_damage_to_one_record_never_costs_another(n, target, start, damage):
     got = list(decoder.feed(blob, final=True))
     others = [r for index, r in enumerate(rows(n)) if index != target]
     assert [r for r in got if r != row(target)] == others
+
+
+def test_a_journal_of_the_earlier_format_is_read_whole(tmp_path):
+    # journals that killed runs of the previous version left: an 8-byte length and
+    # the pickle, no magic, no checksum; an upgrade must not lose them
+    legacy = b"".join(
+        len(payload).to_bytes(8, "little") + payload
+        for payload in (pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL) for r in rows(3))
+    )
+    assert read(tmp_path, legacy) == (rows(3), 0)
+    assert read(tmp_path, legacy[:-4]) == (rows(2), 1)  # cut short by the kill
