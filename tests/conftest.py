@@ -8,6 +8,13 @@ import pytest_psweep as ps
 
 
 @pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Run in a fresh folder: ps.run's default calc dir lands there."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
 def read_db(pytester):
     """Read the database a pytester run wrote (default calc dir)."""
 

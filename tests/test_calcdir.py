@@ -15,11 +15,7 @@ import pytest_psweep as ps
 from pytest_psweep import calcdir, database, engine, journal
 from pytest_psweep.session import CalcSession
 
-
-@pytest.fixture(autouse=True)
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("in_tmp")  # each test in a folder of its own
 
 
 def double(pset):

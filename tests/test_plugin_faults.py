@@ -290,16 +290,17 @@ def test_values_of_classes_from_the_sweep_module_are_written_and_recovered(
     assert [obj.x for obj in df.sort_values("a")["obj"]] == [1, 1, 2, 2, 9]
 
 
-def test_the_rootdir_as_calc_dir_is_refused(pytester):
-    pytester.makepyfile(
-        sweep_ok="""
-        import pytest_psweep as ps
+ONE_PSET = """
+    import pytest_psweep as ps
 
-        @ps.sweep(ps.plist("a", [1]))
-        def sweep_ok(pset):
-            return {"r": 1}
-    """
-    )
+    @ps.sweep(ps.plist("a", [1]))
+    def sweep_ok(pset):
+        return {"r": 1}
+"""
+
+
+def test_the_rootdir_as_calc_dir_is_refused(pytester):
+    pytester.makepyfile(sweep_ok=ONE_PSET)
     result = pytester.runpytest_subprocess("--psweep", "--psweep-calc-dir=.")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*psweep: calc dir * holds the sweep modules*"])
@@ -307,15 +308,7 @@ def test_the_rootdir_as_calc_dir_is_refused(pytester):
 
 
 def test_a_json_baseline_that_is_no_database_is_an_error(pytester):
-    pytester.makepyfile(
-        sweep_ok="""
-        import pytest_psweep as ps
-
-        @ps.sweep(ps.plist("a", [1]))
-        def sweep_ok(pset):
-            return {"r": 1}
-    """
-    )
+    pytester.makepyfile(sweep_ok=ONE_PSET)
     (pytester.path / "base.json").write_text('[{"a": 1, "r": 1}]')
     result = pytester.runpytest_subprocess("--psweep", "--psweep-compare=base.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR

@@ -31,10 +31,7 @@ BOOKKEEPING = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("in_tmp")  # each test in a folder of its own
 
 
 def double(pset):
