@@ -14,6 +14,7 @@ import collections
 import contextlib
 import pickle
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -220,7 +221,8 @@ class Controller:
         if self.failure is not None:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         try:
-            self.written = self.session.finish_in_writer()
+            roots = [import_root(self.config.rootpath / module) for module in self.modules]
+            self.written = self.session.finish_in_writer(roots)
         except PsweepError as exc:
             self.failure = (
                 (self.failure + "\n" if self.failure else "")
@@ -282,6 +284,17 @@ class Controller:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(line)
+
+
+def import_root(module: Path) -> str:
+    """The folder a test module is imported from (pytest's default ``prepend`` import
+    mode): above its topmost package, or its own folder. Under xdist the controller
+    collects nothing, so its ``sys.path`` lacks these; the writer needs them to
+    decode rows holding objects of classes from the sweep modules."""
+    folder = module.parent
+    while (folder / "__init__.py").is_file() and folder.parent != folder:
+        folder = folder.parent
+    return str(folder)
 
 
 def _xdist_active(config: pytest.Config) -> bool:

@@ -252,7 +252,8 @@ def _read_legacy(blob: bytes) -> tuple[list[dict[str, Any]], int] | None:
     """The rows of a journal that an earlier version wrote (an 8-byte length, then
     the pickled row, no checksum), so that an upgrade loses none; None if blob is not
     one. A record cut short at the end counts as damaged."""
-    rows, pos, size = [], 0, len(blob)
+    rows: list[dict[str, Any]] = []
+    pos, size = 0, len(blob)
     while pos + _LEGACY_HEADER.size <= size:
         (length,) = _LEGACY_HEADER.unpack_from(blob, pos)
         start = pos + _LEGACY_HEADER.size

@@ -10,6 +10,7 @@ database before it starts (done psets, the baseline of a comparison).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -183,9 +184,10 @@ class CalcSession:
         self._close_journal(remove=True)
         return whole, new
 
-    def finish_in_writer(self) -> int:
+    def finish_in_writer(self, import_roots: Sequence[str] = ()) -> int:
         """Have the writer process append the journal; the number of rows written.
-        If it cannot, the journal stays for the next run (PsweepError)."""
+        If it cannot, the journal stays for the next run (PsweepError).
+        ``import_roots``: see ``WriterProcess.append_journal``."""
         assert self.writer is not None, "open(with_writer=True) first"
         if not self.count:
             self.writer.close()
@@ -193,7 +195,7 @@ class CalcSession:
                 self._close_journal(remove=True)
             return 0
         try:
-            written = self.writer.append_journal(self.count)
+            written = self.writer.append_journal(self.count, import_roots)
         except PsweepError:
             self._close_journal(remove=False)
             raise

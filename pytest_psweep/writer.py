@@ -34,6 +34,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -139,13 +140,15 @@ class WriterProcess:
             self._answer("ready")
             self._ready = True
 
-    def append_journal(self, records: int) -> int:
+    def append_journal(self, records: int, import_roots: Sequence[str] = ()) -> int:
         """Append the journal's rows (``records`` of them, all written) to the database
-        in one atomic write; the number of rows written."""
+        in one atomic write; the number of rows written. ``import_roots``: folders
+        the rows' classes import from that this process's ``sys.path`` may lack."""
         self.wait_ready()
         self._given = True
         # sys.path as collection left it: the modules the rows' objects come from
-        self._send("append", records=records, path=sys.path)
+        path = [*sys.path, *(root for root in import_roots if root not in sys.path)]
+        self._send("append", records=records, path=path)
         answer = self._answer("written")
         self._end_commands()  # it exits by itself; close() reaps it
         self.recovered = answer["recovered"]

@@ -313,3 +313,47 @@ def test_a_json_baseline_that_is_no_database_is_an_error(pytester):
     result = pytester.runpytest_subprocess("--psweep", "--psweep-compare=base.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*baseline */base.json has no column(s) _sweep, _pset_hash*"])
+
+
+@pytest.mark.parametrize("package", [False, True], ids=["folder", "package"])
+def test_objects_of_sweep_module_classes_are_written_under_xdist(pytester, monkeypatch, package):
+    # the xdist controller collects nothing, so the writer lacked the folder that
+    # pytest imports the sweep module from: every -n run kept its rows in the journal
+    import shutil
+    import textwrap
+
+    import pytest_psweep as ps
+
+    folder = pytester.mkpydir("studies") if package else pytester.mkdir("studies")
+    (folder / "sweep_obj.py").write_text(
+        textwrap.dedent(
+            """
+            import dataclasses
+            import pytest_psweep as ps
+
+            @dataclasses.dataclass
+            class Result:
+                x: int
+
+            @ps.sweep(ps.plist("a", [1, 2, 3]))
+            def sweep_obj(pset):
+                return {"res": Result(pset["a"])}
+            """
+        )
+    )
+    script = shutil.which("pytest", path=os.path.dirname(sys.executable))
+    assert script, "the pytest script of this environment"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # as a user runs it
+    done = subprocess.run(
+        [script, "--psweep", "-n", "2", "-p", "no:cacheprovider", "-p", "no:randomly"],
+        cwd=pytester.path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 rows written" in done.stdout, done.stdout
+    assert os.listdir(pytester.path / "calc" / "journal") == []
+    monkeypatch.syspath_prepend(pytester.path if package else folder)
+    df = ps.df_read(pytester.path / "calc" / "results.pk")
+    assert sorted(res.x for res in df["res"]) == [1, 2, 3]
