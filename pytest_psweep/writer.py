@@ -239,7 +239,13 @@ def main(commands: IO[str], answers: IO[str]) -> None:
         return  # the session ended without rows: nothing to write
     try:
         sys.path[:0] = [entry for entry in message["path"] if entry not in sys.path]
-        tail.read(final=True)
+        try:
+            tail.read(final=True)
+        except Undecodable as exc:
+            raise PsweepError(
+                f"journal {tail.path} holds objects whose classes cannot be imported "
+                f"here ({exc}); make their modules importable and run 'psweep recover'"
+            ) from exc
         if tail.decoder.records != message["records"]:
             raise PsweepError(
                 f"journal {tail.path} holds {tail.decoder.records} whole records, the "
