@@ -320,10 +320,7 @@ class Journal:
             self._lock.acquire()
             self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
         except OSError as exc:
-            raise PsweepError(
-                f"journal {self.path} cannot be written ({exc.strerror or exc}); "
-                "make the calc dir writable or choose another"
-            ) from exc
+            raise self._write_error(exc, "make the calc dir writable or choose another") from exc
 
     def append(self, record: bytes) -> None:
         """Append one encoded record (``encode_row``), whole or with an error."""
@@ -336,10 +333,10 @@ class Journal:
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
                 view = view[written:]
         except OSError as exc:
-            raise PsweepError(
-                f"journal {self.path} cannot be written ({exc.strerror or exc}); the rows "
-                "journaled before are kept in it"
-            ) from exc
+            raise self._write_error(exc, "the rows journaled before are kept in it") from exc
+
+    def _write_error(self, exc: OSError, then: str) -> PsweepError:
+        return PsweepError(f"journal {self.path} cannot be written ({exc.strerror or exc}); {then}")
 
     def close(self, remove: bool) -> None:
         """Stop writing; remove the file once its rows are in the database."""

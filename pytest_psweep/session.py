@@ -83,8 +83,7 @@ class CalcSession:
                 make_simulate_copy(self.calc_dir)
             elif self.backup:
                 backup(self.calc_dir, database.read())
-            if journal:
-                self.target.check()
+            if journal:  # the target exists: it is the calc dir, or its simulate copy
                 self._journal = Journal(self.journal_path)
         except OSError as exc:
             where = exc.filename or self.calc_dir.path

@@ -142,7 +142,8 @@ def sweep_pset(item: pytest.Item) -> SweepPset | None:
     if sweep is None:
         return None
     value = item.callspec.params["pset"]  # type: ignore[attr-defined]
-    params = {key: v for key, v in value.items() if key != HASH_KEY}
+    params = dict(value)
+    del params[HASH_KEY]
     return SweepPset(value, params, value[HASH_KEY], sweep)
 
 
