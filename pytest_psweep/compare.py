@@ -1,6 +1,7 @@
 """Regression mode and look-ahead: a new row against the rows already in a database.
 
-``baseline_index`` picks, per (``_sweep``, ``_pset_hash``), the latest passed row;
+``baseline_index`` picks, per key (``_sweep``, ``_pset_hash``, ``_case_hash``), the
+latest passed row;
 ``differences`` compares one pset's returned values with it, numbers within
 tolerances; ``lookahead`` says per sweep how many psets are new, done, failed
 before or done by other code.
@@ -15,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .database import latest_passed
+from .database import latest_passed, row_keys
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,12 +25,14 @@ RTOL = 1e-9
 ATOL = 0.0
 
 
-def baseline_index(database: pd.DataFrame | None) -> dict[tuple[str, str], dict[str, Any]]:
-    """The latest passed row per (sweep, pset hash), as a dict."""
+def baseline_index(
+    database: pd.DataFrame | None,
+) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The latest passed row per key (``database.row_keys``), as a dict."""
     latest = latest_passed(database)
     if latest is None:
         return {}
-    return {(row["_sweep"], row["_pset_hash"]): row for row in latest.to_dict("records")}
+    return dict(zip(row_keys(latest), latest.to_dict("records")))
 
 
 def _missing(value: Any) -> bool:
@@ -171,27 +174,27 @@ def _short(value: Any, limit: int = 40) -> str:
 LOOKAHEAD = ("new", "done", "failed before", "other code")
 
 
-def lookahead(database: Any, psets: Iterable[tuple[str, str, str]]) -> dict[str, Counter[str]]:
-    """Per sweep, how many of (sweep, pset hash, code hash) are new, done, failed
-    before, or done by other code (a passed row whose ``_code_hash`` differs)."""
-    passed: dict[tuple[str, str], set[str | None]] = {}
-    failed: set[tuple[str, str]] = set()
+def lookahead(
+    database: Any, cases: Iterable[tuple[tuple[str, str, str], str]]
+) -> dict[str, Counter[str]]:
+    """Per sweep, how many cases (key, code hash) are new, done, failed before, or
+    done by other code (a passed row whose ``_code_hash`` differs)."""
+    passed: dict[tuple[str, str, str], set[str | None]] = {}
+    failed: set[tuple[str, str, str]] = set()
     if database is not None and len(database) and {"_sweep", "_outcome"} <= set(database):
         code = database["_code_hash"] if "_code_hash" in database else [None] * len(database)
-        for sweep, digest, outcome, code_hash in zip(
-            database["_sweep"], database["_pset_hash"], database["_outcome"], code
-        ):
+        for key, outcome, code_hash in zip(row_keys(database), database["_outcome"], code):
             if outcome == "passed":
-                passed.setdefault((sweep, digest), set()).add(code_hash)
+                passed.setdefault(key, set()).add(code_hash)
             elif outcome == "failed":
-                failed.add((sweep, digest))
+                failed.add(key)
     counts: dict[str, Counter[str]] = {}
-    for sweep, digest, code_hash in psets:
-        count = counts.setdefault(sweep, Counter())
-        if (sweep, digest) in passed:
-            same_code = code_hash in passed[(sweep, digest)]
+    for key, code_hash in cases:
+        count = counts.setdefault(key[0], Counter())
+        if key in passed:
+            same_code = code_hash in passed[key]
             count["done" if same_code else "other code"] += 1
-        elif (sweep, digest) in failed:
+        elif key in failed:
             count["failed before"] += 1
         else:
             count["new"] += 1

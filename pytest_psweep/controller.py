@@ -19,10 +19,11 @@ from typing import Any
 
 import pytest
 
-from . import compare, journal
+from . import compare, integrations, journal
+from .database import row_keys
 from .errors import PsweepError
 from .session import CalcSession
-from .sweeps import ReportedRow, Settings, sweep_id_of_nodeid, sweep_of, sweep_pset
+from .sweeps import ReportedRow, Settings, header_counts, sweep_of, sweep_pset, take_header
 
 OUTCOMES = ("passed", "failed", "skipped")
 
@@ -76,6 +77,7 @@ class Controller:
             return
         self._started = True
         settings = self.settings
+        settings.provenance.update(integrations.randomly_seed(self.config))
         with usage_errors():
             self.session.open(with_writer=True)
             if settings.skip_dups:
@@ -111,9 +113,7 @@ class Controller:
         if psets:
             with usage_errors():
                 before = self.session.before()
-            self.lookahead = compare.lookahead(
-                before, ((p.sweep_id, p.digest, p.sweep.code_hash) for p in psets)
-            )
+            self.lookahead = compare.lookahead(before, ((p.key, p.sweep.code_hash) for p in psets))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> None:
@@ -125,28 +125,32 @@ class Controller:
             self.session.wait_until_checked()
 
     def pytest_report_collectionfinish(self, items: list[pytest.Item]) -> list[str]:
-        sweeps = (sweep_of(item) for item in items)
-        return self._header(sweep.sweep_id for sweep in sweeps if sweep is not None)
+        if self.collect_only and self.config.get_verbosity() < 0:
+            return []  # node ids only: the output of --co -q is fed back to pytest
+        return self._header(header_counts(items))
 
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
-        if not self._header_done:
-            self._header_done = True
-            sweep_ids = (sweep_id_of_nodeid(nodeid) for nodeid in ids)
-            for line in self._header(s for s in sweep_ids if s is not None):
-                self._say(line)
-
-    def _header(self, sweep_ids: Iterable[str]) -> list[str]:
-        per_sweep = collections.Counter(sweep_ids)
-        if not per_sweep:
+    def _header(self, counts: Iterable[list[Any]]) -> list[str]:
+        """Where rows go, and per sweep how many psets (times how many cases of its
+        other parametrizations) this session has."""
+        lines = [
+            f"psweep: {sweep}: {psets} psets" + (f" × {cases} cases" if cases > 1 else "")
+            for sweep, psets, cases in counts
+        ]
+        if not lines:
             return []
-        lines = [f"psweep: run {self.settings.run.run_id}, database {self.session.target.database}"]
-        lines += [f"psweep: {sweep}: {n} psets" for sweep, n in per_sweep.items()]
-        return lines
+        where = f"database {self.session.target.database}"
+        if self.collect_only:
+            return [f"psweep: {where} (dry run: nothing runs or is written)", *lines]
+        return [f"psweep: run {self.settings.run.run_id}, {where}", *lines]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Journal each row as its report arrives, so a killed session loses none."""
+        counts = take_header(report)  # an xdist worker's first report
+        if counts is not None and not self._header_done:
+            self._header_done = True
+            for line in self._header(counts):
+                self._say(line)
         row = ReportedRow.take(report)
         if row is None:
             return
@@ -245,8 +249,7 @@ class Controller:
         new_rows = database[database["_run_id"] == self.settings.run.run_id]
         if self.settings.simulate:
             self.lookahead = compare.lookahead(
-                self.session.before(),
-                zip(new_rows["_sweep"], new_rows["_pset_hash"], new_rows["_code_hash"]),
+                self.session.before(), zip(row_keys(new_rows), new_rows["_code_hash"])
             )
         self.config.hook.pytest_psweep_finish(
             database=database, new_rows=new_rows, calc_dir=self.session.target.path
@@ -258,6 +261,8 @@ class Controller:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not (self.counts or self.failure or self.lookahead):
             return
+        if self.collect_only and self.config.get_verbosity() < 0:
+            return  # node ids only
         terminalreporter.section("psweep")
         write = terminalreporter.write_line
         for sweep, count in self.lookahead.items():
@@ -268,6 +273,9 @@ class Controller:
         elif self.counts:
             shown = OUTCOMES + (("crashed",) if self.counts["crashed"] else ())
             counts = ", ".join(f"{self.counts[outcome]} {outcome}" for outcome in shown)
+            reruns = self.counts["rerun"]
+            if reruns:  # attempts that were run again: each has a row, none is a pset
+                counts += f" (and {reruns} rerun{'s' if reruns > 1 else ''})"
             write(f"{self.session.target.database}: psets {counts}; {self.written} rows written")
             writer = self.session.writer
             if writer is not None and writer.recovered:

@@ -16,7 +16,7 @@ import os
 import pickle
 import tempfile
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -314,15 +314,25 @@ def file_lock(path: str) -> FileLock:
     return FileLock(path)
 
 
+KEY_COLUMNS = ("_sweep", "_pset_hash", "_case_hash")
+
+
+def row_keys(frame: pd.DataFrame) -> Iterator[tuple[str, str, str]]:
+    """Each row's (``_sweep``, ``_pset_hash``, ``_case_hash``): what skip-dups and
+    compare match rows by. ``_case_hash`` is "" for a row without other
+    parametrizations (and in databases older than the column)."""
+    cases = frame["_case_hash"].fillna("") if "_case_hash" in frame else [""] * len(frame)
+    return zip(frame["_sweep"], frame["_pset_hash"], cases)
+
+
 def latest_passed(database: pd.DataFrame | None) -> pd.DataFrame | None:
-    """The newest passed row per sweep and pset (``_sweep``, ``_pset_hash``); None
-    when the database has no such rows (none yet, or rows of ``ps.run`` only)."""
+    """The newest passed row per key (``row_keys``); None when the database has no
+    such rows (none yet, or rows of ``ps.run`` only)."""
     if database is None or len(database) == 0:
         return None
     if not {"_sweep", "_pset_hash", "_outcome"} <= set(database.columns):
         return None
     passed = database[database["_outcome"] == "passed"]
     order = "_pset_seq" if "_pset_seq" in passed else "_time_utc"
-    return passed.sort_values(order, kind="stable").drop_duplicates(
-        ["_sweep", "_pset_hash"], keep="last"
-    )
+    key = [column for column in KEY_COLUMNS if column in passed]
+    return passed.sort_values(order, kind="stable").drop_duplicates(key, keep="last")

@@ -31,6 +31,10 @@ BOOKKEEPING = frozenset(
         "_git_commit",
         "_git_dirty",
         "_versions",
+        "_case_hash",
+        "_attempt",
+        "_repeat",
+        "_randomly_seed",
     )
 )
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from . import compare, hookspecs, journal
+from . import compare, hookspecs, integrations, journal
 from .calcdir import (
     CALC_DIR,
     DATABASE,
@@ -37,12 +37,17 @@ from .engine import Run, code_hash, provenance
 from .errors import PsweepError
 from .params import SWEEP_ATTR, Sweep, check_params, hash_params, pset_hash
 from .sweeps import (
+    ATTEMPT_KEY,
+    ATTEMPTS,
+    CASE_KEY,
     RUNNING,
     SETTINGS,
     ReportedRow,
     Settings,
     SweepInfo,
     SweepPset,
+    attach_header,
+    header_counts,
     item_value,
     settings_of,
     sweep_pset,
@@ -147,6 +152,8 @@ def pytest_configure(config: pytest.Config) -> None:
         atol=_float_ini(config, "psweep_atol"),
         lock_timeout=_lock_timeout(config),
         run=run,
+        html=integrations.html_active(config),
+        worker=workerinput is not None,
     )
     config.stash[SETTINGS] = settings
     config.pluginmanager.register(SweepRunner(settings), "psweep-runner")
@@ -157,6 +164,8 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         settings.provenance = provenance(config.rootpath)
         config.pluginmanager.register(Controller(config, settings), "psweep-controller")
+        if settings.html and config.pluginmanager.hasplugin("html"):
+            config.pluginmanager.register(integrations.HtmlColumns(), "psweep-html")
 
 
 def _calc_dir(config: pytest.Config) -> CalcDir:
@@ -228,10 +237,14 @@ def pytest_pycollect_makeitem(
     collector: pytest.Module | pytest.Class, name: str, obj: object
 ) -> list[Any] | None:
     """Check a sweep's params, then let pytest collect it as a test function."""
-    sweep = getattr(obj, SWEEP_ATTR, None)
-    if not isinstance(sweep, Sweep) or not name.startswith("sweep_"):
+    if not name.startswith("sweep_"):
         return None
+    sweep = getattr(obj, SWEEP_ATTR, None)
     settings = settings_of(collector.config)
+    if not isinstance(sweep, Sweep):
+        if settings is not None and inspect.isfunction(obj):
+            _warn_no_sweep(collector, name, obj)
+        return None
     if settings is None:
         return []  # plain pytest leaves sweeps alone
     settings.pending[obj] = _sweep_psets(collector, settings, name, obj, sweep)
@@ -241,6 +254,31 @@ def pytest_pycollect_makeitem(
         # faster than the same mark on 10k parameters (benchmarks/README.md)
         pytest.mark.psweep(obj)
     return None
+
+
+def _warn_no_sweep(collector: pytest.Module | pytest.Class, name: str, func: Any) -> None:
+    """A ``sweep_*`` function without a sweep is a sweep some decorator hid (one that
+    does not copy attributes with ``functools.wraps``, or hypothesis's ``@given``
+    above ``@ps.sweep``), or a forgotten ``@ps.sweep``: say so, never skip silently."""
+    if getattr(func, "__module__", None) != getattr(collector.obj, "__name__", None):
+        return  # imported from elsewhere: a helper, not this module's sweep
+    inner = getattr(getattr(func, "hypothesis", None), "inner_test", None)
+    if isinstance(getattr(inner, SWEEP_ATTR, None), Sweep):
+        why = (
+            "hypothesis's @given is above @ps.sweep; put @ps.sweep outermost (the "
+            "function then runs hypothesis's examples for each pset and returns None)"
+        )
+    else:
+        why = (
+            "no @ps.sweep(params) on it, or a decorator above @ps.sweep dropped its "
+            "attributes (copy them with functools.wraps)"
+        )
+    collector.warn(
+        pytest.PytestCollectionWarning(
+            f"psweep: {collector.nodeid}::{name} is named like a sweep but carries no "
+            f"sweep, so it is not collected: {why}"
+        )
+    )
 
 
 def _sweep_psets(
@@ -338,6 +376,7 @@ class SweepRunner:
         self.settings = settings
         self.run = settings.run
         self.row_hook: bool | None = None  # does any conftest implement pytest_psweep_row?
+        self.header: list[list[Any]] | None = None  # an xdist worker's, until sent
 
     def running(self, item: pytest.Item) -> SweepPset | None:
         """A sweep item's pset with its book-keeping set, once per run of the item;
@@ -353,19 +392,28 @@ class SweepRunner:
             if pset is None:
                 return None
             pset.truth = self.run.bookkeep(pset.value, pset.digest)
+            # each run of the item (pytest-rerunfailures' reruns) is an attempt
+            pset.truth[ATTEMPT_KEY] = item.stash.get(ATTEMPTS, 0) + 1
+            item.stash[ATTEMPTS] = pset.truth[ATTEMPT_KEY]
             item.stash[RUNNING] = pset
         return pset
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """An xdist worker counts the psets it collected for the controller's header
+        (the controller collects nothing), sent with its first report."""
+        if self.settings.worker and not session.config.option.collectonly:
+            self.header = header_counts(session.items)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         """Before any fixture: prepare the pset's row, or skip a pset that is done
         (--psweep-skip-dups; a skipped setup makes no row, teardown restores the pset)."""
         pset = self.running(item)
-        if (
-            pset is not None
-            and self.settings.skip_dups
-            and (pset.sweep_id, pset.digest) in self.settings.done
-        ):
+        if pset is None:
+            return
+        if pset.clash is not None:
+            pytest.fail(pset.clash, pytrace=False)
+        if self.settings.skip_dups and pset.key in self.settings.done:
             pytest.skip("already in database")
 
     @pytest.hookimpl(tryfirst=True)
@@ -394,6 +442,9 @@ class SweepRunner:
         controller), and, once its setup passed, the pset's "started" record: a pset
         whose process dies before its row arrives gets a ``crashed`` row from it."""
         report = yield
+        if self.header is not None:
+            attach_header(report, self.header)
+            self.header = None
         when = call.when
         if when == "call" or (when == "setup" and report.failed):
             pset = self.running(item)
@@ -412,9 +463,27 @@ class SweepRunner:
                 pset.restore()
         return report
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None, None, None]:
+        """An attempt that pytest-rerunfailures runs again comes back as ``rerun``: its
+        row says so. Re-encoded here, in the process that ran the pset (a controller
+        may not import the classes of its values), before any other plugin sees it."""
+        if str(report.outcome) == "rerun":  # not one of pytest's own outcomes
+            carried = ReportedRow.take(report)
+            if carried is not None and carried.outcome != "started":
+                record = journal.with_outcome(carried.record, "rerun")
+                carried = carried._replace(record=record, outcome="rerun")
+            if carried is not None:
+                carried.attach(report)
+        return (yield)
+
     def row(self, pset: SweepPset, outcome: str, error: str | None) -> dict[str, Any]:
         """A copy of the pset's row as it stands, with the session's columns."""
         row = self.run.finish(dict(pset.value), pset.truth)
+        for name, value in pset.case.items():  # what the function returned comes first
+            row.setdefault(name, value)
+        if pset.case_hash:
+            row[CASE_KEY] = pset.case_hash
         row["_sweep"] = pset.sweep.sweep_id
         row["_outcome"] = outcome
         row["_error"] = error
@@ -437,6 +506,8 @@ class SweepRunner:
         settings = self.settings
         outcome, error = _outcome(call, report)
         row = self.row(pset, outcome, error)  # a copy travels
+        if call.when == "call":
+            row.update(integrations.benchmark_columns(item))
         before_hook = set(row)
         verdict = None
         if self.row_hook is None:  # known once items run: conftests load at collection
@@ -460,13 +531,15 @@ class SweepRunner:
             report.outcome = "failed"
             report.longrepr = f"{item.nodeid}: {problem}"
         ReportedRow(record, outcome, verdict, row["_pset_id"]).attach(report)
+        if settings.html:
+            integrations.attach_html(report, pset.params, row, pset.returned)
 
 
 def _compare_row(
     settings: Settings, pset: SweepPset, row: dict[str, Any], item: pytest.Item, hook_keys: set[Any]
 ) -> tuple[str, str | None]:
     """("new" | "same" | "differs", the failure message or None)."""
-    baseline = settings.baseline.get((pset.sweep_id, pset.digest))
+    baseline = settings.baseline.get(pset.key)
     if baseline is None:
         return "new", None
     found = compare.differences(

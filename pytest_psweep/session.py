@@ -25,7 +25,7 @@ from .calcdir import (
     make_simulate_copy,
     read_database,
 )
-from .database import df_write, latest_passed, rows_to_frame
+from .database import df_write, latest_passed, row_keys, rows_to_frame
 from .errors import PsweepError
 from .journal import Journal, encode_row, read_journal
 
@@ -111,15 +111,15 @@ class CalcSession:
             self._before = read_database(self.calc_dir.path)
         return self._before
 
-    def done(self) -> set[tuple[str, str]]:
-        """(``_sweep``, ``_pset_hash``) of the psets that have a passed row."""
+    def done(self) -> set[tuple[str, str, str]]:
+        """The keys (``database.row_keys``) of the psets that have a passed row."""
         latest = latest_passed(self.before())
         if latest is None:
             return set()
-        return set(zip(latest["_sweep"], latest["_pset_hash"]))
+        return set(row_keys(latest))
 
-    def baseline(self, path: Path) -> dict[tuple[str, str], dict[str, Any]]:
-        """The latest passed row per (sweep, pset hash) of a baseline database; this
+    def baseline(self, path: Path) -> dict[tuple[str, str, str], dict[str, Any]]:
+        """The latest passed row per key of a baseline database; this
         calc dir's means the database before this run."""
         own = path == self.calc_dir.database
         database = self.before() if own else read_database(path)

@@ -11,8 +11,19 @@ from typing import Any, NamedTuple
 import pytest
 
 from .engine import Run
+from .errors import PsweepError
+from .params import BOOKKEEPING, pset_hash
 
 HASH_KEY = "_pset_hash"
+CASE_KEY = "_case_hash"  # the values of a sweep item's other parametrizations, hashed
+ATTEMPT_KEY = "_attempt"  # 1, 2, ... for each run of one item (pytest-rerunfailures)
+REPEAT_KEY = "_repeat"  # pytest-repeat's repetition, 1-based as in its ids
+_REPEAT_FIXTURE = "__pytest_repeat_step_number"  # pytest-repeat's parametrized fixture
+
+
+# What --psweep-skip-dups and --psweep-compare match rows by: _sweep, _pset_hash and
+# _case_hash ("" for an item that no other parametrization multiplies)
+RowKey = tuple[str, str, str]
 
 
 @dataclass
@@ -28,8 +39,10 @@ class Settings:
     atol: float
     lock_timeout: float  # seconds to wait for the database's lock
     run: Run
-    done: set[tuple[str, str]] = field(default_factory=set)  # (sweep, hash) of passed rows
-    baseline: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    html: bool = False  # pytest-html writes a report: sweep reports carry text for it
+    worker: bool = False  # an xdist worker
+    done: set[RowKey] = field(default_factory=set)  # keys of passed rows
+    baseline: dict[RowKey, dict[str, Any]] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)  # _git_commit, _git_dirty, ...
     # sweep function -> its pytest.params, from collection until parametrize takes them
     pending: dict[Any, list[Any]] = field(default_factory=dict)
@@ -62,12 +75,19 @@ class SweepPset:
     params: dict[str, Any]
     digest: str
     sweep: SweepInfo
+    case: dict[str, Any]  # columns from the item's other parametrizations
+    case_hash: str  # "" without them
+    clash: str | None = None  # why the case cannot be columns of this pset's row
     returned: list[str] | tuple[str, ...] = ()  # the keys the function returned
     truth: dict[str, Any] = field(default_factory=dict)  # its true book-keeping
 
     @property
     def sweep_id(self) -> str:
         return self.sweep.sweep_id
+
+    @property
+    def key(self) -> RowKey:
+        return (self.sweep.sweep_id, self.digest, self.case_hash)
 
     def restore(self) -> None:
         """Give the dict back its parameters, as collected, for the next item that
@@ -109,6 +129,7 @@ class ReportedRow(NamedTuple):
 
 SETTINGS = pytest.StashKey[Settings]()
 RUNNING = pytest.StashKey[SweepPset]()
+ATTEMPTS = pytest.StashKey[int]()  # how often an item started (reruns)
 
 
 def settings_of(config: pytest.Config) -> Settings | None:
@@ -141,23 +162,74 @@ def sweep_pset(item: pytest.Item) -> SweepPset | None:
     sweep = sweep_of(item)
     if sweep is None:
         return None
-    value = item.callspec.params["pset"]  # type: ignore[attr-defined]
+    callspec = item.callspec  # type: ignore[attr-defined]
+    value = callspec.params["pset"]
     params = dict(value)
     del params[HASH_KEY]
-    return SweepPset(value, params, value[HASH_KEY], sweep)
+    if len(callspec.params) == 1:  # the common case: pset is the only parametrization
+        return SweepPset(value, params, value[HASH_KEY], sweep, {}, "")
+    case, case_hash = _case(callspec)
+    clash = [
+        name for name in case if name in params or (name in BOOKKEEPING and name != REPEAT_KEY)
+    ]
+    problem = None
+    if clash:
+        problem = (
+            f"sweep {sweep.sweep_id}: the parametrization {', '.join(map(repr, clash))} "
+            "has the name of a parameter of the pset or of a book-keeping column, so it "
+            "cannot be a column of the row; rename it"
+        )
+        case = {name: v for name, v in case.items() if name not in clash}
+    return SweepPset(value, params, value[HASH_KEY], sweep, case, case_hash, problem)
 
 
-def sweep_id_of_nodeid(nodeid: str) -> str | None:
-    """The sweep of a sweep item's node id (``<module>::<sweep_name>[<pset id>]``);
-    None for other node ids.
+def _case(callspec: Any) -> tuple[dict[str, Any], str]:
+    """The values of an item's other parametrizations (``@pytest.mark.parametrize``,
+    parametrized fixtures, pytest-repeat) as columns, and their hash.
 
-    Only for the xdist controller, which collects nothing and is told the workers'
-    node ids alone (``pytest_xdist_node_collection_finished``): xdist offers no other
-    way to learn what they collected before they run. A pset id holds no ``[``
-    (``plugin.pset_ids``); tests pin the format for the pytest and xdist in use.
+    A parametrized fixture's column holds its param (``request.param``), as pytest's
+    ids do. The hash is by value (``pset_hash``); values it cannot hash are taken by
+    the id pytest gave them, which is stable between runs too.
     """
-    name_at = nodeid.find("::sweep_")
-    if name_at < 0 or not nodeid.endswith("]"):
-        return None
-    bracket = nodeid.find("[", name_at)
-    return nodeid[:bracket] if bracket > 0 else None
+    case = {}
+    for name, value in callspec.params.items():
+        if name == "pset":
+            continue
+        if name == _REPEAT_FIXTURE and isinstance(value, int):
+            case[REPEAT_KEY] = value + 1
+        else:
+            case[name] = value
+    try:  # prefixed: pset_hash leaves out keys starting with "_"
+        digest = pset_hash({f"c{name}": value for name, value in case.items()})
+    except (PsweepError, TypeError, ValueError):
+        digest = pset_hash({"id": callspec.id})
+    return case, digest
+
+
+def header_counts(items: list[pytest.Item]) -> list[list[Any]]:
+    """Per sweep among the items, [sweep id, psets, cases]: how many different psets,
+    and how many different values of its other parametrizations (1 without any)."""
+    psets: dict[str, set[str]] = {}
+    cases: dict[str, set[str]] = {}
+    for item in items:
+        pset = sweep_pset(item)
+        if pset is not None:
+            psets.setdefault(pset.sweep_id, set()).add(pset.digest)
+            cases.setdefault(pset.sweep_id, set()).add(pset.case_hash)
+    return [[sweep, len(psets[sweep]), len(cases[sweep])] for sweep in psets]
+
+
+# An xdist worker's header counts ride on its first report to the controller, which
+# collects nothing itself and learns only node ids from xdist's collection events.
+_HEADER_ATTR = "psweep_header"
+
+
+def attach_header(report: pytest.TestReport, counts: list[list[Any]]) -> None:
+    setattr(report, _HEADER_ATTR, counts)
+
+
+def take_header(report: pytest.TestReport) -> list[list[Any]] | None:
+    counts = getattr(report, _HEADER_ATTR, None)
+    if counts is not None:
+        delattr(report, _HEADER_ATTR)
+    return counts

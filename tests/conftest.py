@@ -7,6 +7,15 @@ import pytest
 import pytest_psweep as ps
 
 
+@pytest.fixture(autouse=True)
+def _in_order(request, monkeypatch):
+    """pytest-randomly, installed for the tests of working with it, would shuffle the
+    psets of every pytester run; the tests that want it pass ``-p randomly``."""
+    if "pytester" in request.fixturenames:
+        request.getfixturevalue("pytester")  # it clears PYTEST_ADDOPTS: set it after
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")
+
+
 @pytest.fixture
 def in_tmp(tmp_path, monkeypatch):
     """Run in a fresh folder: ps.run's default calc dir lands there."""

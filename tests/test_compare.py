@@ -82,8 +82,19 @@ def test_baseline_is_the_latest_passed_row_per_sweep_and_pset():
         ]
     )
     index = compare.baseline_index(database)
-    assert list(index) == [("s", "h1")]
-    assert index[("s", "h1")]["r"] == 2.0
+    assert list(index) == [("s", "h1", "")]
+    assert index[("s", "h1", "")]["r"] == 2.0
+
+
+def test_baseline_keeps_apart_the_cases_of_one_pset():
+    # a sweep with another parametrization: one pset, two cases, each its own baseline
+    database = frame([("s", "h1", "passed", 0, 1.0), ("s", "h1", "passed", 1, 2.0)])
+    database["_case_hash"] = ["fast", "slow"]
+    index = compare.baseline_index(database)
+    assert {key: row["r"] for key, row in index.items()} == {
+        ("s", "h1", "fast"): 1.0,
+        ("s", "h1", "slow"): 2.0,
+    }
 
 
 def test_lookahead_counts_new_done_failed_before_and_other_code():
@@ -95,7 +106,7 @@ def test_lookahead_counts_new_done_failed_before_and_other_code():
             "_code_hash": ["c1", "c1", "c0"],
         }
     )
-    psets = [("s", h, "c1") for h in ("done", "failed", "changed", "new", "new2")]
+    psets = [(("s", h, ""), "c1") for h in ("done", "failed", "changed", "new", "new2")]
     counts = compare.lookahead(database, psets)
     assert dict(counts["s"]) == {"done": 1, "failed before": 1, "other code": 1, "new": 2}
     assert dict(compare.lookahead(None, psets)["s"]) == {"new": 5}

@@ -153,11 +153,13 @@ def test_sweep_with_a_further_parametrize_runs_each_pset_per_case(pytester, read
     )
     result = pytester.runpytest_subprocess("--psweep", "-p", "no:randomly", *workers)
     result.assert_outcomes(passed=4)
-    result.stdout.fnmatch_lines(["*psweep: sweep_solvers.py::sweep_solve: 4 psets*"])
+    result.stdout.fnmatch_lines(["*psweep: sweep_solvers.py::sweep_solve: 2 psets × 2 cases"])
     df = read_db()
     rows = sorted(zip(df["solver"], df["r"]))
     assert rows == [("exact", 3), ("exact", 6), ("fast", 2), ("fast", 4)]
     assert df["_pset_id"].nunique() == 4
+    # the two cases of a pset share its hash and differ in the case's
+    assert df.groupby("_pset_hash")["_case_hash"].nunique().tolist() == [2, 2]
     # the row is what the function left in the pset, merged with what it returned
     assert set(df["scratch"]) == {"fast", "exact"}
 
@@ -447,9 +449,8 @@ def test_header_and_summary(pytester):
 
 
 def test_header_under_xdist_names_the_same_sweeps_and_counts_as_serially(pytester):
-    # the xdist controller collects nothing and learns what the workers collected from
-    # their node ids alone (sweeps.sweep_id_of_nodeid): this pins the node id format of
-    # the pytest and xdist in use, with methods, folders and a further parametrize
+    # the xdist controller collects nothing: a worker's counts come with its first
+    # report; methods, folders and a further parametrize (cases) counted as serially
     pytester.makepyfile(sweep_mul=MUL)
     pytester.mkpydir("sub")
     pytester.path.joinpath("sub", "test_more.py").write_text(
@@ -482,10 +483,11 @@ def test_header_under_xdist_names_the_same_sweeps_and_counts_as_serially(pyteste
     serial = header()
     assert serial == [
         "psweep: sub/test_more.py::TestStudy::sweep_method: 3 psets",
-        "psweep: sub/test_more.py::sweep_cases: 4 psets",
+        "psweep: sub/test_more.py::sweep_cases: 2 psets × 2 cases",
         "psweep: sweep_mul.py::sweep_mul: 6 psets",
     ]
     assert header("-n", "2") == serial
+    assert header("-n", "2", "--dist", "loadgroup") == serial  # ids get "@group" there
 
 
 ROWS = ["a", "b", "result", "_outcome", "_sweep", "_pset_hash"]

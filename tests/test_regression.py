@@ -176,7 +176,7 @@ def test_look_ahead_with_collect_only_and_simulate(pytester, read_db):
     grid(pytester, values="[1, 2, 3]", bad="3")
     pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2, failed=1)
     grid(pytester, values="[1, 2, 3, 4]")  # a=1, 2 done, 3 failed before, 4 new
-    result = pytester.runpytest_subprocess("--psweep", "--collect-only", "-q")
+    result = pytester.runpytest_subprocess("--psweep", "--collect-only")
     result.stdout.fnmatch_lines(
         ["look ahead: sweep_grid.py::sweep_grid: 1 new, 0 done, 1 failed before, 2 other code"]
     )
