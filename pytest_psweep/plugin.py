@@ -508,15 +508,13 @@ class SweepRunner:
         row = self.row(pset, outcome, error)  # a copy travels
         if call.when == "call":
             row.update(integrations.benchmark_columns(item))
-        before_hook = set(row)
         verdict = None
         if self.row_hook is None:  # known once items run: conftests load at collection
             self.row_hook = bool(item.config.hook.pytest_psweep_row.get_hookimpls())
         if self.row_hook:
             item.ihook.pytest_psweep_row(row=row, item=item)
         if settings.compare is not None and outcome == "passed" and not settings.simulate:
-            hook_keys = set(row) - before_hook
-            verdict, message = _compare_row(settings, pset, row, item, hook_keys)
+            verdict, message = _compare_row(settings, pset, row)
             if message:
                 row["_outcome"] = outcome = "failed"
                 row["_error"] = f"compare: {message.splitlines()[0]}"
@@ -536,9 +534,12 @@ class SweepRunner:
 
 
 def _compare_row(
-    settings: Settings, pset: SweepPset, row: dict[str, Any], item: pytest.Item, hook_keys: set[Any]
+    settings: Settings, pset: SweepPset, row: dict[str, Any]
 ) -> tuple[str, str | None]:
-    """("new" | "same" | "differs", the failure message or None)."""
+    """("new" | "same" | "differs", the failure message or None).
+
+    Compared: what the function returned. Not compared: the rest of the row
+    (parameters, other parametrizations, what row hooks and other plugins add)."""
     baseline = settings.baseline.get(pset.key)
     if baseline is None:
         return "new", None
@@ -546,7 +547,7 @@ def _compare_row(
         baseline,
         row,
         keys=pset.returned,
-        ignore=set(pset.params) | hook_keys,
+        ignore=set(row).difference(pset.returned),
         rtol=settings.rtol if pset.sweep.rtol is None else pset.sweep.rtol,
         atol=settings.atol if pset.sweep.atol is None else pset.sweep.atol,
     )

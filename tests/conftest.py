@@ -16,6 +16,12 @@ def _in_order(request, monkeypatch):
     monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")
 
 
+@pytest.fixture(params=[[], ["-n", "2"]], ids=["serial", "xdist"])
+def workers(request):
+    """Command-line arguments of a pytester run: serial, or two xdist workers."""
+    return request.param
+
+
 @pytest.fixture
 def in_tmp(tmp_path, monkeypatch):
     """Run in a fresh folder: ps.run's default calc dir lands there."""
