@@ -123,9 +123,9 @@ def test_session_answers_what_is_done_and_the_baseline_before_the_run(in_tmp):
     ]
     calcdir.Database(in_tmp / "calc").append(rows)
     session = CalcSession(in_tmp / "calc", "run-2")
-    assert session.done() == {("s", "h1")}
+    assert session.done() == {("s", "h1", "")}
     baseline = session.baseline(session.calc_dir.database)
-    assert list(baseline) == [("s", "h1")] and baseline[("s", "h1")]["a"] == 1
+    assert list(baseline) == [("s", "h1", "")] and baseline[("s", "h1", "")]["a"] == 1
     assert not (in_tmp / "calc" / "journal").exists()  # asking opens nothing
 
 

@@ -249,8 +249,7 @@ def test_benchmark_statistics_are_columns(pytester, read_db, monkeypatch, args, 
 
 
 RANDOM = """
-    import html
-import random
+    import random
     import pytest_psweep as ps
 
     @ps.sweep(ps.plist("a", list(range(6))))
