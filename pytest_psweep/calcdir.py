@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 CALC_DIR = "calc"
 DATABASE = "results.pk"
+LEGACY_DATABASE = "database.pk"  # psweep's (since 0.5): refused until migrated
 SIMULATE_SUFFIX = ".simulate"
 JOURNAL_DIR = "journal"
 BACKUP_SCRIPT = "backup_script"
@@ -130,6 +131,19 @@ class CalcDir:
             return True
         return folder in (self.path, self.simulate.path) or self.is_backup(folder)
 
+    def has_database(self) -> bool:
+        """Does it hold a database, its own or one psweep wrote?"""
+        return self.database.exists() or (self.path / LEGACY_DATABASE).exists()
+
+    def refuse_legacy(self) -> None:
+        """A calc dir holding only psweep's database.pk is refused before anything is
+        made in it (PsweepError naming ``psweep migrate``); a results.pk that psweep
+        wrote is refused when it is read (``Database.read``)."""
+        if not self.database.exists() and (self.path / LEGACY_DATABASE).is_file():
+            from .migrate import refusal
+
+            raise refusal(self.path, f"psweep's {LEGACY_DATABASE}")
+
     def check(self) -> None:
         """Make the calc dir, or say clearly why it cannot be one."""
         if self.path.exists() and not self.path.is_dir():
@@ -179,16 +193,30 @@ class Database:
         self._kept: tuple[tuple[int, int, int], pd.DataFrame] | None = None
 
     def read(self) -> pd.DataFrame | None:
-        """The database, or None when there is none yet."""
+        """The database, or None when there is none yet. A database that psweep wrote
+        is refused (PsweepError naming ``psweep migrate``): appended to as it is, it
+        would break every later run."""
         if not self._keep_read:
-            return df_read(self.path) if self.path.exists() else None
+            return self._checked(df_read(self.path) if self.path.exists() else None)
         try:
             stamp = self._stamp()
         except FileNotFoundError:
-            return None
+            return self._checked(None)
         if self._kept is None or self._kept[0] != stamp:
-            self._kept = (stamp, df_read(self.path))
+            self._kept = (stamp, self._checked(df_read(self.path)))
         return self._kept[1]
+
+    def _checked(self, database: pd.DataFrame | None) -> pd.DataFrame | None:
+        from .migrate import needs_migration, refusal
+
+        if database is None:
+            if (self.calc_dir.path / LEGACY_DATABASE).is_file():
+                raise refusal(self.calc_dir.path, f"psweep's {LEGACY_DATABASE}")
+            return None
+        why = needs_migration(database)
+        if why is not None:
+            raise refusal(self.calc_dir.path, why)
+        return database
 
     def _stamp(self) -> tuple[int, int, int]:
         info = self.path.stat()

@@ -3,16 +3,22 @@
 psweep show [CALC_DIR_OR_DB] [--cols A B ...] [--query EXPR] [--last-run]
 psweep export DB OUT            (.csv, .json or .parquet by OUT's suffix)
 psweep recover CALC_DIR         (merge journals left by killed runs)
+psweep migrate CALC_DIR         (convert a calc dir that psweep wrote, after a backup)
+
+and psweep's own commands: psweep-db2json [-o ORIENT] DB, psweep-db2table [-a] [-i]
+[-f FMT] DB [COLUMN ...].
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from .calcdir import CALC_DIR, Database, database_file
+from .calcdir import CALC_DIR, DATABASE, LEGACY_DATABASE, Database, database_file
 from .database import df_read, df_write
 from .errors import PsweepError
 
@@ -90,6 +96,12 @@ def recover(args: argparse.Namespace) -> None:
     print(f"recovered {recovery.saved} rows into {database.path}")
 
 
+def migrate(args: argparse.Namespace) -> None:
+    from .migrate import migrate as convert
+
+    print(convert(args.calc_dir, args.params))
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="psweep", description=__doc__.split("\n\n")[0])
     commands = main.add_subparsers(dest="command", required=True)
@@ -109,17 +121,111 @@ def parser() -> argparse.ArgumentParser:
     cmd = commands.add_parser("recover", help="Merge rows left by killed runs.")
     cmd.add_argument("calc_dir", metavar="CALC_DIR")
     cmd.set_defaults(handler=recover)
+
+    cmd = commands.add_parser(
+        "migrate", help="Convert a calc dir that psweep wrote (results.pk, database.pk)."
+    )
+    cmd.add_argument("calc_dir", metavar="CALC_DIR")
+    cmd.add_argument(
+        "--params",
+        nargs="+",
+        metavar="COLUMN",
+        help="the parameter columns, hashed into _pset_hash (default: psweep's "
+        "convention: the columns that neither start nor end with _)",
+    )
+    cmd.set_defaults(handler=migrate)
     return main
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    return _run(parser(), argv)
+
+
+def _run(command: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+    args = command.parse_args(argv)
     try:
         args.handler(args)
     except PsweepError as exc:
-        print(f"psweep: error: {exc}", file=sys.stderr)
+        print(f"{command.prog}: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader left (| head): not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     return 0
+
+
+# -- psweep's commands ------------------------------------------------------------------
+
+
+def _read_any(path: str) -> Any:
+    """A database file, or a calc dir's database (ours, or psweep's database.pk)."""
+    given = Path(path)
+    if given.is_dir() and not (given / DATABASE).exists():
+        given = given / LEGACY_DATABASE
+    return df_read(database_path(given))
+
+
+def db2json(argv: Sequence[str] | None = None) -> int:
+    """``psweep-db2json``, as psweep's: the database as JSON on stdout."""
+    command = argparse.ArgumentParser(
+        prog="psweep-db2json", description="Print a database as JSON (e.g. for jq)."
+    )
+    command.add_argument("database", metavar="DB")
+    command.add_argument(
+        "-o",
+        dest="orient",
+        default="records",
+        choices=["split", "records", "index", "columns", "values"],
+        help="DataFrame.to_json(orient=...) (default: records)",
+    )
+
+    def handler(args: argparse.Namespace) -> None:
+        df = _read_any(args.database)
+        print(df.to_json(orient=args.orient, date_unit="s", date_format="iso", double_precision=15))
+
+    command.set_defaults(handler=handler)
+    return _run(command, argv)
+
+
+def db2table(argv: Sequence[str] | None = None) -> int:
+    """``psweep-db2table``, as psweep's: the database as a table on stdout."""
+    command = argparse.ArgumentParser(
+        prog="psweep-db2table", description="Print a database as a table."
+    )
+    command.add_argument("database", metavar="DB")
+    command.add_argument("columns", nargs="*", metavar="COLUMN", help="only these columns")
+    command.add_argument("-a", dest="all", action="store_true", help="all columns")
+    command.add_argument("-i", dest="index", action="store_true", help="print the index")
+    command.add_argument(
+        "-f",
+        dest="fmt",
+        default="simple",
+        help="a table format of the tabulate package (default: simple; formats other "
+        "than simple and plain need tabulate installed)",
+    )
+
+    def handler(args: argparse.Namespace) -> None:
+        df = _read_any(args.database)
+        if not args.all:
+            unknown = [col for col in args.columns if col not in df]
+            if unknown:
+                raise PsweepError(
+                    f"no column {', '.join(map(repr, unknown))}; the database has "
+                    f"{', '.join(map(str, df.columns))}"
+                )
+            df = df[args.columns or [c for c in df.columns if not str(c).startswith("_")]]
+        try:
+            from tabulate import tabulate
+        except ImportError:
+            if args.fmt not in ("simple", "plain"):
+                raise PsweepError(f"-f {args.fmt} needs tabulate: pip install tabulate") from None
+            print(df.to_string(index=args.index))
+            return
+        print(tabulate(df, headers="keys", tablefmt=args.fmt, showindex=args.index))
+
+    command.set_defaults(handler=handler)
+    return _run(command, argv)
 
 
 if __name__ == "__main__":

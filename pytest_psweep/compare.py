@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .database import latest_passed, row_keys
+from .params import is_missing
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,17 +34,6 @@ def baseline_index(
     if latest is None:
         return {}
     return dict(zip(row_keys(latest), latest.to_dict("records")))
-
-
-def _missing(value: Any) -> bool:
-    """None, NaN or pandas' NA: in a database, also what a row never had."""
-    if value is None or type(value).__name__ in ("NAType", "NaTType"):
-        return True
-    return (
-        isinstance(value, float | numbers.Real)
-        and not isinstance(value, bool)
-        and (math.isnan(value))
-    )
 
 
 @dataclass
@@ -77,8 +67,8 @@ def differences(
     found = []
     for key in keys:
         old = baseline.get(key)
-        if _missing(old):
-            if not _missing(new[key]):
+        if is_missing(old):
+            if not is_missing(new[key]):
                 found.append(Difference(key, "<missing>", new[key]))
             continue
         diff = _compare(old, new[key], rtol, atol)
@@ -86,7 +76,7 @@ def differences(
             diff.key = key
             found.append(diff)
     for key, old in baseline.items():
-        if key.startswith("_") or key in ignored or _missing(old):
+        if key.startswith("_") or key in ignored or is_missing(old):
             continue
         found.append(Difference(key, old, "<missing>"))
     return found

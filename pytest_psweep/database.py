@@ -16,9 +16,9 @@ import os
 import pickle
 import tempfile
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .errors import PsweepError
 
@@ -27,14 +27,23 @@ if TYPE_CHECKING:  # pandas is imported where a DataFrame is made, not at import
     from filelock import FileLock
 
 
-def df_read(path: str | os.PathLike[str], fmt: str = "pickle") -> pd.DataFrame:
-    """Read a database file (``fmt="pickle"`` or ``"json"``); clear error if unreadable."""
+def df_read(path: str | os.PathLike[str], fmt: str = "pickle", **kwargs: Any) -> pd.DataFrame:
+    """Read a database file (``fmt="pickle"`` or ``"json"``); clear error if unreadable.
+
+    JSON is this package's exact format (``to_json``); with keyword arguments (as
+    psweep's ``df_read(path, "json", orient=...)``) a file pandas wrote, read by
+    ``pandas.read_json`` with them (``orient`` defaults to "records", as in psweep).
+    """
     import pandas as pd
 
     path = Path(path)
     try:
         if fmt == "pickle":
-            df = pd.read_pickle(path)
+            with path.open("rb") as fd:
+                df = pickle.load(fd, **kwargs)
+        elif fmt == "json" and kwargs:
+            kwargs.setdefault("orient", "records")
+            df = pd.read_json(path, precise_float=True, **kwargs)
         elif fmt == "json":
             df = from_json(path.read_text())
         else:
@@ -56,16 +65,42 @@ def df_read(path: str | os.PathLike[str], fmt: str = "pickle") -> pd.DataFrame:
     return df
 
 
-def df_write(df: pd.DataFrame, path: str | os.PathLike[str], fmt: str = "pickle") -> None:
+def df_write(df: Any, path: Any, fmt: str = "pickle", **kwargs: Any) -> None:
     """Write df to path atomically: a temp file in the same folder, then a rename.
 
-    The file gets the permissions the user's umask gives new files; a write that
-    fails (a full disk, a read-only folder) is a PsweepError naming the file, and
-    leaves what was at path as it was.
+    psweep's order, ``df_write(path, df)``, works too. Keyword arguments go to
+    ``pickle.dump``, or for JSON to ``DataFrame.to_json`` with psweep's defaults
+    (orient "records", ISO dates in seconds, 15 digits) instead of this package's
+    exact format. The file gets the permissions the user's umask gives new files; a
+    write that fails (a full disk, a read-only folder) is a PsweepError naming the
+    file, and leaves what was at path as it was.
     """
-    if fmt not in ("pickle", "json"):
+    if isinstance(df, str | os.PathLike) and not isinstance(path, str | os.PathLike):
+        df, path = path, df
+    if fmt == "pickle":
+        kwargs.setdefault("protocol", pickle.HIGHEST_PROTOCOL)
+        write_atomic(Path(path), lambda fh: pickle.dump(df, fh, **kwargs))
+    elif fmt == "json":
+        if kwargs:
+            text = df_to_json(df, **kwargs)
+        else:
+            text = to_json(df)
+        write_atomic(Path(path), lambda fh: fh.write(text.encode()))
+    else:
         raise PsweepError(f"df_write: unknown fmt {fmt!r}; use 'pickle' or 'json'")
-    path = Path(path)
+
+
+def df_to_json(df: pd.DataFrame, **kwargs: Any) -> Any:
+    """``df.to_json`` with psweep's defaults: orient "records", ISO dates in seconds,
+    15 digits (a string, or None when ``path_or_buf`` is given)."""
+    options: dict[str, Any] = {"orient": "records", "date_unit": "s", "date_format": "iso"}
+    options["double_precision"] = 15
+    return df.to_json(**{**options, **kwargs})
+
+
+def write_atomic(path: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """``write(file)`` to a temp file next to path, then rename it to path (see
+    ``df_write``)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
@@ -74,10 +109,7 @@ def df_write(df: pd.DataFrame, path: str | os.PathLike[str], fmt: str = "pickle"
     try:
         with os.fdopen(fd, "wb") as fh:
             os.fchmod(fh.fileno(), 0o666 & ~_umask())
-            if fmt == "pickle":
-                pickle.dump(df, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            else:
-                fh.write(to_json(df).encode())
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

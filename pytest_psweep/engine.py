@@ -8,8 +8,11 @@ then travel to the one process that journals them and appends them to the databa
 from __future__ import annotations
 
 import ast
+import contextlib
+import functools
 import hashlib
 import inspect
+import io
 import os
 import platform
 import socket
@@ -157,6 +160,8 @@ def _func_name(func: Callable[..., Any]) -> str:
 
 # -- ps.run ---------------------------------------------------------------------------
 
+_NA: Any = object()  # run()'s fill_value default: missing values stay NA
+
 _pool_job: tuple[Run, Callable[[dict[str, Any]], Any], bool] | None = None
 
 
@@ -189,15 +194,36 @@ def run(
     backup_calc_dir: bool = False,
     simulate: bool = False,
     skip_dups: bool = False,
+    *,
+    backup: bool = False,
+    capture_logs: str | None = None,
+    fill_value: Any = _NA,
+    git: bool = False,
+    dask_client: Any = None,
 ) -> pd.DataFrame:
     """Call ``func(pset)`` for each pset and return the database with the new rows.
 
     Each finished row is journaled at once; at the end all are appended to
     ``<calc_dir>/results.pk`` in one atomic write. If func raises, the run stops,
     the rows finished before it are saved, and the exception propagates.
+
+    psweep 0.16's keywords: ``backup`` is ``backup_calc_dir``; ``capture_logs``
+    ("db", "file", "db+file") keeps what ``func`` prints in the column ``_logs``
+    and/or ``<calc_dir>/<_pset_id>/logs.txt``; ``fill_value`` fills the missing
+    values of the returned frame (the database keeps NA); ``git=True`` refuses a
+    dirty git repository, records ``_git_commit`` and ``_versions`` in each row and
+    commits the calc dir after the run.
     """
+    if dask_client is not None:
+        raise PsweepError(
+            "run: dask_client is not supported yet (issue 'Beyond one machine'); use "
+            "poolsize, or pytest --psweep -n N"
+        )
     params = check_params(params, "run")
-    session = CalcSession(calc_dir, new_id(), simulate=simulate, backup=backup_calc_dir)
+    if capture_logs is not None:
+        func = functools.partial(_capturing_logs, func=func, mode=_logs_mode(capture_logs))
+    provenance_columns = _git_enter(calc_dir) if git else {}
+    session = CalcSession(calc_dir, new_id(), simulate=simulate, backup=backup_calc_dir or backup)
     this_run = Run(str(session.target.path), session.run_id)
     if save or simulate:
         session.open(journal=save)
@@ -222,6 +248,7 @@ def run(
     failure: BaseException | None = None
     try:
         for row in _execute_all(this_run, func, tasks, poolsize, simulate):
+            row.update(provenance_columns)
             if save:
                 session.record(row)
             if tmpsave:
@@ -246,9 +273,71 @@ def run(
             where = session.target.database if save else "nowhere (save=False)"
             failure.add_note(f"psweep: the {len(rows)} psets finished before were saved to {where}")
         raise failure
-    if save and df is None:
-        return whole
-    return concat(before, new)
+    result = whole if save and df is None else concat(before, new)
+    if git and save and not simulate:
+        _git_commit(session.calc_dir.path, session.run_id)
+    if fill_value is not _NA and result is not None:
+        result = result.astype(object).where(result.notna(), fill_value)
+    return result
+
+
+_LOGS_MODES = ("db", "file", "db+file")
+
+
+def _logs_mode(mode: str) -> str:
+    if mode not in _LOGS_MODES:
+        raise PsweepError(f"run: capture_logs={mode!r} is not one of {', '.join(_LOGS_MODES)}")
+    return mode
+
+
+def _capturing_logs(pset: dict[str, Any], func: Callable[..., Any], mode: str) -> Any:
+    """Call func(pset) with its stdout and stderr captured (psweep's capture_logs):
+    into the column ``_logs`` ("db"), ``<_calc_dir>/<_pset_id>/logs.txt`` ("file"),
+    or both. Output of subprocesses and of C code is not captured (it bypasses
+    ``sys.stdout``), as in psweep."""
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+            result = func(pset)
+    finally:
+        if "file" in mode:
+            folder = Path(pset["_calc_dir"]) / pset["_pset_id"]
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "logs.txt").write_text(buffer.getvalue())
+    if "db" in mode:
+        result = {**(result or {}), "_logs": buffer.getvalue()}
+    return result
+
+
+def _git_enter(calc_dir: str) -> dict[str, Any]:
+    """``git=True``: the repository around the calc dir must be clean; its commit and
+    the versions go into each row."""
+    folder = Path(calc_dir).absolute()
+    while not folder.exists():
+        folder = folder.parent
+    found = provenance(folder)
+    if found["_git_commit"] is None:
+        raise PsweepError(f"run(git=True): {folder} is in no git repository; create one first")
+    if found["_git_dirty"]:
+        raise PsweepError(
+            f"run(git=True): the git repository of {folder} has uncommitted changes; "
+            "commit them first, so that the rows name the code that made them"
+        )
+    return found
+
+
+def _git_commit(calc_dir: Path, run_id: str) -> None:
+    """Commit what the run wrote to the calc dir, as psweep does."""
+    calc_dir = calc_dir.absolute()
+    for args in (
+        ["add", "-A", "--", str(calc_dir)],
+        ["commit", "-q", "-m", f"psweep: {calc_dir.name}: run_id={run_id}", "--", str(calc_dir)],
+    ):
+        done = subprocess.run(
+            ["git", "-C", str(calc_dir), *args], capture_output=True, text=True, timeout=60
+        )
+        if done.returncode != 0 and "nothing to commit" not in done.stdout:
+            raise PsweepError(f"run(git=True): git {args[0]} failed: {done.stderr.strip()}")
 
 
 def _execute_all(

@@ -8,3 +8,7 @@ class PsweepError(Exception):
 
     The message says what is wrong, where (sweep, pset, key or file) and what to do.
     """
+
+
+class PsweepHashError(PsweepError, TypeError):
+    """A pset value ``pset_hash`` cannot hash (psweep's name, a TypeError there too)."""

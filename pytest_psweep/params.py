@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
+import decimal
+import enum
 import hashlib
+import inspect
 import itertools
 import math
 import numbers
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from .errors import PsweepError
+from .errors import PsweepError, PsweepHashError
 
 # Columns the engine and the plugin write into every row. A pset must not bring
 # its own value for any of them.
@@ -123,11 +128,20 @@ def filter_params_unique(params: Sequence[dict[str, Any]]) -> list[dict[str, Any
     seen = set()
     unique = []
     for pset in params:
-        digest = pset_hash(pset)
+        digest = pset.get("_pset_hash") or pset_hash(pset)
         if digest not in seen:
             seen.add(digest)
             unique.append(pset)
     return unique
+
+
+def filter_params_dup_hash(
+    params: Sequence[dict[str, Any]], hashes: Iterable[str]
+) -> list[dict[str, Any]]:
+    """The psets whose hash (their ``_pset_hash``, else ``pset_hash``) is not in
+    ``hashes``: what a study has not run yet."""
+    known = set(hashes)
+    return [pset for pset in params if (pset.get("_pset_hash") or pset_hash(pset)) not in known]
 
 
 def _canonical(value: Any, key: str, out: list[str]) -> None:
@@ -179,11 +193,44 @@ def _canonical(value: Any, key: str, out: list[str]) -> None:
         out.append(f"a{getattr(value, 'shape', ())}")
         _canonical(value.tolist(), key, out)
     else:
-        raise PsweepError(
+        _canonical_object(value, key, out)
+
+
+def _canonical_object(value: Any, key: str, out: list[str]) -> None:
+    """Values other than plain data: missing values, times, functions and classes,
+    enums, and other objects by their class and attributes."""
+    kind = type(value)
+    if kind.__name__ in ("NAType", "NaTType") and kind.__module__.startswith("pandas"):
+        out.append(kind.__name__)  # pd.NA, pd.NaT (a datetime subclass: first)
+    elif isinstance(value, datetime.datetime):
+        out.append(f"t{value.isoformat()}")  # pandas' Timestamp too; naive is not UTC
+    elif isinstance(value, datetime.date | datetime.time):
+        out.append(f"t{kind.__name__[0]}{value.isoformat()}")
+    elif isinstance(value, datetime.timedelta):
+        out.append(f"td{value.days},{value.seconds},{value.microseconds}")
+    elif isinstance(value, enum.Enum):
+        out.append(f"e{_qualified(kind)}.{value.name}")
+    elif isinstance(value, type) or inspect.isroutine(value):
+        out.append(f"q{_qualified(value)}")  # functions and classes by name
+    elif dataclasses.is_dataclass(value):
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        out.append(f"o{_qualified(kind)}")
+        _canonical(fields, key, out)
+    elif hasattr(value, "__dict__") and not callable(value):
+        # documented fallback: the qualified class name and the attributes
+        out.append(f"o{_qualified(kind)}")
+        _canonical(dict(vars(value)), key, out)
+    else:
+        raise PsweepHashError(
             f"pset_hash: cannot hash the value of key {key!r}: "
             f"{type(value).__name__} {value!r}; use numbers, strings, bools, None, "
-            "lists, tuples, dicts, sets or numpy arrays"
+            "lists, tuples, dicts, sets, numpy arrays, times, functions, classes or "
+            "objects whose attributes are such values"
         )
+
+
+def _qualified(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', None)}.{getattr(obj, '__qualname__', repr(obj))}"
 
 
 def _is_bool(value: Any) -> bool:
@@ -209,24 +256,75 @@ def _canonical_number(value: Any, key: str, out: list[str]) -> None:
             out.append(")")
         return
     number = float(value)
+    if isinstance(value, decimal.Decimal) and decimal.Decimal(number) != value:
+        out.append(f"d{value.normalize()}")  # a decimal no float holds exactly
+        return
     if math.isfinite(number) and number.is_integer():
         out.append(f"i{int(number)}")
     else:
         out.append(f"f{number!r}")
 
 
-def pset_hash(pset: dict[str, Any]) -> str:
+def pset_hash(
+    pset: dict[str, Any],
+    method: str = "sha1",
+    raise_error: bool = True,
+    skip_prefix_cols: bool = True,
+    skip_postfix_cols: bool = True,
+) -> Any:
     """Content hash (hex) of a pset's parameters.
 
-    Keys starting with ``_`` are left out, key order does not matter, numbers hash by
-    value. The same parameters give the same hash in any process, machine or session.
+    Keys starting with ``_`` (book-keeping) and, as in psweep, keys ending with ``_``
+    (results) are left out; key order does not matter, numbers hash by value. The
+    same parameters give the same hash in any process, machine or session. psweep's
+    keywords: ``skip_prefix_cols``/``skip_postfix_cols`` (False: hash those keys too),
+    ``raise_error=False`` (NaN instead of an error); ``method`` must be "sha1".
     """
+    if method != "sha1":
+        raise PsweepError(f"pset_hash: method {method!r} is not supported; use 'sha1'")
+    if raise_error and skip_prefix_cols and skip_postfix_cols:
+        return _pset_hash(pset, _is_param)
+
+    def keep(key: str) -> bool:
+        return not (
+            (skip_prefix_cols and key.startswith("_")) or (skip_postfix_cols and key.endswith("_"))
+        )
+
+    try:
+        return _pset_hash(pset, keep)
+    except PsweepError:
+        if raise_error:
+            raise
+        return math.nan
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN or pandas' NA/NaT: in a database, also what a row never had."""
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    return isinstance(value, numbers.Real) and not _is_bool(value) and math.isnan(value)
+
+
+def row_hash(values: dict[str, Any]) -> str:
+    """The ``pset_hash`` of a database row's parameter values. A database cannot tell
+    a parameter a pset never had from one set to None (both are missing values), so
+    missing values are left out."""
+    kept = {key: value for key, value in values.items() if not is_missing(value)}
+    return _pset_hash(kept, _is_param)
+
+
+def _is_param(key: str) -> bool:
+    """psweep's convention: ``_x`` is book-keeping, ``x_`` a result."""
+    return not (key.startswith("_") or key.endswith("_"))
+
+
+def _pset_hash(pset: dict[str, Any], keep: Callable[[str], bool]) -> str:
     for key in pset:
         if not isinstance(key, str):
             raise PsweepError(f"pset_hash: key {key!r} of pset {pset!r} is not a string")
     out: list[str] = []
     for key in sorted(pset):
-        if key.startswith("_"):
+        if not keep(key):
             continue
         out.append(f"k{len(key)}:{key}=")
         value = pset[key]

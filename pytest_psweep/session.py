@@ -10,6 +10,7 @@ database before it starts (done psets, the baseline of a comparison).
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ from .calcdir import (
     make_simulate_copy,
     read_database,
 )
-from .database import df_write, latest_passed, row_keys, rows_to_frame
+from .database import latest_passed, row_keys, rows_to_frame, write_atomic
 from .errors import PsweepError
 from .journal import Journal, encode_row, read_journal
 
@@ -76,9 +77,12 @@ class CalcSession:
         A file that cannot be read or written is a PsweepError naming it.
         """
         try:
-            self.calc_dir.check()
-            database = Database(self.calc_dir, lock_timeout=self.lock_timeout)
-            self.recovery = database.recover()
+            # a simulation on a fresh calc dir makes <calc_dir>.simulate only, as psweep
+            self.calc_dir.refuse_legacy()
+            if not (self.simulate and not self.calc_dir.path.exists()):
+                self.calc_dir.check()
+                database = Database(self.calc_dir, lock_timeout=self.lock_timeout)
+                self.recovery = database.recover()
             if self.simulate:
                 make_simulate_copy(self.calc_dir)
             elif self.backup:
@@ -102,7 +106,7 @@ class CalcSession:
         """Wait until the writer has read the database; PsweepError if it cannot be.
         Call before the first pset runs, so that no pset runs for a database that
         cannot take its row."""
-        if self.writer is not None and self.target.database.exists():
+        if self.writer is not None and self.target.has_database():
             self.writer.wait_ready()
 
     def before(self) -> pd.DataFrame | None:
@@ -154,8 +158,14 @@ class CalcSession:
         self.count += 1
 
     def tmpsave(self, row: dict[str, Any]) -> None:
-        """Also write one row to its own file (``ps.run(tmpsave=True)``)."""
-        df_write(rows_to_frame([row]), self.target.tmpsave(self.run_id, row["_pset_id"]))
+        """Also write one row to its own file (``ps.run(tmpsave=True)``): the row as a
+        dict, its ``_time_utc`` a UTC timestamp, as psweep writes it."""
+        import pandas as pd
+
+        kept = dict(row)
+        kept["_time_utc"] = pd.Timestamp(row["_time_utc"], unit="us", tz="UTC")
+        path = self.target.tmpsave(self.run_id, row["_pset_id"])
+        write_atomic(path, lambda fh: pickle.dump(kept, fh, pickle.HIGHEST_PROTOCOL))
 
     def keep_module(self, source: Path, relative: str) -> None:
         """Copy a sweep module that made rows into the calc dir."""

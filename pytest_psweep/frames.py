@@ -1,0 +1,153 @@
+"""psweep 0.16's DataFrame helpers: rows as dicts, params back from a database,
+filters, printing (SPEC §8). Same names, arguments and results as psweep's.
+
+Columns follow psweep's convention (``helpers.filter_cols``): ``_x`` is
+book-keeping, ``x_`` a result, other columns parameters.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .helpers import filter_cols
+from .params import row_hash
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def df_extract_dicts(df: pd.DataFrame, py_types: bool = False) -> list[dict[str, Any]]:
+    """Each row as a dict. ``py_types=True``: as pandas converts them
+    (``Series.to_dict``, e.g. ``pd.NA`` becomes None); else the values as stored."""
+    if py_types:
+        return [series.to_dict() for _, series in df.iterrows()]
+    columns = list(df.columns)
+    return [dict(zip(columns, row)) for row in df.itertuples(index=False, name=None)]
+
+
+def df_extract_params(df: pd.DataFrame, py_types: bool = False) -> list[dict[str, Any]]:
+    """The psets of a database: each row's parameter columns (neither ``_x`` nor
+    ``x_``), as given to ``run`` when results follow the ``x_`` convention."""
+    return df_extract_dicts(df[filter_cols(df.columns, kind="pset")], py_types=py_types)
+
+
+def df_extract_row(
+    df: pd.DataFrame, pset_id: str, kind: str | None = None, py_types: bool = False
+) -> dict[str, Any]:
+    """The row of one ``_pset_id`` as a dict, only the columns of ``kind``
+    (``filter_cols``) if given. A pset id that is not exactly once in ``df`` is an
+    error."""
+    selected = df.loc[df["_pset_id"] == pset_id]
+    if kind is not None:
+        selected = selected[filter_cols(df.columns, kind=kind)]
+    if len(selected) != 1:
+        raise ValueError(
+            f"df_extract_row: _pset_id {pset_id!r} is in {len(selected)} rows, not in one"
+        )
+    series = selected.iloc[0]
+    if py_types:
+        return dict(series.to_dict())
+    return dict(zip(series.index, series.to_list()))
+
+
+def df_extract_pset(df: pd.DataFrame, pset_id: str, py_types: bool = False) -> dict[str, Any]:
+    """The parameters of one ``_pset_id``."""
+    return df_extract_row(df, pset_id, kind="pset", py_types=py_types)
+
+
+def df_filter_conds(
+    df: pd.DataFrame, conds: Iterable[Sequence[bool]], op: str = "and"
+) -> pd.DataFrame:
+    """The rows where the boolean masks ``conds`` hold, combined with ``op``
+    ("and", "or", "xor"); no masks: all rows."""
+    import numpy as np
+
+    masks = list(conds)
+    if not masks:
+        return df
+    for index, mask in enumerate(masks):
+        if len(mask) != len(df):
+            raise ValueError(
+                f"df_filter_conds: condition {index} has {len(mask)} values, the frame "
+                f"{len(df)} rows"
+            )
+    if op not in ("and", "or", "xor"):
+        raise ValueError(f"df_filter_conds: op={op!r} is not one of 'and', 'or', 'xor'")
+    combined = masks[0] if len(masks) == 1 else getattr(np, f"logical_{op}").reduce(masks)
+    return df[combined]
+
+
+def df_update_pset_hash(df: pd.DataFrame, copy: bool = False) -> pd.DataFrame:
+    """Set ``_pset_hash`` of every row from its parameter columns (missing values
+    left out: ``params.row_hash``)."""
+    out = df.copy() if copy else df
+    out["_pset_hash"] = [row_hash(row) for row in df_extract_params(out)]
+    return out
+
+
+def df_update_pset_cols(
+    df: pd.DataFrame,
+    pset_cols: Iterable[str],
+    fill_value: Any = None,
+    copy: bool = False,
+) -> pd.DataFrame:
+    """Give ``df`` every parameter column of ``pset_cols`` (new ones filled with
+    ``fill_value``, default ``pd.NA``) and recompute ``_pset_hash``."""
+    import pandas as pd
+
+    out = df.copy() if copy else df
+    old = set(filter_cols(out.columns, kind="pset"))
+    new = set(pset_cols)
+    if not old <= new:
+        raise ValueError(
+            f"df_update_pset_cols: the frame has parameter columns {sorted(old - new)} "
+            "that pset_cols lacks"
+        )
+    for column in sorted(new - old):
+        out[column] = pd.NA if fill_value is None else fill_value
+    return df_update_pset_hash(out)
+
+
+def df_ensure_dtypes(df: pd.DataFrame, fill_value: Any = None) -> pd.DataFrame:
+    """``df`` with every column of dtype object and missing scalars replaced by
+    ``fill_value`` (default ``pd.NA``), as psweep keeps its frames."""
+    import pandas as pd
+
+    fill = pd.NA if fill_value is None else fill_value
+    out = df.astype(object)
+    for column in out.columns:
+        out[column] = out[column].map(lambda v: fill if _scalar_missing(v) else v)
+    return out.astype(object)
+
+
+def _scalar_missing(value: Any) -> bool:
+    import pandas as pd
+
+    missing = pd.isna(value)
+    return isinstance(missing, bool) and missing
+
+
+def df_print(
+    df: pd.DataFrame,
+    index: bool = False,
+    special_cols: bool | None = None,
+    prefix_cols: bool = False,
+    cols: Sequence[str] = (),
+    skip_cols: Sequence[str] = (),
+) -> None:
+    """Print a frame without its index and book-keeping columns (``_x``), columns
+    sorted by name. ``prefix_cols=True``: with book-keeping; ``cols``: these columns
+    (and book-keeping with ``prefix_cols``); ``skip_cols``: all but these."""
+    if special_cols is not None:
+        warnings.warn("special_cols is deprecated, use prefix_cols", DeprecationWarning, 2)
+        prefix_cols = special_cols
+    prefix = {c for c in df.columns if str(c).startswith("_")}
+    if cols:
+        if skip_cols:
+            raise ValueError("df_print: use either cols or skip_cols")
+        shown = set(cols) | (prefix if prefix_cols else set())
+    else:
+        shown = set(df.columns) - (set() if prefix_cols else prefix) - set(skip_cols)
+    print(df[sorted(shown)].to_string(index=index))
