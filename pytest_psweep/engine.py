@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .calcdir import CALC_DIR
+from .calcdir import CALC_DIR, DATABASE, LEGACY_DATABASE
 from .database import assign_counters, concat, rows_to_frame
 from .errors import PsweepError
 from .params import BOOKKEEPING, check_params, hash_params, pset_hash
@@ -200,6 +200,7 @@ def run(
     fill_value: Any = _NA,
     git: bool = False,
     dask_client: Any = None,
+    database_basename: str = DATABASE,
 ) -> pd.DataFrame:
     """Call ``func(pset)`` for each pset and return the database with the new rows.
 
@@ -212,8 +213,15 @@ def run(
     and/or ``<calc_dir>/<_pset_id>/logs.txt``; ``fill_value`` fills the missing
     values of the returned frame (the database keeps NA); ``git=True`` refuses a
     dirty git repository, records ``_git_commit`` and ``_versions`` in each row and
-    commits the calc dir after the run.
+    commits the calc dir after the run. ``database_basename`` is accepted for
+    psweep's scripts: the database is always ``results.pk`` (psweep's "database.pk"
+    names it too).
     """
+    if database_basename not in (DATABASE, LEGACY_DATABASE):
+        raise PsweepError(
+            f"run: database_basename={database_basename!r}: the database of a calc dir "
+            f"is always {DATABASE}"
+        )
     if dask_client is not None:
         raise PsweepError(
             "run: dask_client is not supported yet (issue 'Beyond one machine'); use "

@@ -408,6 +408,13 @@ def test_simulate_on_a_fresh_calc_dir_makes_only_the_simulate_copy(in_tmp):
     assert sorted(p.name for p in in_tmp.iterdir()) == ["calc.simulate"]
 
 
+def test_database_basename_names_the_one_database(in_tmp):
+    df = ps.run(noisy, ps.plist("a", [1]), database_basename="database.pk")
+    assert len(ps.df_read("calc/results.pk")) == len(df) == 1
+    with pytest.raises(ps.PsweepError, match="always results.pk"):
+        ps.run(noisy, ps.plist("a", [1]), database_basename="other.pk")
+
+
 def test_dask_client_is_refused_clearly(in_tmp):
     with pytest.raises(ps.PsweepError, match="dask_client"):
         ps.run(noisy, ps.plist("a", [1]), dask_client=object())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import random
 import re
+import sys
 
 import pytest
 
@@ -332,3 +333,23 @@ def test_html_report_shows_parameters_and_results(pytester, workers):
         ("results", "energy=-0.5, label='x<y'"),  # escaped in the page; only scalars
         ("results", "energy=-2, label='x<y'"),
     ]
+
+
+def test_no_resource_warnings_under_python_dev_mode(pytester, workers):
+    # python -X dev shows every unclosed file or pipe (the writer's pipes included)
+    pytester.makepyfile(
+        sweep_dev="""
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.plist("a", [1, 2, 3]))
+        def sweep_dev(pset):
+            return {"r": pset["a"]}
+        """
+    )
+    result = pytester.run(
+        sys.executable, "-X", "dev", "-m", "pytest", "--psweep", "-p", "no:randomly", *workers
+    )
+    assert result.ret == 0, result.stdout.str()
+    output = result.stdout.str() + result.stderr.str()
+    assert "3 rows written" in output
+    assert "ResourceWarning" not in output
