@@ -31,23 +31,19 @@ PSWEEP_HASH = "_psweep_pset_hash"
 
 
 def needs_migration(df: pd.DataFrame) -> str | None:
-    """Why a database is not in this package's form (SPEC §3), or None."""
+    """Why rows cannot be appended to a database as it is (psweep's forms: naive
+    times, no counters), or None."""
     import pandas as pd
 
     if len(df) == 0:
         return None
-    if "_time_utc" not in df:
-        return "it has no _time_utc column"
-    times = df["_time_utc"]
-    if not isinstance(times.dtype, pd.DatetimeTZDtype):
+    if "_time_utc" in df and not isinstance(df["_time_utc"].dtype, pd.DatetimeTZDtype):
         return "its _time_utc values carry no time zone (psweep wrote them as naive UTC)"
     for counter in ("_pset_seq", "_run_seq"):
         if counter not in df:
             return f"it has no {counter} column"
         if df[counter].isna().any() or df[counter].dtype.kind not in "iu":
             return f"its {counter} column is not all integers"
-    if not isinstance(df.index, pd.DatetimeIndex):
-        return "it is not indexed by _time_utc"
     return None
 
 

@@ -134,8 +134,8 @@ def test_tmpsave_writes_each_row():
     df = ps.run(double, ps.plist("a", [1, 2]), tmpsave=True)
     run_id = df["_run_id"].iloc[0]
     for pset_id, r in zip(df["_pset_id"], df["r"]):
-        row = ps.df_read(f"calc/tmpsave/{run_id}/{pset_id}.pk")
-        assert row["r"].iloc[0] == r
+        row = ps.pickle_read(f"calc/tmpsave/{run_id}/{pset_id}.pk")  # a dict, as psweep's
+        assert row["r"] == r and row["_pset_id"] == pset_id
 
 
 def test_simulate_runs_in_copy_without_calling_func():
