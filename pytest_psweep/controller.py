@@ -127,14 +127,16 @@ class Controller:
     def pytest_report_collectionfinish(self, items: list[pytest.Item]) -> list[str]:
         if self.collect_only and self.config.get_verbosity() < 0:
             return []  # node ids only: the output of --co -q is fed back to pytest
-        return self._header(header_counts(items))
+        return self._header(header_counts(items, self.settings.unselected))
 
     def _header(self, counts: Iterable[list[Any]]) -> list[str]:
         """Where rows go, and per sweep how many psets (times how many cases of its
         other parametrizations) this session has."""
         lines = [
-            f"psweep: {sweep}: {psets} psets" + (f" × {cases} cases" if cases > 1 else "")
-            for sweep, psets, cases in counts
+            f"psweep: {sweep}: {psets} psets"
+            + (f" × {cases} cases" if cases > 1 else "")
+            + (f" (of {total}: --psweep-select)" if total is not None else "")
+            for sweep, psets, cases, total in counts
         ]
         if not lines:
             return []
@@ -219,7 +221,7 @@ class Controller:
             # psets the user interrupted (Ctrl-C) did not crash: they get no row
             for pset_id in self.in_flight.values():
                 self.journal(journal.encode_cancel(pset_id), stop=False)
-        else:
+        elif self.in_flight:
             self.counts["crashed"] += len(self.in_flight)
         self.in_flight.clear()
         if self.failure is not None:

@@ -36,6 +36,7 @@ from .controller import Controller, usage_errors
 from .engine import Run, code_hash, provenance
 from .errors import PsweepError
 from .params import SWEEP_ATTR, Sweep, check_params, hash_params, pset_hash
+from .selection import Selection
 from .sweeps import (
     ATTEMPT_KEY,
     ATTEMPTS,
@@ -108,6 +109,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="",
     )
     group.addoption(
+        "--psweep-select",
+        dest="psweep_select",
+        default=None,
+        metavar="EXPR",
+        help='Only psets whose parameters satisfy EXPR, e.g. "omega > 1.5 and n == 32" '
+        "(comparisons, and/or/not, in, arithmetic); chosen before items are made.",
+    )
+    parser.addini("psweep_select", "Only psets whose parameters satisfy this.", default="")
+    group.addoption(
         "--psweep-lock-timeout",
         dest="psweep_lock_timeout",
         default=None,
@@ -154,6 +164,7 @@ def pytest_configure(config: pytest.Config) -> None:
         run=run,
         html=integrations.html_active(config),
         worker=workerinput is not None,
+        select=_selection(config),
     )
     config.stash[SETTINGS] = settings
     config.pluginmanager.register(SweepRunner(settings), "psweep-runner")
@@ -185,6 +196,14 @@ def _compare_path(config: pytest.Config, calc_dir: CalcDir) -> Path | None:
         if value.lower() in ("true", "1", "yes"):
             value = ""
     return database_file(config.rootpath / value) if value else calc_dir.database
+
+
+def _selection(config: pytest.Config) -> Selection | None:
+    text = _option(config, "psweep_select")
+    if not text or not str(text).strip():
+        return None
+    with usage_errors():
+        return Selection(str(text))
 
 
 def _lock_timeout(config: pytest.Config) -> float:
@@ -247,7 +266,10 @@ def pytest_pycollect_makeitem(
         return None
     if settings is None:
         return []  # plain pytest leaves sweeps alone
-    settings.pending[obj] = _sweep_psets(collector, settings, name, obj, sweep)
+    psets = _sweep_psets(collector, settings, name, obj, sweep)
+    if not psets:
+        return []  # --psweep-select chose none of them
+    settings.pending[obj] = psets
     obj.__test__ = True  # type: ignore[attr-defined]  # pytest's own mark of a test function whatever its name
     if not any(mark.name == "psweep" for mark in getattr(obj, "pytestmark", ())):
         # on the function, not on each pset: pytest handles one function mark far
@@ -293,6 +315,11 @@ def _sweep_psets(
     where = f"sweep {sweep_id}"
     try:
         params = check_params(sweep.params, where)
+        if settings.select is not None:
+            for pset in params:
+                settings.param_names.update(pset)
+            settings.unselected[sweep_id] = len(params)
+            params = [pset for pset in params if settings.select.matches(pset)]
         digests = hash_params(params, where)
     except PsweepError as exc:
         raise collector.CollectError(str(exc)) from None
@@ -312,6 +339,20 @@ def _sweep_psets(
         pytest.param(item_value(pset, digest), id=pset_id, marks=mark(**pset))
         for pset, digest, pset_id in zip(params, digests, pset_ids(params))
     ]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A name in --psweep-select that no sweep has as a parameter is a typo."""
+    settings = settings_of(session.config)
+    if settings is None or settings.select is None or not settings.unselected:
+        return
+    unknown = sorted(settings.select.names - settings.param_names)
+    if unknown:
+        raise pytest.UsageError(
+            f"psweep: --psweep-select {settings.select.text!r}: no sweep has a parameter "
+            f"{', '.join(map(repr, unknown))}; the parameters are "
+            f"{', '.join(sorted(settings.param_names))}"
+        )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -344,6 +385,8 @@ def pset_ids(params: list[dict[str, Any]]) -> list[str]:
     for pset in params:
         parts = []
         for key, value in pset.items():
+            if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+                value = value.item()  # a numpy scalar reads as the number it is
             text = value if isinstance(value, str) else repr(value)
             if not (isinstance(value, (str, int, float, bool)) or value is None) or not (
                 _SAFE_VALUE.fullmatch(text)
@@ -402,7 +445,7 @@ class SweepRunner:
         """An xdist worker counts the psets it collected for the controller's header
         (the controller collects nothing), sent with its first report."""
         if self.settings.worker and not session.config.option.collectonly:
-            self.header = header_counts(session.items)
+            self.header = header_counts(session.items, self.settings.unselected)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:

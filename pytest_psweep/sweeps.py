@@ -13,6 +13,7 @@ import pytest
 from .engine import Run
 from .errors import PsweepError
 from .params import BOOKKEEPING, pset_hash
+from .selection import Selection
 
 HASH_KEY = "_pset_hash"
 CASE_KEY = "_case_hash"  # the values of a sweep item's other parametrizations, hashed
@@ -39,6 +40,7 @@ class Settings:
     atol: float
     lock_timeout: float  # seconds to wait for the database's lock
     run: Run
+    select: Selection | None = None  # --psweep-select
     html: bool = False  # pytest-html writes a report: sweep reports carry text for it
     worker: bool = False  # an xdist worker
     done: set[RowKey] = field(default_factory=set)  # keys of passed rows
@@ -47,6 +49,10 @@ class Settings:
     # sweep function -> its pytest.params, from collection until parametrize takes them
     pending: dict[Any, list[Any]] = field(default_factory=dict)
     sweeps: dict[str, SweepInfo] = field(default_factory=dict)  # by sweep id
+    # under --psweep-select: each sweep's number of psets before selecting, and the
+    # names of all parameters collected (a name in the expression must be one)
+    unselected: dict[str, int] = field(default_factory=dict)
+    param_names: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -206,9 +212,10 @@ def _case(callspec: Any) -> tuple[dict[str, Any], str]:
     return case, digest
 
 
-def header_counts(items: list[pytest.Item]) -> list[list[Any]]:
-    """Per sweep among the items, [sweep id, psets, cases]: how many different psets,
-    and how many different values of its other parametrizations (1 without any)."""
+def header_counts(items: list[pytest.Item], unselected: dict[str, int]) -> list[list[Any]]:
+    """Per sweep among the items, [sweep id, psets, cases, psets before
+    --psweep-select or None]: how many different psets, and how many different values
+    of its other parametrizations (1 without any)."""
     psets: dict[str, set[str]] = {}
     cases: dict[str, set[str]] = {}
     for item in items:
@@ -216,7 +223,7 @@ def header_counts(items: list[pytest.Item]) -> list[list[Any]]:
         if pset is not None:
             psets.setdefault(pset.sweep_id, set()).add(pset.digest)
             cases.setdefault(pset.sweep_id, set()).add(pset.case_hash)
-    return [[sweep, len(psets[sweep]), len(cases[sweep])] for sweep in psets]
+    return [[sweep, len(psets[sweep]), len(cases[sweep]), unselected.get(sweep)] for sweep in psets]
 
 
 # An xdist worker's header counts ride on its first report to the controller, which

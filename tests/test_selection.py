@@ -1,0 +1,101 @@
+"""Selecting psets by value: readable ids for numpy values, --psweep-select (SPEC §5)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_psweep import PsweepError
+from pytest_psweep.selection import Selection
+
+SOLVER = """
+    import numpy as np
+    import pytest_psweep as ps
+
+    @ps.sweep(ps.pgrid(ps.plist("omega", np.linspace(1.0, 2.0, 5)), ps.plist("n", [16, 32])))
+    def sweep_sor(pset):
+        return {"iters": int(100 / pset["omega"])}
+
+    @ps.sweep(ps.plist("k", np.arange(2)) + ps.plist("s", [np.float64(0.0)]))
+    def sweep_other(pset):
+        pass
+"""
+
+
+def test_numpy_values_make_readable_ids(pytester):
+    pytester.makepyfile(sweep_sor=SOLVER)
+    result = pytester.runpytest_subprocess("--psweep", "--co", "-q")
+    ids = [line for line in result.outlines if "::" in line]
+    assert ids[:3] == [
+        "sweep_sor.py::sweep_sor[omega=1.0-n=16]",
+        "sweep_sor.py::sweep_sor[omega=1.0-n=32]",
+        "sweep_sor.py::sweep_sor[omega=1.25-n=16]",
+    ]
+    assert ids[-3:] == [
+        "sweep_sor.py::sweep_other[k=0]",
+        "sweep_sor.py::sweep_other[k=1]",
+        "sweep_sor.py::sweep_other[s=0.0]",
+    ]
+    # and such an id selects its pset
+    one = pytester.runpytest_subprocess("--psweep", "sweep_sor.py::sweep_sor[omega=1.75-n=32]")
+    one.assert_outcomes(passed=1)
+
+
+def test_select_by_an_expression_over_parameters(pytester, read_db, workers):
+    pytester.makepyfile(sweep_sor=SOLVER)
+    result = pytester.runpytest_subprocess(
+        "--psweep", "--psweep-select", "omega > 1.5 and n == 32", *workers
+    )
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*sweep_sor.py::sweep_sor: 2 psets (of 10: --psweep-select)"])
+    df = read_db()
+    assert sorted(zip(df["omega"], df["n"])) == [(1.75, 32), (2.0, 32)]
+    assert set(df["_sweep"]) == {"sweep_sor.py::sweep_sor"}  # sweep_other has no omega
+
+
+def test_select_names_that_are_no_parameter_are_a_usage_error(pytester):
+    pytester.makepyfile(sweep_sor=SOLVER)
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-select", "omgea > 1")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "*--psweep-select 'omgea > 1': no sweep has a parameter 'omgea'; the parameters are k, "
+            "n, omega, s*"
+        ]
+    )
+    assert "rows written" not in result.stdout.str()
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-select", "__import__('os')")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*Call is not allowed*"])
+    assert not (pytester.path / "calc" / "results.pk").exists()
+
+
+@pytest.mark.parametrize(
+    "text, pset, expected",
+    [
+        ("a > 1", {"a": 2}, True),
+        ("1 < a <= 3", {"a": 3}, True),
+        ("1 < a <= 3", {"a": 4}, False),
+        ("a in [1, 2] and not b", {"a": 2, "b": False}, True),
+        ("m in ('sor', 'cg')", {"m": "cg"}, True),
+        ("m not in ['sor']", {"m": "sor"}, False),
+        ("2 * a - 1 == b ** 2", {"a": 5, "b": 3}, True),
+        ("a % 2 == 0 or b is None", {"a": 1, "b": None}, None),  # "is": not allowed
+        ("a > 1", {"b": 2}, False),  # a pset without a does not match
+        ("a == None", {"a": None}, True),
+        ("h == 0.1", {"h": 0.1}, True),
+    ],
+)
+def test_selection_evaluates_only_what_it_allows(text, pset, expected):
+    if expected is None:
+        with pytest.raises(PsweepError, match="not allowed"):
+            Selection(text)
+        return
+    assert Selection(text).matches(pset) is expected
+
+
+def test_selection_refuses_code_and_names_the_pset_it_cannot_compare():
+    for text in ("a.real > 1", "a[0] == 1", "(lambda: 1)()", "[x for x in a]", "a = 1"):
+        with pytest.raises(PsweepError, match="--psweep-select"):
+            Selection(text)
+    with pytest.raises(PsweepError, match=r"on pset \{'a': 'x'\}: TypeError"):
+        Selection("a > 1").matches({"a": "x"})
