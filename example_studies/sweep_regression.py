@@ -1,6 +1,6 @@
 """A regression sweep: CI fails when results drift from a baseline kept in git.
 
-    $ pytest --psweep sweep_regression.py --psweep-calc-dir=calc/regression --psweep-compare=baselines/regression.json
+    $ pytest --psweep sweep_regression.py --psweep-calc-dir=calc/regression --psweep-baseline=baselines/regression.json
 
 Each pset's results are compared with its latest passed row (same sweep, same
 ``_pset_hash``) in ``baselines/regression.json``; numbers within ``rtol`` (here set

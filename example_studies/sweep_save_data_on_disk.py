@@ -1,4 +1,5 @@
-"""Save each pset's data in its own folder ``<_calc_dir>/<_pset_id>/``.
+"""Save each pset's data in its own folder ``<_calc_dir>/<_pset_id>/`` (the fixture
+``pset_dir``; ``ps.run`` users make it from ``pset["_calc_dir"]`` and ``pset["_pset_id"]``).
 
     $ pytest --psweep sweep_save_data_on_disk.py --psweep-calc-dir=calc/on_disk
     $ python eval_save_data_on_disk.py calc/on_disk
@@ -16,10 +17,8 @@ import pytest_psweep as ps
 
 
 @ps.sweep(ps.plist("a", [1, 2, 3, 4]))
-def sweep_save_data_on_disk(pset):
-    folder = Path(pset["_calc_dir"]) / pset["_pset_id"]
-    folder.mkdir(parents=True)
+def sweep_save_data_on_disk(pset, pset_dir: Path):
     # stands for an external program that writes its output to disk
-    cmd = f"echo {pset['a']} {pset['a'] * 2} {pset['a'] * 4} > {folder / 'output.txt'}"
+    cmd = f"echo {pset['a']} {pset['a'] * 2} {pset['a'] * 4} > {pset_dir / 'output.txt'}"
     subprocess.run(cmd, shell=True, check=True)
     return {"cmd": cmd}

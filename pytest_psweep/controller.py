@@ -52,6 +52,8 @@ class Controller:
         )
         self.counts: collections.Counter[str] = collections.Counter()
         self.verdicts: collections.Counter[str] = collections.Counter()
+        # (sweep, key) -> [psets that differ, largest abs diff, largest rel diff]
+        self.drift: dict[tuple[str, str], list[Any]] = {}
         self.modules: dict[str, None] = {}  # module paths (rootdir-relative) that made rows
         self.written: int | None = None
         self.lookahead: dict[str, collections.Counter[str]] = {}
@@ -164,6 +166,11 @@ class Controller:
         self.counts[row.outcome] += 1
         if row.verdict is not None:
             self.verdicts[row.verdict] += 1
+        for sweep, key, abs_diff, rel_diff in row.diffs or ():
+            drift = self.drift.setdefault((sweep, key), [0, None, None])
+            drift[0] += 1
+            drift[1] = _larger(drift[1], abs_diff)
+            drift[2] = _larger(drift[2], rel_diff)
         self.modules[report.fspath] = None
 
     def _journal_reports_left_by_xdist(self) -> None:
@@ -289,11 +296,24 @@ class Controller:
                 f"compared with {self.settings.compare}: {self.verdicts['same']} same, "
                 f"{self.verdicts['differs']} differ, {self.verdicts['new']} new"
             )
+        for (sweep, key), (count, abs_diff, rel_diff) in sorted(self.drift.items()):
+            largest = (
+                f"largest abs diff {abs_diff:.3g}, rel diff {rel_diff:.3g}"
+                if abs_diff is not None and rel_diff is not None
+                else "values that are not numbers"
+            )
+            write(f"  {sweep}: {key}: {count} psets differ, {largest}")
 
     def _say(self, line: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(line)
+
+
+def _larger(old: float | None, new: float | None) -> float | None:
+    if new is None:
+        return old
+    return new if old is None or new > old else old
 
 
 def import_root(module: Path) -> str:

@@ -93,21 +93,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "psweep_skip_dups",
         "Skip psets that already have a passed row with the same _pset_hash and _sweep.",
     )
-    group.addoption(
-        "--psweep-compare",
-        dest="psweep_compare",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="DB",
-        help="Fail psets whose results differ from their latest passed row in DB "
-        "(default: this calc dir's database before the run).",
-    )
-    parser.addini(
+    flag(
         "psweep_compare",
-        "Compare with a baseline database: a path, or 'true' for the calc dir's.",
-        default="",
+        "Regression mode: fail psets whose results differ from their latest passed row "
+        "in the baseline (--psweep-baseline; default: this calc dir's database before "
+        "the run).",
     )
+    group.addoption(
+        "--psweep-baseline",
+        dest="psweep_baseline",
+        default=None,
+        metavar="PATH",
+        help="The baseline database of --psweep-compare (.pk or .json, or a calc dir), "
+        "relative to the rootdir; implies --psweep-compare.",
+    )
+    parser.addini("psweep_baseline", "The baseline database of --psweep-compare.", default="")
     group.addoption(
         "--psweep-select",
         dest="psweep_select",
@@ -187,15 +187,12 @@ def _calc_dir(config: pytest.Config) -> CalcDir:
 
 
 def _compare_path(config: pytest.Config, calc_dir: CalcDir) -> Path | None:
-    """The baseline database of --psweep-compare[=DB], relative to the rootdir."""
-    value = config.getoption("psweep_compare")
-    if value is None:
-        value = config.getini("psweep_compare").strip()
-        if value.lower() in ("", "false", "0", "no"):
-            return None
-        if value.lower() in ("true", "1", "yes"):
-            value = ""
-    return database_file(config.rootpath / value) if value else calc_dir.database
+    """The baseline database of --psweep-compare, relative to the rootdir; None
+    without regression mode. A baseline given turns regression mode on."""
+    baseline = str(_option(config, "psweep_baseline") or "").strip()
+    if baseline:
+        return database_file(config.rootpath / baseline)
+    return calc_dir.database if _option(config, "psweep_compare") else None
 
 
 def _selection(config: pytest.Config) -> Selection | None:
@@ -405,6 +402,15 @@ def pset_ids(params: list[dict[str, Any]]) -> list[str]:
     return unique
 
 
+@pytest.fixture
+def pset_dir(pset: dict[str, Any]) -> Path:
+    """The pset's own folder ``<calc_dir>/<_pset_id>/``, created: like ``tmp_path``, but
+    kept, and named in the pset's row (``_pset_id``)."""
+    folder = Path(pset["_calc_dir"], pset["_pset_id"])
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 # -- running one pset ----------------------------------------------------------------
 
 
@@ -556,8 +562,9 @@ class SweepRunner:
             self.row_hook = bool(item.config.hook.pytest_psweep_row.get_hookimpls())
         if self.row_hook:
             item.ihook.pytest_psweep_row(row=row, item=item)
+        diffs = None
         if settings.compare is not None and outcome == "passed" and not settings.simulate:
-            verdict, message = _compare_row(settings, pset, row)
+            verdict, message, diffs = _compare_row(settings, pset, row)
             if message:
                 row["_outcome"] = outcome = "failed"
                 row["_error"] = f"compare: {message.splitlines()[0]}"
@@ -571,21 +578,22 @@ class SweepRunner:
             )
             report.outcome = "failed"
             report.longrepr = f"{item.nodeid}: {problem}"
-        ReportedRow(record, outcome, verdict, row["_pset_id"]).attach(report)
+        ReportedRow(record, outcome, verdict, row["_pset_id"], diffs).attach(report)
         if settings.html:
             integrations.attach_html(report, pset.params, row, pset.returned)
 
 
 def _compare_row(
     settings: Settings, pset: SweepPset, row: dict[str, Any]
-) -> tuple[str, str | None]:
-    """("new" | "same" | "differs", the failure message or None).
+) -> tuple[str, str | None, list[list[Any]] | None]:
+    """("new" | "same" | "differs", the failure message or None, the differences
+    as [sweep, key, abs diff, rel diff] in builtin types, or None).
 
     Compared: what the function returned. Not compared: the rest of the row
     (parameters, other parametrizations, what row hooks and other plugins add)."""
     baseline = settings.baseline.get(pset.key)
     if baseline is None:
-        return "new", None
+        return "new", None, None
     found = compare.differences(
         baseline,
         row,
@@ -595,12 +603,18 @@ def _compare_row(
         atol=settings.atol if pset.sweep.atol is None else pset.sweep.atol,
     )
     if not found:
-        return "same", None
+        return "same", None, None
     keys = ", ".join(d.key for d in found)
-    return "differs", (
+    message = (
         f"results differ from baseline {settings.compare} "
         f"(row {baseline.get('_pset_id')}) in {keys}\n{compare.diff_table(found)}"
     )
+    diffs = [[pset.sweep_id, d.key, _number(d.abs_diff), _number(d.rel_diff)] for d in found]
+    return "differs", message, diffs
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _outcome(call: pytest.CallInfo[None], report: pytest.TestReport) -> tuple[str, str | None]:

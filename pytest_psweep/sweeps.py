@@ -111,13 +111,15 @@ _REPORT_ATTR = "psweep"
 class ReportedRow(NamedTuple):
     """What a sweep item's report carries: its journal record (``journal.encode_row``),
     its outcome (``started`` for the record of a pset that started), under
-    --psweep-compare the comparison's verdict, and the pset's id. (A tuple: made
-    twice per pset, it must be cheap.)"""
+    --psweep-compare the comparison's verdict and the differences found ([sweep, key,
+    abs diff, rel diff], numbers or None), and the pset's id. (A tuple: made twice
+    per pset, it must be cheap.)"""
 
     record: bytes
     outcome: str
     verdict: str | None
     pset_id: str
+    diffs: list[list[Any]] | None = None
 
     def attach(self, report: pytest.TestReport) -> None:
         setattr(report, _REPORT_ATTR, list(self))

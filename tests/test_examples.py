@@ -171,7 +171,7 @@ def test_regression_sweep_matches_committed_baseline(studies):
             "--psweep",
             "sweep_regression.py",
             "--psweep-calc-dir=calc/regression",
-            "--psweep-compare=baselines/regression.json",
+            "--psweep-baseline=baselines/regression.json",
         ],
         cwd=folder,
         capture_output=True,

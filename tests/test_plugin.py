@@ -28,6 +28,8 @@ def test_help_shows_every_option(pytester):
         "--psweep-backup",
         "--psweep-skip-dups",
         "--psweep-compare*",
+        "--psweep-baseline=PATH*",
+        "--psweep-select=EXPR*",
         "--psweep-lock-timeout=SECONDS",
     ):
         result.stdout.fnmatch_lines([f"*{option}*"])
@@ -37,7 +39,9 @@ def test_help_shows_every_option(pytester):
         "psweep_simulate (bool)",
         "psweep_backup (bool)",
         "psweep_skip_dups (bool)",
-        "psweep_compare",
+        "psweep_compare (bool)",
+        "psweep_baseline",
+        "psweep_select",
         "psweep_lock_timeout",
     ):
         result.stdout.fnmatch_lines([f"*{ini}*"])
@@ -627,3 +631,22 @@ def test_fixture_teardown_still_sees_the_bookkeeping(pytester, read_db):
         folder = pytester.path / "calc" / pset_id
         assert (folder / "out.txt").read_text() == str(a)
         assert (folder / "teardown.txt").read_text() == pset_id
+
+
+def test_pset_dir_is_the_psets_own_kept_folder(pytester, read_db, workers):
+    pytester.makepyfile(
+        sweep_files="""
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.plist("a", [1, 2]))
+        def sweep_files(pset, pset_dir):
+            (pset_dir / "out.txt").write_text(str(pset["a"] * 3))
+            return {"where": str(pset_dir)}
+        """
+    )
+    pytester.runpytest_subprocess("--psweep", *workers).assert_outcomes(passed=2)
+    df = read_db()
+    for pset_id, a, where in zip(df["_pset_id"], df["a"], df["where"]):
+        folder = pytester.path / "calc" / pset_id
+        assert where == str(folder)
+        assert (folder / "out.txt").read_text() == str(a * 3)

@@ -310,7 +310,7 @@ def test_the_rootdir_as_calc_dir_is_refused(pytester):
 def test_a_json_baseline_that_is_no_database_is_an_error(pytester):
     pytester.makepyfile(sweep_ok=ONE_PSET)
     (pytester.path / "base.json").write_text('[{"a": 1, "r": 1}]')
-    result = pytester.runpytest_subprocess("--psweep", "--psweep-compare=base.json")
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-baseline=base.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*baseline */base.json has no column(s) _sweep, _pset_hash*"])
 

@@ -96,6 +96,14 @@ def test_compare_fails_drifted_pset_with_a_table_and_keeps_rows(pytester, read_d
             "arr *array(*) *array(*) *0.002 *0.001",
         ]
     )
+    # the summary: per sweep and key, how many psets differ and by how much at most
+    result.stdout.fnmatch_lines(
+        [
+            "compared with */calc/results.pk: 0 same, 2 differ, 0 new",
+            "  sweep_grid.py::sweep_grid: arr: 2 psets differ, largest abs diff 0.002, rel*",
+            "  sweep_grid.py::sweep_grid: r: 2 psets differ, largest abs diff 0.002, rel*",
+        ]
+    )
     df = read_db()
     assert len(df) == 4
     assert list(df["_outcome"]) == ["passed", "passed", "failed", "failed"]
@@ -105,10 +113,23 @@ def test_compare_fails_drifted_pset_with_a_table_and_keeps_rows(pytester, read_d
     result.assert_outcomes(failed=2)
 
 
+def test_compare_takes_no_positional_argument_away(pytester, read_db):
+    grid(pytester)
+    pytester.makepyfile(test_other="def test_other(): pass")
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=3)
+    # sweep_grid.py is what to run, not a baseline
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-compare", "sweep_grid.py")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["compared with */calc/results.pk: 2 same, 0 differ, 0 new"])
+    # a baseline alone turns regression mode on
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-baseline=calc")
+    result.stdout.fnmatch_lines(["compared with */calc/results.pk: 2 same, 0 differ, 0 new"])
+
+
 def test_compare_tolerances_from_ini_and_per_sweep(pytester):
     grid(pytester)
     pytester.runpytest_subprocess("--psweep", "--psweep-calc-dir=base").assert_outcomes(passed=2)
-    against_base = ("--psweep", "--psweep-compare=base/results.pk")
+    against_base = ("--psweep", "--psweep-baseline=base/results.pk")
     grid(pytester, scale="1.001")
     pytester.runpytest_subprocess(*against_base).assert_outcomes(failed=2)  # default rtol
     pytester.makeini("[pytest]\npsweep_rtol = 0.01\n")
@@ -153,7 +174,7 @@ def test_committed_baseline_works_from_any_working_directory(pytester, read_db):
             "-m",
             "pytest",
             "--psweep",
-            "--psweep-compare=tests/baselines/results.pk",
+            "--psweep-baseline=tests/baselines/results.pk",
             str(pytester.path / "sweep_grid.py"),
         ],
         cwd=baseline.parent,
@@ -167,7 +188,7 @@ def test_committed_baseline_works_from_any_working_directory(pytester, read_db):
 
 def test_compare_with_missing_baseline_file_is_a_usage_error(pytester):
     grid(pytester)
-    result = pytester.runpytest_subprocess("--psweep", "--psweep-compare=nope/results.pk")
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-baseline=nope/results.pk")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*database */nope/results.pk does not exist*"])
 
@@ -225,9 +246,9 @@ def test_compare_with_a_json_baseline_kept_in_git(pytester):
     subprocess.run([psweep, "export", "calc", "baseline.json"], cwd=pytester.path, check=True)
     lines = (pytester.path / "baseline.json").read_text().splitlines()
     assert lines[0].startswith('{"columns": ') and len(lines) == 2 + 2  # a row a line
-    result = pytester.runpytest_subprocess("--psweep", "--psweep-compare=baseline.json", "-n", "2")
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-baseline=baseline.json", "-n", "2")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["compared with */baseline.json: 2 same, 0 differ, 0 new"])
     grid(pytester, scale="1.5")
-    result = pytester.runpytest_subprocess("--psweep", "--psweep-compare=baseline.json")
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-baseline=baseline.json")
     result.assert_outcomes(failed=2)
