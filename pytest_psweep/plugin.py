@@ -14,6 +14,7 @@ import inspect
 import os
 import pickle
 import re
+import textwrap
 from collections.abc import Generator
 from fnmatch import fnmatch
 from pathlib import Path
@@ -478,9 +479,13 @@ class SweepRunner:
         funcargs = pyfuncitem.funcargs
         function = pyfuncitem.obj
         kwargs = {name: funcargs[name] for name in pset.sweep.argnames}
-        pset.returned = self.run.call(
-            lambda: function(**kwargs), pset.value, pset.truth, pyfuncitem.nodeid
-        )
+        try:
+            pset.returned = self.run.call(
+                lambda: function(**kwargs), pset.value, pset.truth, pyfuncitem.nodeid
+            )
+        except PsweepError as exc:  # what it returned: show the user's function
+            exc.add_note(_source_of(function))
+            raise
         return True
 
     @pytest.hookimpl(wrapper=True)
@@ -581,6 +586,17 @@ class SweepRunner:
         ReportedRow(record, outcome, verdict, row["_pset_id"], diffs).attach(report)
         if settings.html:
             integrations.attach_html(report, pset.params, row, pset.returned)
+
+
+def _source_of(function: Any, lines: int = 12) -> str:
+    """Where a function is and its first lines, for an error about what it did."""
+    try:
+        source, start = inspect.getsourcelines(function)
+        where = f"{inspect.getsourcefile(function)}:{start}"
+    except (OSError, TypeError):
+        return f"the function: {getattr(function, '__qualname__', function)}"
+    shown = "".join(source[:lines]).rstrip() + ("\n    ..." if len(source) > lines else "")
+    return f"the function, {where}:\n{textwrap.indent(shown, '    ')}"
 
 
 def _compare_row(

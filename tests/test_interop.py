@@ -346,10 +346,20 @@ def test_no_resource_warnings_under_python_dev_mode(pytester, workers):
             return {"r": pset["a"]}
         """
     )
-    result = pytester.run(
-        sys.executable, "-X", "dev", "-m", "pytest", "--psweep", "-p", "no:randomly", *workers
-    )
-    assert result.ret == 0, result.stdout.str()
-    output = result.stdout.str() + result.stderr.str()
-    assert "3 rows written" in output
-    assert "ResourceWarning" not in output
+    for compare in ([], ["--psweep-compare"]):  # a baseline read too
+        result = pytester.run(
+            sys.executable,
+            "-X",
+            "dev",
+            "-m",
+            "pytest",
+            "--psweep",
+            "-p",
+            "no:randomly",
+            *workers,
+            *compare,
+        )
+        assert result.ret == 0, result.stdout.str()
+        output = result.stdout.str() + result.stderr.str()
+        assert "3 rows written" in output
+        assert "ResourceWarning" not in output

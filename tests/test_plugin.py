@@ -373,12 +373,22 @@ def test_failed_pset_keeps_its_row(pytester, read_db):
     )
     result = pytester.runpytest_subprocess("--psweep")
     result.assert_outcomes(passed=1, failed=4)
-    result.stdout.fnmatch_lines(["*sweep_fail*kind=list*returned a list*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*sweep_fail*kind=list*returned a list*",
+            # the user's function, not the plugin's frames
+            "    the function, */sweep_fail.py:*",
+            "        @ps.sweep(ps.grid(kind=*",
+            "        def sweep_fail(pset):",
+        ]
+    )
+    assert "plugin.py" not in result.stdout.str()
     df = read_db().set_index("kind")
     assert list(df["_outcome"]) == ["passed", "failed", "failed", "failed", "failed"]
     assert df.loc["assert", "_error"].startswith("AssertionError: one is not two")
     assert df.loc["raise", "_error"] == "RuntimeError: solver diverged"
     assert "returned a list" in df.loc["list", "_error"]
+    assert "\n" not in df.loc["list", "_error"]  # the row's error stays one line
     assert "'lock'" in df.loc["unpicklable", "_error"]
     assert df.loc["unpicklable", "value"] == 3  # what could be kept is kept
     assert df.loc["ok", "value"] == 1
