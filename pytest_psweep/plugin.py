@@ -15,6 +15,7 @@ import os
 import pickle
 import re
 import textwrap
+import warnings
 from collections.abc import Generator
 from fnmatch import fnmatch
 from pathlib import Path
@@ -238,9 +239,10 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
     """Collect ``sweep_*.py`` files that pytest's own ``python_files`` would not."""
-    if settings_of(parent.config) is None:
-        return None
     if file_path.suffix != ".py" or not file_path.name.startswith("sweep_"):
+        return None
+    if settings_of(parent.config) is None:
+        parent.config.stash.setdefault(LEFT_OUT, set()).add(file_path)  # for the hint
         return None
     if parent.session.isinitpath(file_path) or any(
         fnmatch(file_path.name, pattern) for pattern in parent.config.getini("python_files")
@@ -255,6 +257,8 @@ def pytest_pycollect_makeitem(
 ) -> list[Any] | None:
     """Check a sweep's params, then let pytest collect it as a test function."""
     if not name.startswith("sweep_"):
+        if isinstance(getattr(obj, SWEEP_ATTR, None), Sweep):
+            _misnamed_sweep(collector, name, obj)
         return None
     sweep = getattr(obj, SWEEP_ATTR, None)
     settings = settings_of(collector.config)
@@ -262,8 +266,9 @@ def pytest_pycollect_makeitem(
         if settings is not None and inspect.isfunction(obj):
             _warn_no_sweep(collector, name, obj)
         return None
-    if settings is None:
-        return []  # plain pytest leaves sweeps alone
+    if settings is None:  # plain pytest leaves sweeps alone, and says so
+        collector.config.stash.setdefault(LEFT_OUT, set()).add(f"{collector.nodeid}::{name}")
+        return []
     psets = _sweep_psets(collector, settings, name, obj, sweep)
     if not psets:
         return []  # --psweep-select chose none of them
@@ -274,6 +279,33 @@ def pytest_pycollect_makeitem(
         # faster than the same mark on 10k parameters (benchmarks/README.md)
         pytest.mark.psweep(obj)
     return None
+
+
+LEFT_OUT = pytest.StashKey[set[Any]]()  # without --psweep: sweep files and sweeps seen
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
+    """Without --psweep, one line says what was left out and how to run it."""
+    left_out = config.stash.get(LEFT_OUT, None)
+    if not left_out or settings_of(config) is not None:
+        return []
+    files = sum(1 for thing in left_out if isinstance(thing, Path))
+    sweeps = len(left_out) - files
+    parts = [f"{n} {what}" for n, what in ((files, "sweep_*.py files"), (sweeps, "sweeps")) if n]
+    return [f"psweep: {' and '.join(parts)} left out: run them with pytest --psweep"]
+
+
+def _misnamed_sweep(collector: pytest.Module | pytest.Class, name: str, func: Any) -> None:
+    """``@ps.sweep`` on a function not named ``sweep_*`` would be ignored (or run as a
+    test without its psets): a collection error under --psweep."""
+    if settings_of(collector.config) is None or not inspect.isfunction(func):
+        return
+    if getattr(func, "__module__", None) != getattr(collector.obj, "__name__", None):
+        return  # imported from elsewhere
+    raise collector.CollectError(
+        f"psweep: {collector.nodeid}::{name} has @ps.sweep but its name does not start "
+        f"with sweep_, so it would not run as a sweep: rename it sweep_{name}"
+    )
 
 
 def _warn_no_sweep(collector: pytest.Module | pytest.Class, name: str, func: Any) -> None:
@@ -313,9 +345,9 @@ def _sweep_psets(
     where = f"sweep {sweep_id}"
     try:
         params = check_params(sweep.params, where)
+        for pset in params:
+            settings.param_names.update(pset)
         if settings.select is not None:
-            for pset in params:
-                settings.param_names.update(pset)
             settings.unselected[sweep_id] = len(params)
             params = [pset for pset in params if settings.select.matches(pset)]
         digests = hash_params(params, where)
@@ -339,10 +371,28 @@ def _sweep_psets(
     ]
 
 
+_PSET_MARK_NAMES = re.compile(r"\bpset\(([^)]*)\)")
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """A name in --psweep-select that no sweep has as a parameter is a typo."""
+    """A parameter name in --psweep-select or in ``-m "pset(name=...)"`` that no
+    sweep has is a typo: an error, or (for -m, pytest's option) a warning."""
     settings = settings_of(session.config)
-    if settings is None or settings.select is None or not settings.unselected:
+    if settings is None or not settings.sweeps:
+        return
+    marked = set()
+    for arguments in _PSET_MARK_NAMES.findall(session.config.option.markexpr or ""):
+        marked.update(re.findall(r"(\w+)\s*=", arguments))
+    if marked - settings.param_names:
+        warnings.warn(
+            pytest.PytestWarning(
+                f"psweep: -m {session.config.option.markexpr!r}: no sweep has a parameter "
+                f"{', '.join(map(repr, sorted(marked - settings.param_names)))}; the "
+                f"parameters are {', '.join(sorted(settings.param_names))}"
+            ),
+            stacklevel=1,
+        )
+    if settings.select is None or not settings.unselected:
         return
     unknown = sorted(settings.select.names - settings.param_names)
     if unknown:

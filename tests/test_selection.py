@@ -99,3 +99,48 @@ def test_selection_refuses_code_and_names_the_pset_it_cannot_compare():
             Selection(text)
     with pytest.raises(PsweepError, match=r"on pset \{'a': 'x'\}: TypeError"):
         Selection("a > 1").matches({"a": "x"})
+
+
+def test_hints_instead_of_silence(pytester):
+    pytester.makepyfile(sweep_sor=SOLVER)
+    pytester.makepyfile(
+        test_mixed="""
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.plist("x", [1]))
+        def sweep_here(pset):
+            pass
+
+        def test_plain():
+            pass
+        """
+    )
+    # plain pytest: the tests run, and one line says what was left out
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["psweep: 1 sweep_*.py files and 1 sweeps left out: run them with pytest --psweep"]
+    )
+    # a pset mark naming no parameter: a warning listing the parameters
+    result = pytester.runpytest_subprocess("--psweep", "-m", "pset(mthod='rk4')")
+    result.stdout.fnmatch_lines(
+        ["*no sweep has a parameter 'mthod'; the parameters are k, n, omega, s, x*"]
+    )
+    assert "left out" not in result.stdout.str()
+
+
+def test_a_sweep_not_named_sweep_is_a_collection_error(pytester):
+    pytester.makepyfile(
+        sweep_named="""
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.plist("a", [1]))
+        def solve(pset):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("--psweep")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*sweep_named.py::solve has @ps.sweep but its name does not start with sweep_*"]
+    )
