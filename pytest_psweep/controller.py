@@ -272,7 +272,8 @@ class Controller:
             return
         if self.collect_only and self.config.get_verbosity() < 0:
             return  # node ids only
-        terminalreporter.section("psweep")
+        terminalreporter.ensure_newline()  # else write_line ends the progress line late:
+        terminalreporter.section("psweep")  # a stray blank line below the header
         write = terminalreporter.write_line
         for sweep, count in self.lookahead.items():
             parts = ", ".join(f"{count[kind]} {kind}" for kind in compare.LOOKAHEAD)

@@ -460,6 +460,9 @@ def test_header_and_summary(pytester):
             "*/calc/results.pk: psets 4 passed, 2 failed, 0 skipped; 6 rows written",
         ]
     )
+    # no blank line between the section's header and its first line
+    section = next(i for i, line in enumerate(result.outlines) if "= psweep =" in line)
+    assert result.outlines[section + 1].endswith("6 rows written")
 
 
 def test_header_under_xdist_names_the_same_sweeps_and_counts_as_serially(pytester):
