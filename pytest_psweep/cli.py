@@ -1,7 +1,9 @@
 """The ``psweep`` command: look at, export and recover a database without pandas code.
 
-psweep show [CALC_DIR_OR_DB] [--cols A B ...] [--query EXPR] [--last-run]
-psweep export DB OUT            (.csv, .json or .parquet by OUT's suffix)
+psweep show [CALC_DIR_OR_DB] [--cols A B ...] [--last-run] [SELECTION]
+psweep export CALC_DIR_OR_DB OUT [--absolute-paths] [SELECTION]
+                                (.csv, .json or .parquet by OUT's suffix)
+SELECTION: --latest --failed --sweep NAME --query EXPR --sort COL ... --reverse
 psweep recover CALC_DIR         (merge journals left by killed runs)
 psweep migrate CALC_DIR         (convert a calc dir that psweep wrote, after a backup)
 
@@ -34,17 +36,28 @@ def database_path(path: str | Path) -> Path:
     return path
 
 
+def _selected(args: argparse.Namespace) -> Any:
+    """The rows the options of show/export choose (``frames.df_select``)."""
+    from .frames import df_select
+
+    df = df_read(database_path(args.database))
+    if getattr(args, "last_run", False) and "_run_seq" in df and len(df):
+        df = df[df["_run_seq"] == df["_run_seq"].max()]
+    return df_select(
+        df,
+        latest=args.latest,
+        failed=args.failed,
+        sweep=args.sweep,
+        query=args.query,
+        sort=args.sort or (),
+        reverse=args.reverse,
+    )
+
+
 def show(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    df = df_read(database_path(args.database))
-    if args.last_run and "_run_seq" in df and len(df):
-        df = df[df["_run_seq"] == df["_run_seq"].max()]
-    if args.query:
-        try:
-            df = df.query(args.query)
-        except Exception as exc:
-            raise PsweepError(f"--query {args.query!r}: {type(exc).__name__}: {exc}") from None
+    df = _selected(args)
     if args.cols:
         unknown = [col for col in args.cols if col not in df]
         if unknown:
@@ -54,7 +67,10 @@ def show(args: argparse.Namespace) -> None:
             )
         cols = args.cols
     else:
-        cols = [c for c in df if not c.startswith("_")] + [c for c in SHOWN_BOOKKEEPING if c in df]
+        shown = SHOWN_BOOKKEEPING + ["_error"] if args.failed else SHOWN_BOOKKEEPING
+        cols = [c for c in df if not c.startswith("_")] + [c for c in shown if c in df]
+        # columns with no value in these rows (other sweeps' parameters) say nothing
+        cols = [c for c in cols if df[c].notna().any()] if len(df) else cols
     with pd.option_context(
         "display.max_rows", None, "display.max_columns", None, "display.width", 200
     ):
@@ -63,7 +79,12 @@ def show(args: argparse.Namespace) -> None:
 
 
 def export(args: argparse.Namespace) -> None:
-    df = df_read(database_path(args.database))
+    df = _selected(args)
+    if not args.absolute_paths and "_calc_dir" in df:
+        # paths of this machine mean nothing elsewhere: relative to the calc dir's parent
+        base = database_path(args.database).parent.parent
+        df = df.copy()
+        df["_calc_dir"] = [_relative(value, base) for value in df["_calc_dir"]]
     out = Path(args.out)
     suffix = out.suffix.lower()
     if suffix == ".csv":
@@ -83,6 +104,25 @@ def export(args: argparse.Namespace) -> None:
     else:
         raise PsweepError(f"export: cannot tell the format of {out}; use .csv, .json or .parquet")
     print(f"wrote {len(df)} rows to {out}")
+
+
+def _relative(value: Any, base: Path) -> Any:
+    if not isinstance(value, str) or not os.path.isabs(value):
+        return value
+    return os.path.relpath(value, base)
+
+
+def _add_selection(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--latest", action="store_true", help="Only the newest row per sweep and pset."
+    )
+    cmd.add_argument(
+        "--failed", action="store_true", help="Only failed and crashed rows (with _error)."
+    )
+    cmd.add_argument("--sweep", help="Only rows of sweeps whose _sweep contains this (or glob).")
+    cmd.add_argument("--query", help="Keep rows matching a pandas query, e.g. 'a > 1'.")
+    cmd.add_argument("--sort", nargs="+", metavar="COL", help="Sort by these columns.")
+    cmd.add_argument("--reverse", action="store_true", help="Sort in descending order.")
 
 
 def recover(args: argparse.Namespace) -> None:
@@ -109,13 +149,19 @@ def parser() -> argparse.ArgumentParser:
     cmd = commands.add_parser("show", help="Print the database as a table.")
     cmd.add_argument("database", nargs="?", default=CALC_DIR, metavar="CALC_DIR_OR_DB")
     cmd.add_argument("--cols", nargs="+", help="Show these columns.")
-    cmd.add_argument("--query", help="Keep rows matching a pandas query, e.g. 'a > 1'.")
     cmd.add_argument("--last-run", action="store_true", help="Show only the newest run.")
+    _add_selection(cmd)
     cmd.set_defaults(handler=show)
 
     cmd = commands.add_parser("export", help="Write the database as CSV, JSON or Parquet.")
-    cmd.add_argument("database", metavar="DB")
+    cmd.add_argument("database", metavar="CALC_DIR_OR_DB")
     cmd.add_argument("out", metavar="OUT")
+    _add_selection(cmd)
+    cmd.add_argument(
+        "--absolute-paths",
+        action="store_true",
+        help="Keep _calc_dir as stored (default: relative to the calc dir's parent).",
+    )
     cmd.set_defaults(handler=export)
 
     cmd = commands.add_parser("recover", help="Merge rows left by killed runs.")
@@ -145,6 +191,7 @@ def _run(command: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     args = command.parse_args(argv)
     try:
         args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
     except PsweepError as exc:
         print(f"{command.prog}: error: {exc}", file=sys.stderr)
         return 1

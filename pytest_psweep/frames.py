@@ -151,3 +151,72 @@ def df_print(
     else:
         shown = set(df.columns) - (set() if prefix_cols else prefix) - set(skip_cols)
     print(df[sorted(shown)].to_string(index=index))
+
+
+# -- answers from a database (the psweep command and notebooks agree) -------------------
+
+FAILED_OUTCOMES = ("failed", "crashed")
+
+
+def df_latest(df: pd.DataFrame) -> pd.DataFrame:
+    """The current result per pset: the newest row (by ``_pset_seq``) per ``_sweep``,
+    ``_pset_hash`` and ``_case_hash`` (those present), in database order."""
+    from .database import KEY_COLUMNS
+
+    key = [column for column in KEY_COLUMNS if column in df]
+    if not key or len(df) == 0:
+        return df
+    order = "_pset_seq" if "_pset_seq" in df else None
+    ordered = df.sort_values(order, kind="stable") if order else df
+    return ordered.drop_duplicates(key, keep="last")
+
+
+def df_select(
+    df: pd.DataFrame,
+    *,
+    latest: bool = False,
+    failed: bool = False,
+    sweep: str | None = None,
+    query: str | None = None,
+    sort: Sequence[str] = (),
+    reverse: bool = False,
+) -> pd.DataFrame:
+    """Rows of a database as ``psweep show`` and ``psweep export`` select them:
+    ``latest`` (``df_latest``), ``failed`` (``_outcome`` failed or crashed),
+    ``sweep`` (``_sweep`` containing it, or matching it as a glob with ``*``),
+    ``query`` (``DataFrame.query``), sorted by the columns ``sort``. A name that is no
+    column is a PsweepError listing the columns."""
+    from fnmatch import fnmatchcase
+
+    from .errors import PsweepError
+
+    _columns_exist(df, list(sort), "--sort")
+    if latest:
+        df = df_latest(df)
+    if failed:
+        _columns_exist(df, ["_outcome"], "--failed")
+        df = df[df["_outcome"].isin(FAILED_OUTCOMES)]
+    if sweep:
+        _columns_exist(df, ["_sweep"], "--sweep")
+        names = df["_sweep"].astype("string")
+        pattern = sweep if "*" in sweep else f"*{sweep}*"
+        df = df[[isinstance(n, str) and fnmatchcase(n, pattern) for n in names]]
+    if query:
+        try:
+            df = df.query(query)
+        except Exception as exc:
+            raise PsweepError(f"--query {query!r}: {type(exc).__name__}: {exc}") from None
+    if sort:
+        df = df.sort_values(list(sort), ascending=not reverse, kind="stable")
+    return df
+
+
+def _columns_exist(df: pd.DataFrame, names: list[str], option: str) -> None:
+    from .errors import PsweepError
+
+    unknown = [name for name in names if name not in df]
+    if unknown:
+        raise PsweepError(
+            f"{option}: no column {', '.join(map(repr, unknown))}; the database has "
+            f"{', '.join(map(str, df.columns))}"
+        )

@@ -138,3 +138,73 @@ def test_recover_merges_journal_of_a_killed_run(tmp_path, monkeypatch):
     assert psweep("recover", "calc").stdout.strip() == "recovered 3 rows into calc/results.pk"
     assert list(ps.df_read("calc/results.pk")["a"]) == [0, 1, 2]
     assert psweep("recover", "calc").stdout.strip() == "recovered 0 rows into calc/results.pk"
+
+
+@pytest.fixture
+def study(tmp_path, monkeypatch):
+    """Two sweeps with different parameters, a pset run twice, a failure."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sweep_two.py").write_text(
+        textwrap.dedent(
+            """
+            import os
+            import pytest_psweep as ps
+
+            @ps.sweep(ps.plist("a", [1, 2, 3]))
+            def sweep_a(pset):
+                assert pset["a"] != 3 or os.environ.get("FIXED"), "a=3 diverged"
+                return {"r": pset["a"] * 10}
+
+            @ps.sweep(ps.plist("n", [5]))
+            def sweep_n(pset):
+                return {"m": pset["n"]}
+            """
+        )
+    )
+    for fixed in ("", "1"):
+        subprocess.run(
+            [sys.executable, "-m", "pytest", "--psweep", "-q", "-p", "no:randomly"],
+            env={**__import__("os").environ, "FIXED": fixed},
+            capture_output=True,
+        )
+    return tmp_path / "calc"
+
+
+def test_show_selects_latest_failed_sweep_and_sorts(study):
+    everything = ps.df_read(study / "results.pk")
+    assert len(everything) == 8
+    latest = psweep("show", "--latest", "--sort", "r", "--reverse").stdout
+    lines = latest.splitlines()
+    assert lines[0].split() == ["a", "r", "n", "m", "_run_seq", "_pset_seq", "_outcome", "_sweep"]
+    assert [line.split()[:2] for line in lines[1:4]] == [
+        ["3.0", "30.0"],
+        ["2.0", "20.0"],
+        ["1.0", "10.0"],
+    ]
+    assert lines[-1] == "[4 rows]"
+    assert len(ps.df_latest(everything)) == 4  # the same from Python
+    failed = psweep("show", "--failed").stdout
+    assert "_error" in failed.splitlines()[0] and "a=3 diverged" in failed
+    assert "[1 rows]" in failed
+    # columns that have no value in the rows shown are left out
+    only_n = psweep("show", "--sweep", "sweep_n").stdout.splitlines()
+    assert only_n[0].split() == ["n", "m", "_run_seq", "_pset_seq", "_outcome", "_sweep"]
+    assert only_n[-1] == "[2 rows]"
+    bad = psweep("show", "--sort", "nope", check=False)
+    assert bad.returncode == 1 and "--sort: no column 'nope'" in bad.stderr
+
+
+def test_show_into_a_closed_pipe_is_no_error(study):
+    done = subprocess.run(
+        f"{PSWEEP} show | head -n 1", shell=True, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split()[0] == "a" and done.stderr == ""
+
+
+def test_export_latest_with_relative_paths(study, tmp_path):
+    psweep("export", "calc", "latest.csv", "--latest", "--query", "_outcome == 'passed'")
+    df = pd.read_csv(tmp_path / "latest.csv")
+    assert len(df) == 4 and set(df["_calc_dir"]) == {"calc"}
+    psweep("export", "calc", "all.json", "--absolute-paths")
+    df = ps.df_read(tmp_path / "all.json", fmt="json")
+    assert len(df) == 8 and set(df["_calc_dir"]) == {str(study)}
