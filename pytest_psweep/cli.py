@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .calcdir import CALC_DIR, DATABASE, LEGACY_DATABASE, Database, database_file
-from .database import df_read, df_write
+from .database import df_read, df_to_json, df_write
 from .errors import PsweepError
 
 # shown by default next to the parameters and results
@@ -228,8 +228,7 @@ def db2json(argv: Sequence[str] | None = None) -> int:
     )
 
     def handler(args: argparse.Namespace) -> None:
-        df = _read_any(args.database)
-        print(df.to_json(orient=args.orient, date_unit="s", date_format="iso", double_precision=15))
+        print(df_to_json(_read_any(args.database), orient=args.orient))
 
     command.set_defaults(handler=handler)
     return _run(command, argv)

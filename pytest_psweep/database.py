@@ -93,8 +93,14 @@ def df_write(df: Any, path: Any, fmt: str = "pickle", **kwargs: Any) -> None:
 def df_to_json(df: pd.DataFrame, **kwargs: Any) -> Any:
     """``df.to_json`` with psweep's defaults: orient "records", ISO dates in seconds,
     15 digits (a string, or None when ``path_or_buf`` is given)."""
+    import pandas as pd
+
     options: dict[str, Any] = {"orient": "records", "date_unit": "s", "date_format": "iso"}
     options["double_precision"] = 15
+    if "_time_utc" in df and df.index.equals(pd.DatetimeIndex(df["_time_utc"])):
+        # the index is the _time_utc column: in seconds, rows of one second would share
+        # a key of orient "columns" or "index"; a position loses nothing
+        df = df.reset_index(drop=True)
     return df.to_json(**{**options, **kwargs})
 
 

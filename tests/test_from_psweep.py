@@ -16,7 +16,6 @@ import io
 import json
 import math
 import os
-import pickle
 import subprocess
 import sys
 import textwrap
@@ -622,28 +621,36 @@ def test_migrate_never_leaves_a_half_converted_calc_dir(psweep_calc):
     assert done.returncode == 0 and not (psweep_calc / "database.pk").exists()
 
 
+def command(name: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """This package's psweep-db2json / psweep-db2table. Not by their names on PATH:
+    psweep installs scripts of the same names, and the last package installed wins
+    (both read either database)."""
+    function = name.replace("psweep-", "")
+    code = f"import sys; from pytest_psweep.cli import {function}; sys.exit({function}())"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=check
+    )
+
+
+def test_psweep_commands_are_installed():
+    from importlib.metadata import entry_points
+
+    scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
+    assert scripts["psweep-db2json"] == "pytest_psweep.cli:db2json"
+    assert scripts["psweep-db2table"] == "pytest_psweep.cli:db2table"
+
+
 def test_psweep_commands_db2json_and_db2table(psweep_calc):
     for calc in (psweep_calc, psweep_calc.parent / "ours"):
         if calc.name == "ours":
             ps.run(square, ps.plist("a", [1, 2, 3]), calc_dir=str(calc))
-        shown = subprocess.run(
-            ["psweep-db2json", str(calc)], capture_output=True, text=True, check=True
-        ).stdout
+        shown = command("psweep-db2json", str(calc)).stdout
         assert [row["y_"] for row in json.loads(shown)] == [1, 4, 9]
         assert json.loads(shown)[0]["_time_utc"].startswith("20")
-        table = subprocess.run(
-            ["psweep-db2table", "-f", "plain", str(calc), "a", "y_"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
+        columns = json.loads(command("psweep-db2json", "-o", "columns", str(calc)).stdout)
+        assert list(columns["a"].values()) == [1, 2, 3]
+        table = command("psweep-db2table", "-f", "plain", str(calc), "a", "y_").stdout.split()
         assert table == ["a", "y_", "1", "1", "2", "4", "3", "9"]
-        every = subprocess.run(
-            ["psweep-db2table", "-a", str(calc)], capture_output=True, text=True, check=True
-        ).stdout
-        assert "_pset_id" in every
-    done = subprocess.run(
-        ["psweep-db2table", str(psweep_calc), "nope"], capture_output=True, text=True
-    )
+        assert "_pset_id" in command("psweep-db2table", "-a", str(calc)).stdout
+    done = command("psweep-db2table", str(psweep_calc), "nope", check=False)
     assert done.returncode == 1 and "no column 'nope'" in done.stderr
-    pickle.loads(pickle.dumps(ps.df_read(psweep_calc / "database.pk")))  # still psweep's
