@@ -284,6 +284,18 @@ class Database:
         for stale in self.path.parent.glob(f"{temp_prefix(self.path)}*.tmp"):
             stale.unlink(missing_ok=True)
 
+    def waiting_rows(self) -> list[dict[str, Any]]:
+        """The rows that journals hold and the database does not have yet (of runs
+        that were interrupted, or are running), read without changing anything."""
+        folder = self.calc_dir.journal_dir
+        rows: list[dict[str, Any]] = []
+        for path in sorted(folder.glob(f"*{journal.SUFFIX}")) if folder.is_dir() else ():
+            try:
+                rows.extend(journal.read_journal(path)[0])
+            except (journal.Undecodable, OSError):
+                continue  # counted by the run that merges it
+        return rows
+
     def orphan_journals(self) -> Iterator[tuple[Path, BaseFileLock]]:
         """Journals of runs that died, each yielded with its lock held."""
         folder = self.calc_dir.journal_dir

@@ -32,6 +32,13 @@ def database_path(path: str | Path) -> Path:
     """A calc dir means its database; a missing file is a PsweepError."""
     path = database_file(path)
     if not path.is_file():
+        waiting = Database(path.parent).waiting_rows() if path.name == DATABASE else []
+        if waiting:
+            raise PsweepError(
+                f"database {path} does not exist yet, but {len(waiting)} rows of an "
+                f"interrupted run wait in {path.parent / 'journal'}: merge them with "
+                f"'psweep recover {path.parent}'"
+            )
         raise PsweepError(f"database {path} does not exist")
     return path
 

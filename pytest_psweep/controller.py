@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from . import compare, integrations, journal
-from .database import row_keys
+from .calcdir import Database
+from .database import concat, row_keys, rows_to_frame
 from .errors import PsweepError
 from .session import CalcSession
 from .sweeps import ReportedRow, Settings, header_counts, sweep_of, sweep_pset, take_header
@@ -61,6 +62,8 @@ class Controller:
         # psets whose started record is journaled and whose row has not come yet
         self.in_flight: dict[str, str] = {}  # node id -> pset id
         self.collect_only = bool(config.option.collectonly)
+        self.waiting = 0  # dry run: rows that wait in journals to be merged
+        self.interrupted = False
         self._started = False
         self._header_done = False
 
@@ -115,6 +118,10 @@ class Controller:
         if psets:
             with usage_errors():
                 before = self.session.before()
+                waiting = Database(self.session.calc_dir).waiting_rows()
+            if waiting:  # rows of an interrupted run are done too, once merged
+                before = concat(before, rows_to_frame(waiting))
+                self.waiting = len(waiting)
             self.lookahead = compare.lookahead(before, ((p.key, p.sweep.code_hash) for p in psets))
 
     @pytest.hookimpl(tryfirst=True)
@@ -224,6 +231,7 @@ class Controller:
         if self.session.writer is None:  # a dry run, or the start failed
             return
         if session.exitstatus == pytest.ExitCode.INTERRUPTED:
+            self.interrupted = True
             self._journal_reports_left_by_xdist()
             # psets the user interrupted (Ctrl-C) did not crash: they get no row
             for pset_id in self.in_flight.values():
@@ -240,7 +248,8 @@ class Controller:
             self.failure = (
                 (self.failure + "\n" if self.failure else "")
                 + f"psweep: {exc}; this session's rows stay in "
-                f"{self.session.target.journal_dir} for the next run"
+                f"{self.session.target.journal_dir}: the next run merges them, or "
+                f"'psweep recover {self.session.target.path}'"
             )
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
             return
@@ -278,6 +287,13 @@ class Controller:
         for sweep, count in self.lookahead.items():
             parts = ", ".join(f"{count[kind]} {kind}" for kind in compare.LOOKAHEAD)
             write(f"look ahead: {sweep}: {parts}")
+        if self.waiting:
+            target = self.session.target
+            write(
+                f"({self.waiting} of the rows counted wait in {target.journal_dir}, left by "
+                f"an interrupted run: the next run merges them, or 'psweep recover "
+                f"{target.path}')"
+            )
         if self.failure:
             write(self.failure, red=True)
         elif self.counts:
@@ -287,6 +303,13 @@ class Controller:
             if reruns:  # attempts that were run again: each has a row, none is a pset
                 counts += f" (and {reruns} rerun{'s' if reruns > 1 else ''})"
             write(f"{self.session.target.database}: psets {counts}; {self.written} rows written")
+            if self.interrupted:
+                write(
+                    "interrupted: the rows of the psets that finished are kept (above); "
+                    "the psets that were running have none. Run the rest with "
+                    "--psweep-skip-dups",
+                    yellow=True,
+                )
             writer = self.session.writer
             if writer is not None and writer.recovered:
                 write(f"merged {writer.recovered} rows left by an interrupted session")

@@ -135,6 +135,10 @@ def test_recover_merges_journal_of_a_killed_run(tmp_path, monkeypatch):
     wait_for_line(proc, "ready")
     time.sleep(0.1)
     stop(proc)
+    waiting = psweep("show", "calc", check=False)
+    assert waiting.returncode == 1
+    assert "3 rows of an interrupted run wait in calc/journal" in waiting.stderr
+    assert "'psweep recover calc'" in waiting.stderr
     assert psweep("recover", "calc").stdout.strip() == "recovered 3 rows into calc/results.pk"
     assert list(ps.df_read("calc/results.pk")["a"]) == [0, 1, 2]
     assert psweep("recover", "calc").stdout.strip() == "recovered 0 rows into calc/results.pk"

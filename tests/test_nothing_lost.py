@@ -243,11 +243,15 @@ def test_a_pset_that_kills_a_serial_session_gets_a_crashed_row_in_the_next(pytes
 def test_ctrl_c_writes_every_finished_row_and_exits_2(pytester, read_db, workers):
     # a terminal's Ctrl-C reaches the whole process group, the writer included
     marks = marked(pytester, n=30, stop_at=5, action="time.sleep(60)", sleep=0.05)
-    proc = start_session(pytester, *workers, start_new_session=True)
+    proc = start_session(pytester, *workers, start_new_session=True, output=True)
     wait_for(pytester.path / "ready")
     time.sleep(1.0)
     kill_group(proc, signal.SIGINT)
+    output = proc.stdout.read().decode()  # until the session has exited
     assert stop(proc, sig=0) == 2
+    assert "/calc/results.pk: psets" in output
+    assert "interrupted: the rows of the psets that finished are kept" in output
+    assert "--psweep-skip-dups" in output
     df = read_db()
     finished = done(marks)
     assert sorted(df["a"]) == finished and set(df["_outcome"]) == {"passed"}

@@ -61,6 +61,15 @@ def test_skip_dups_resumes_a_killed_study(pytester, read_db, monkeypatch):
     wait_for(pytester.path / "ready")
     time.sleep(0.5)  # let the controller journal the reports on their way
     stop(proc)
+    # the dry run counts the rows that wait in the killed session's journal
+    result = pytester.runpytest_subprocess("--psweep", "--co")
+    result.stdout.fnmatch_lines(
+        [
+            "look ahead: sweep_slow.py::sweep_slow: 5 new, 3 done, 0 failed before, 0 other code",
+            "(4 of the rows counted wait in */calc/journal, left by an interrupted run: the "
+            "next run merges them, or 'psweep recover */calc')",
+        ]
+    )
     monkeypatch.setenv("RESUME", "1")
     result = pytester.runpytest_subprocess("--psweep", "--psweep-skip-dups")
     result.assert_outcomes(passed=5, skipped=3)
