@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import inspect
+import numbers
 import os
 import pickle
 import re
@@ -345,8 +346,14 @@ def _sweep_psets(
     where = f"sweep {sweep_id}"
     try:
         params = check_params(sweep.params, where)
+        kinds: dict[str, set[str]] = {}
         for pset in params:
-            settings.param_names.update(pset)
+            for key, value in pset.items():
+                kinds.setdefault(key, set()).add(_kind(value))
+        for key, found in kinds.items():
+            for kind in found:
+                settings.param_kinds.setdefault(key, {}).setdefault(kind, set()).add(sweep_id)
+        settings.param_names.update(kinds)
         if settings.select is not None:
             settings.unselected[sweep_id] = len(params)
             params = [pset for pset in params if settings.select.matches(pset)]
@@ -371,6 +378,43 @@ def _sweep_psets(
     ]
 
 
+def _kind(value: Any) -> str:
+    """What a column makes of a value: numbers of any type are one kind."""
+    if value is None or isinstance(value, bool | str):
+        return type(value).__name__
+    if type(value).__name__ in ("bool", "bool_"):
+        return "bool"
+    if isinstance(value, numbers.Number):
+        return "number"
+    return type(value).__name__
+
+
+def _warn_mixed_kinds(settings: Settings) -> None:
+    """Two sweeps that give one parameter name values of different kinds (``n`` grid
+    points in one, ``"auto"`` in another) share a database column of mixed type."""
+    for key, kinds in sorted(settings.param_kinds.items()):
+        sweeps = set().union(*kinds.values())
+        if len(kinds) < 2 or len(sweeps) < 2:
+            continue  # one kind, or one sweep's own choice
+        if all(len(kinds) == len(_kinds_of(settings, key, sweep)) for sweep in sweeps):
+            continue  # every sweep mixes the same kinds itself
+        said = "; ".join(
+            f"{kind} from {', '.join(sorted(found))}" for kind, found in sorted(kinds.items())
+        )
+        warnings.warn(
+            pytest.PytestWarning(
+                f"psweep: parameter {key!r} gets values of different kinds from different "
+                f"sweeps ({said}): one database column of mixed type. Rename it in one "
+                "sweep, or give the sweeps calc dirs of their own (--psweep-calc-dir)"
+            ),
+            stacklevel=1,
+        )
+
+
+def _kinds_of(settings: Settings, key: str, sweep: str) -> set[str]:
+    return {kind for kind, found in settings.param_kinds[key].items() if sweep in found}
+
+
 _PSET_MARK_NAMES = re.compile(r"\bpset\(([^)]*)\)")
 
 
@@ -380,6 +424,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     settings = settings_of(session.config)
     if settings is None or not settings.sweeps:
         return
+    _warn_mixed_kinds(settings)
     marked = set()
     for arguments in _PSET_MARK_NAMES.findall(session.config.option.markexpr or ""):
         marked.update(re.findall(r"(\w+)\s*=", arguments))

@@ -53,6 +53,8 @@ class Settings:
     # names of all parameters collected (a name in the expression must be one)
     unselected: dict[str, int] = field(default_factory=dict)
     param_names: set[str] = field(default_factory=set)
+    # parameter -> kind of value ("number", "str", ...) -> the sweeps giving such values
+    param_kinds: dict[str, dict[str, set[str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

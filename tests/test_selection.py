@@ -144,3 +144,37 @@ def test_a_sweep_not_named_sweep_is_a_collection_error(pytester):
     result.stdout.fnmatch_lines(
         ["*sweep_named.py::solve has @ps.sweep but its name does not start with sweep_*"]
     )
+
+
+def test_a_parameter_with_values_of_different_kinds_in_two_sweeps_warns(pytester):
+    pytester.makepyfile(
+        sweep_kinds="""
+        import numpy as np
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.plist("n", [8, 16]))
+        def sweep_grid(pset):
+            pass
+
+        @ps.sweep(ps.plist("n", [np.int64(100), "auto"]))
+        def sweep_samples(pset):
+            pass
+
+        @ps.sweep(ps.plist("h", [0.1, 1]))  # int and float: one kind, numbers
+        def sweep_h(pset):
+            pass
+
+        @ps.sweep(ps.plist("h", [np.float32(0.5)]))
+        def sweep_h2(pset):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("--psweep")
+    result.assert_outcomes(passed=7, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*parameter 'n' gets values of different kinds from different sweeps (number from "
+            "sweep_kinds.py::sweep_grid, sweep_kinds.py::sweep_samples; str from "
+            "sweep_kinds.py::sweep_samples)*"
+        ]
+    )
