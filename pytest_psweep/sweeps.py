@@ -223,10 +223,13 @@ def header_counts(items: list[pytest.Item], unselected: dict[str, int]) -> list[
     psets: dict[str, set[str]] = {}
     cases: dict[str, set[str]] = {}
     for item in items:
-        pset = sweep_pset(item)
-        if pset is not None:
-            psets.setdefault(pset.sweep_id, set()).add(pset.digest)
-            cases.setdefault(pset.sweep_id, set()).add(pset.case_hash)
+        sweep = sweep_of(item)
+        if sweep is None:
+            continue
+        params = item.callspec.params  # type: ignore[attr-defined]
+        psets.setdefault(sweep.sweep_id, set()).add(params["pset"][HASH_KEY])
+        case = _case(item.callspec)[1] if len(params) > 1 else ""  # type: ignore[attr-defined]
+        cases.setdefault(sweep.sweep_id, set()).add(case)
     return [[sweep, len(psets[sweep]), len(cases[sweep]), unselected.get(sweep)] for sweep in psets]
 
 
