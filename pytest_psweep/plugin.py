@@ -102,33 +102,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "in the baseline (--psweep-baseline; default: this calc dir's database before "
         "the run).",
     )
-    group.addoption(
-        "--psweep-baseline",
-        dest="psweep_baseline",
-        default=None,
-        metavar="PATH",
-        help="The baseline database of --psweep-compare (.pk or .json, or a calc dir), "
+
+    def value(name: str, metavar: str, help: str, ini_help: str) -> None:
+        group.addoption(
+            f"--{name.replace('_', '-')}", dest=name, default=None, metavar=metavar, help=help
+        )
+        parser.addini(name, ini_help, default="")
+
+    value(
+        "psweep_baseline",
+        "PATH",
+        "The baseline database of --psweep-compare (.pk or .json, or a calc dir), "
         "relative to the rootdir; implies --psweep-compare.",
+        "The baseline database of --psweep-compare.",
     )
-    parser.addini("psweep_baseline", "The baseline database of --psweep-compare.", default="")
-    group.addoption(
-        "--psweep-select",
-        dest="psweep_select",
-        default=None,
-        metavar="EXPR",
-        help='Only psets whose parameters satisfy EXPR, e.g. "omega > 1.5 and n == 32" '
+    value(
+        "psweep_select",
+        "EXPR",
+        'Only psets whose parameters satisfy EXPR, e.g. "omega > 1.5 and n == 32" '
         "(comparisons, and/or/not, in, arithmetic); chosen before items are made.",
+        "Only psets whose parameters satisfy this.",
     )
-    parser.addini("psweep_select", "Only psets whose parameters satisfy this.", default="")
-    group.addoption(
-        "--psweep-lock-timeout",
-        dest="psweep_lock_timeout",
-        default=None,
-        metavar="SECONDS",
-        help="Give up waiting for the database's lock after SECONDS (default: "
+    value(
+        "psweep_lock_timeout",
+        "SECONDS",
+        "Give up waiting for the database's lock after SECONDS (default: "
         f"${LOCK_TIMEOUT_ENV}, else {LOCK_TIMEOUT:g}); the rows stay journaled.",
+        "Seconds to wait for the database's lock.",
     )
-    parser.addini("psweep_lock_timeout", "Seconds to wait for the database's lock.", default="")
     parser.addini(
         "psweep_rtol", "Relative tolerance of --psweep-compare.", default=str(compare.RTOL)
     )

@@ -129,19 +129,20 @@ def test_repeat_count_is_a_column(pytester, read_db, workers):
     assert df["_pset_hash"].nunique() == 2  # repetitions of a pset share its hash
 
 
+THREE = """
+    import pytest_psweep as ps
+
+    @ps.sweep(ps.plist("a", [1, 2, 3]))
+    def sweep_ids(pset):
+        return {"r": pset["a"]}
+
+    def test_plain():
+        pass
+"""
+
+
 def test_collect_only_quiet_prints_node_ids_to_feed_back(pytester, read_db):
-    pytester.makepyfile(
-        sweep_ids="""
-        import pytest_psweep as ps
-
-        @ps.sweep(ps.plist("a", [1, 2, 3]))
-        def sweep_ids(pset):
-            return {"r": pset["a"]}
-
-        def test_plain():
-            pass
-        """
-    )
+    pytester.makepyfile(sweep_ids=THREE)
     result = pytester.runpytest_subprocess("--psweep", "--co", "-q")
     ids = [line for line in result.outlines if line.strip()][:-1]
     assert ids == [
@@ -337,15 +338,7 @@ def test_html_report_shows_parameters_and_results(pytester, workers):
 
 def test_no_resource_warnings_under_python_dev_mode(pytester, workers):
     # python -X dev shows every unclosed file or pipe (the writer's pipes included)
-    pytester.makepyfile(
-        sweep_dev="""
-        import pytest_psweep as ps
-
-        @ps.sweep(ps.plist("a", [1, 2, 3]))
-        def sweep_dev(pset):
-            return {"r": pset["a"]}
-        """
-    )
+    pytester.makepyfile(sweep_ids=THREE)
     for compare in ([], ["--psweep-compare"]):  # a baseline read too
         result = pytester.run(
             sys.executable,
@@ -361,5 +354,5 @@ def test_no_resource_warnings_under_python_dev_mode(pytester, workers):
         )
         assert result.ret == 0, result.stdout.str()
         output = result.stdout.str() + result.stderr.str()
-        assert "3 rows written" in output
+        assert "3 rows written" in output and "4 passed" in output
         assert "ResourceWarning" not in output
