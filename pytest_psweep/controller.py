@@ -13,7 +13,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import pickle
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ from . import compare, integrations, journal
 from .calcdir import Database
 from .database import concat, row_keys, rows_to_frame
 from .errors import PsweepError
+from .params import is_missing
+from .progress import Progress, prediction
 from .session import CalcSession
 from .sweeps import ReportedRow, Settings, header_counts, sweep_of, sweep_pset, take_header
 
@@ -63,6 +65,8 @@ class Controller:
         self.in_flight: dict[str, str] = {}  # node id -> pset id
         self.collect_only = bool(config.option.collectonly)
         self.waiting = 0  # dry run: rows that wait in journals to be merged
+        self.prediction: list[str] = []  # dry run: how long the psets took before
+        self.progress: Progress | None = None  # on a terminal, while psets run
         self.interrupted = False
         self._started = False
         self._header_done = False
@@ -114,7 +118,8 @@ class Controller:
         """The dry run's look-ahead: per sweep, what would be new or done."""
         if not self.collect_only:
             return
-        psets = [p for p in map(sweep_pset, session.items) if p is not None]
+        pairs = [(sweep_pset(item), item) for item in session.items]
+        psets = [p for p, _ in pairs if p is not None]
         if psets:
             with usage_errors():
                 before = self.session.before()
@@ -123,6 +128,8 @@ class Controller:
                 before = concat(before, rows_to_frame(waiting))
                 self.waiting = len(waiting)
             self.lookahead = compare.lookahead(before, ((p.key, p.sweep.code_hash) for p in psets))
+            names = {p.key: item.nodeid for p, item in pairs if p is not None}
+            self.prediction = prediction(before, names.items())
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> None:
@@ -138,9 +145,10 @@ class Controller:
             return []  # node ids only: the output of --co -q is fed back to pytest
         return self._header(header_counts(items, self.settings.unselected))
 
-    def _header(self, counts: Iterable[list[Any]]) -> list[str]:
+    def _header(self, counts: list[list[Any]]) -> list[str]:
         """Where rows go, and per sweep how many psets (times how many cases of its
         other parametrizations) this session has."""
+        self._expect(sum(psets * cases for _, psets, cases, _ in counts))
         lines = [
             f"psweep: {sweep}: {psets} psets"
             + (f" × {cases} cases" if cases > 1 else "")
@@ -168,9 +176,15 @@ class Controller:
         self.journal(row.record)
         if row.outcome == "started":
             self.in_flight[report.nodeid] = row.pset_id
+            if self.progress is not None:
+                self.progress.started()
             return
         self.in_flight.pop(report.nodeid, None)
         self.counts[row.outcome] += 1
+        if self.progress is not None and row.outcome != "rerun":
+            said = self.progress.finished(row.outcome in ("failed", "crashed"))
+            if said is not None:
+                self._say(said)
         if row.verdict is not None:
             self.verdicts[row.verdict] += 1
         for sweep, key, abs_diff, rel_diff in row.diffs or ():
@@ -179,6 +193,23 @@ class Controller:
             drift[1] = _larger(drift[1], abs_diff)
             drift[2] = _larger(drift[2], rel_diff)
         self.modules[report.fspath] = None
+
+    def _expect(self, total: int) -> None:
+        """Progress lines, on a terminal and at normal verbosity, as pytest's own
+        progress: ``total`` psets (times cases) are about to run."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        every = self.settings.progress_seconds
+        if (
+            self.collect_only
+            or not total
+            or not every
+            or reporter is None
+            or not getattr(reporter, "isatty", False)
+            or self.config.get_verbosity() < 0
+        ):
+            return
+        self.progress = Progress(every)
+        self.progress.total = total
 
     def _journal_reports_left_by_xdist(self) -> None:
         """xdist's controller stops reading its workers' events at a Ctrl-C, while
@@ -266,9 +297,14 @@ class Controller:
         assert database is not None  # this session wrote rows
         new_rows = database[database["_run_id"] == self.settings.run.run_id]
         if self.settings.simulate:
-            self.lookahead = compare.lookahead(
-                self.session.before(), zip(row_keys(new_rows), new_rows["_code_hash"])
-            )
+            before = self.session.before()
+            keys = list(row_keys(new_rows))
+            self.lookahead = compare.lookahead(before, zip(keys, new_rows["_code_hash"]))
+            names = [
+                f"{key[0]}[{_params_text(row)}]"
+                for key, row in zip(keys, new_rows.to_dict("records"))
+            ]
+            self.prediction = prediction(before, zip(keys, names))
         self.config.hook.pytest_psweep_finish(
             database=database, new_rows=new_rows, calc_dir=self.session.target.path
         )
@@ -287,6 +323,8 @@ class Controller:
         for sweep, count in self.lookahead.items():
             parts = ", ".join(f"{count[kind]} {kind}" for kind in compare.LOOKAHEAD)
             write(f"look ahead: {sweep}: {parts}")
+        for line in self.prediction:
+            write(line)
         if self.waiting:
             target = self.session.target
             write(
@@ -332,6 +370,15 @@ class Controller:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(line)
+
+
+def _params_text(row: dict[str, Any]) -> str:
+    """A simulated row's parameters (it has no results): ``a=1-b=2``."""
+    return "-".join(
+        f"{key}={value}"
+        for key, value in row.items()
+        if not key.startswith("_") and not is_missing(value)
+    )
 
 
 def _larger(old: float | None, new: float | None) -> float | None:

@@ -39,6 +39,7 @@ from .controller import Controller, usage_errors
 from .engine import Run, code_hash, provenance
 from .errors import PsweepError
 from .params import SWEEP_ATTR, Sweep, check_params, hash_params, pset_hash
+from .progress import PROGRESS_SECONDS
 from .selection import Selection
 from .sweeps import (
     ATTEMPT_KEY,
@@ -131,6 +132,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "Seconds to wait for the database's lock.",
     )
     parser.addini(
+        "psweep_progress_seconds",
+        "On a terminal, a line with done/total psets, failures and an ETA at most this "
+        "often (0: never).",
+        default=str(PROGRESS_SECONDS),
+    )
+    parser.addini(
         "psweep_rtol", "Relative tolerance of --psweep-compare.", default=str(compare.RTOL)
     )
     parser.addini(
@@ -169,6 +176,7 @@ def pytest_configure(config: pytest.Config) -> None:
         html=integrations.html_active(config),
         worker=workerinput is not None,
         select=_selection(config),
+        progress_seconds=_float_ini(config, "psweep_progress_seconds"),
     )
     config.stash[SETTINGS] = settings
     config.pluginmanager.register(SweepRunner(settings), "psweep-runner")

@@ -41,6 +41,7 @@ class Settings:
     lock_timeout: float  # seconds to wait for the database's lock
     run: Run
     select: Selection | None = None  # --psweep-select
+    progress_seconds: float = 10.0  # a progress line at most this often (0: none)
     html: bool = False  # pytest-html writes a report: sweep reports carry text for it
     worker: bool = False  # an xdist worker
     done: set[RowKey] = field(default_factory=set)  # keys of passed rows

@@ -1,0 +1,92 @@
+"""How far a session is and how long it will take.
+
+While psets run, on a terminal: now and then a line with done/total, failures so
+far and an ETA from this run's pace (``Progress``). Before a run (``--collect-only``,
+``--psweep-simulate``): the time the psets took when they last passed, and the
+slowest of them (``prediction``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from .database import latest_passed, row_keys
+
+PROGRESS_SECONDS = 10.0  # a progress line at most this often, by default
+
+
+def duration(seconds: float) -> str:
+    """``0:42``, ``12:03``, ``1:02:03``."""
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class Progress:
+    """Counts psets as they finish and says, at most every ``every`` seconds, how
+    many of ``total`` are done, how many failed, and when the rest will be: this
+    run's pace so far (finished psets per second of wall time, which counts xdist's
+    workers in) applied to the psets left."""
+
+    def __init__(self, every: float, clock: Any = time.monotonic) -> None:
+        self.every = every
+        self.clock = clock
+        self.total = 0
+        self.done = 0
+        self.failed = 0
+        self.start: float | None = None
+        self.last_said: float | None = None
+
+    def started(self) -> None:
+        if self.start is None:
+            self.start = self.last_said = self.clock()
+
+    def finished(self, failed: bool) -> str | None:
+        """Count one finished pset; the line to show, when one is due."""
+        self.done += 1
+        self.failed += failed
+        now = self.clock()
+        if self.start is None or self.last_said is None or now - self.last_said < self.every:
+            return None
+        if self.done >= self.total:
+            return None  # the summary says the rest
+        self.last_said = now
+        return self.line(now)
+
+    def line(self, now: float) -> str:
+        assert self.start is not None
+        elapsed = now - self.start
+        left = max(self.total - self.done, 0)
+        eta = duration(elapsed / self.done * left) if self.done else "?"
+        failed = f", {self.failed} failed" if self.failed else ""
+        return (
+            f"psweep: {self.done}/{self.total} psets done{failed}, {duration(elapsed)} "
+            f"so far, about {eta} to go"
+        )
+
+
+def prediction(before: Any, cases: Iterable[tuple[tuple[str, str, str], str]]) -> list[str]:
+    """What the cases (key, name) took when they last passed in ``before``: the total,
+    how many never passed, and the three slowest, as lines for the summary."""
+    latest = latest_passed(before)
+    if latest is None or "_pset_runtime" not in latest:
+        return []
+    runtime = dict(zip(row_keys(latest), latest["_pset_runtime"]))
+    cases = list(cases)
+    known = [(runtime[key], name) for key, name in cases if key in runtime]
+    unknown = len(cases) - len(known)
+    if not known:
+        return []
+    total = sum(float(seconds) for seconds, _ in known)
+    slowest = sorted(known, key=lambda pair: -float(pair[0]))[:3]
+    lines = [
+        f"prediction: {duration(total)} of pset time for the {len(known)} psets that "
+        f"passed before"
+        + (f" ({unknown} never passed: no estimate)" if unknown else "")
+        + " (serially; divide by the workers under -n)"
+    ]
+    lines += [f"  slowest: {name} {float(seconds):.3g} s" for seconds, name in slowest]
+    return lines

@@ -1,0 +1,99 @@
+"""Progress while psets run (on a real pseudo-terminal) and the dry run's prediction."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import subprocess
+import sys
+
+import pytest
+
+from pytest_psweep.progress import Progress, duration
+
+SLOW = """
+    import time
+    import pytest_psweep as ps
+
+    @ps.sweep(ps.plist("a", list(range(12))))
+    def sweep_slow(pset):
+        time.sleep(0.05 if pset["a"] < 11 else 0.6)
+        assert pset["a"] != 2
+        return {"r": pset["a"]}
+"""
+
+
+def in_terminal(folder, *args: str) -> str:
+    """Run pytest --psweep with a pseudo-terminal as its stdout and stderr."""
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--psweep", "-p", "no:randomly", *args],
+        cwd=folder,
+        stdin=subprocess.DEVNULL,
+        stdout=secondary,
+        stderr=secondary,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the terminal closed: the process has exited
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(primary)
+    assert proc.wait(timeout=120) in (0, 1)
+    return re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode(errors="replace"))
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_progress_lines_on_a_terminal(pytester, workers):
+    pytester.makepyfile(sweep_slow=SLOW)
+    pytester.makeini("[pytest]\npsweep_progress_seconds = 0.2\n")
+    output = in_terminal(pytester.path, *workers)
+    lines = re.findall(
+        r"psweep: (\d+)/12 psets done(, (\d+) failed)?, \S+ so far, about (\S+)", output
+    )
+    assert lines, output
+    done = [int(line[0]) for line in lines]
+    assert done == sorted(done) and all(0 < d < 12 for d in done)
+    assert all(line[2] == "1" for line in lines if int(line[0]) > 2 and not workers)
+    assert all(re.fullmatch(r"\d+:\d\d", line[3]) for line in lines)
+    assert "psets 11 passed, 1 failed" in output
+    # quiet as pytest's own progress: not under -q, and not into a file or pipe
+    assert "psets done" not in in_terminal(pytester.path, "-q", *workers)
+    assert "psets done" not in pytester.runpytest_subprocess("--psweep").stdout.str()
+
+
+def test_progress_counts_and_estimates():
+    now = [0.0]
+    progress = Progress(every=5, clock=lambda: now[0])
+    progress.total = 10
+    progress.started()
+    now[0] = 2.0
+    assert progress.finished(failed=False) is None  # not due yet
+    now[0] = 6.0
+    assert progress.finished(failed=True) == (
+        "psweep: 2/10 psets done, 1 failed, 0:06 so far, about 0:24 to go"
+    )
+    now[0] = 7.0
+    assert progress.finished(failed=False) is None  # said a second ago
+    assert (duration(59.6), duration(61), duration(3723)) == ("1:00", "1:01", "1:02:03")
+
+
+def test_dry_run_predicts_the_time_from_earlier_rows(pytester):
+    pytester.makepyfile(sweep_slow=SLOW)
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=11, failed=1)
+    for dry_run in (["--co"], ["--psweep-simulate"]):
+        result = pytester.runpytest_subprocess("--psweep", *dry_run)
+        result.stdout.fnmatch_lines(
+            [
+                "prediction: 0:01 of pset time for the 11 psets that passed before (1 never "
+                "passed: no estimate) (serially; divide by the workers under -n)",
+                "  slowest: sweep_slow.py::sweep_slow[[]a=11[]] 0.6* s",
+            ]
+        )
