@@ -143,7 +143,14 @@ class Controller:
     def pytest_report_collectionfinish(self, items: list[pytest.Item]) -> list[str]:
         if self.collect_only and self.config.get_verbosity() < 0:
             return []  # node ids only: the output of --co -q is fed back to pytest
-        return self._header(header_counts(items, self.settings.unselected))
+        lines = self._header(header_counts(items, self.settings.unselected))
+        if self.progress is not None and self.session.target.database.exists():
+            # before the first pset finishes: what these psets took when they last passed
+            pairs = [(p.key, item.nodeid) for p, item in zip(map(sweep_pset, items), items) if p]
+            with usage_errors():
+                expected = prediction(self.session.before(), pairs)
+            lines += [f"psweep: {line}" for line in expected[:1]]
+        return lines
 
     def _header(self, counts: list[list[Any]]) -> list[str]:
         """Where rows go, and per sweep how many psets (times how many cases of its

@@ -64,6 +64,10 @@ def test_progress_lines_on_a_terminal(pytester, workers):
     assert all(line[2] == "1" for line in lines if int(line[0]) > 2 and not workers)
     assert all(re.fullmatch(r"\d+:\d\d", line[3]) for line in lines)
     assert "psets 11 passed, 1 failed" in output
+    # run again: before the first pset finishes, the estimate of earlier rows
+    again = in_terminal(pytester.path, *workers)
+    if not workers:  # the xdist controller collects nothing, so knows no psets yet
+        assert "psweep: prediction: 0:01 of pset time for the 11 psets that passed" in again
     # quiet as pytest's own progress: not under -q, and not into a file or pipe
     assert "psets done" not in in_terminal(pytester.path, "-q", *workers)
     assert "psets done" not in pytester.runpytest_subprocess("--psweep").stdout.str()
