@@ -124,8 +124,10 @@ def merge_result(row: dict[str, Any], result: Any, truth: dict[str, Any], where:
     if result is None:
         return []
     if not isinstance(result, dict):
+        kind = type(result).__name__
+        article = "an" if kind[:1].lower() in "aeiou" else "a"
         raise PsweepError(
-            f"{where}: returned a {type(result).__name__} for pset "
+            f"{where}: returned {article} {kind} for pset "
             f"{public_params(row)}; return a dict of results (or None)"
         )
     clash = [key for key in result if key in BOOKKEEPING and not _same(result[key], truth.get(key))]
