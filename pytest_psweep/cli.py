@@ -81,7 +81,8 @@ def show(args: argparse.Namespace) -> None:
     with pd.option_context(
         "display.max_rows", None, "display.max_columns", None, "display.width", 200
     ):
-        print(df[cols].to_string(index=False))
+        if len(df):
+            print(df[cols].to_string(index=False))
     print(f"[{len(df)} rows]")
 
 

@@ -79,7 +79,7 @@ def test_vary_2_params_grid(studies):
 
 def test_vary_2_params_zip(studies):
     df = db(studies[0], "zip", "a")
-    assert df[["a", "b", "const"]].values.tolist() == [[1, "xx", 1.23], [2, "yy", 1.23]]
+    assert df[["a", "name", "const"]].values.tolist() == [[1, "xx", 1.23], [2, "yy", 1.23]]
 
 
 def test_repeat_gives_two_runs_of_the_same_psets(studies):
