@@ -358,7 +358,8 @@ def _sweep_psets(
         kinds: dict[str, set[str]] = {}
         for pset in params:
             for key, value in pset.items():
-                kinds.setdefault(key, set()).add(_kind(value))
+                if isinstance(key, str):  # hash_params names any other key as an error
+                    kinds.setdefault(key, set()).add(_kind(value))
         for key, found in kinds.items():
             for kind in found:
                 settings.param_kinds.setdefault(key, {}).setdefault(kind, set()).add(sweep_id)

@@ -152,7 +152,8 @@ def test_rows_stay_in_the_journal_when_the_writer_process_dies(pytester, read_db
     result.stdout.fnmatch_lines(
         [
             "*psweep: the process that writes *results.pk ended (exit code -9)*"
-            "this session's rows stay in *journal for the next run"
+            "this session's rows stay in *journal: the next run merges them, or "
+            "'psweep recover */calc'"
         ]
     )
     assert not (pytester.path / "calc" / "results.pk").exists()
