@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import collections
 import inspect
-import numbers
 import os
 import pickle
 import re
-import textwrap
-import warnings
 from collections.abc import Generator
 from fnmatch import fnmatch
 from pathlib import Path
@@ -24,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from . import compare, hookspecs, integrations, journal
+from . import compare, hints, hookspecs, integrations, journal
 from .calcdir import (
     CALC_DIR,
     DATABASE,
@@ -252,7 +249,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Mod
     if file_path.suffix != ".py" or not file_path.name.startswith("sweep_"):
         return None
     if settings_of(parent.config) is None:
-        parent.config.stash.setdefault(LEFT_OUT, set()).add(file_path)  # for the hint
+        hints.left_out(parent.config, file_path)
         return None
     if parent.session.isinitpath(file_path) or any(
         fnmatch(file_path.name, pattern) for pattern in parent.config.getini("python_files")
@@ -266,18 +263,18 @@ def pytest_pycollect_makeitem(
     collector: pytest.Module | pytest.Class, name: str, obj: object
 ) -> list[Any] | None:
     """Check a sweep's params, then let pytest collect it as a test function."""
+    settings = settings_of(collector.config)
     if not name.startswith("sweep_"):
-        if isinstance(getattr(obj, SWEEP_ATTR, None), Sweep):
-            _misnamed_sweep(collector, name, obj)
+        if settings is not None and isinstance(getattr(obj, SWEEP_ATTR, None), Sweep):
+            hints.misnamed_sweep(collector, name, obj)
         return None
     sweep = getattr(obj, SWEEP_ATTR, None)
-    settings = settings_of(collector.config)
     if not isinstance(sweep, Sweep):
-        if settings is not None and inspect.isfunction(obj):
-            _warn_no_sweep(collector, name, obj)
+        if settings is not None:
+            hints.no_sweep(collector, name, obj)
         return None
     if settings is None:  # plain pytest leaves sweeps alone, and says so
-        collector.config.stash.setdefault(LEFT_OUT, set()).add(f"{collector.nodeid}::{name}")
+        hints.left_out(collector.config, f"{collector.nodeid}::{name}")
         return []
     psets = _sweep_psets(collector, settings, name, obj, sweep)
     if not psets:
@@ -289,58 +286,6 @@ def pytest_pycollect_makeitem(
         # faster than the same mark on 10k parameters (benchmarks/README.md)
         pytest.mark.psweep(obj)
     return None
-
-
-LEFT_OUT = pytest.StashKey[set[Any]]()  # without --psweep: sweep files and sweeps seen
-
-
-def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
-    """Without --psweep, one line says what was left out and how to run it."""
-    left_out = config.stash.get(LEFT_OUT, None)
-    if not left_out or settings_of(config) is not None:
-        return []
-    files = sum(1 for thing in left_out if isinstance(thing, Path))
-    sweeps = len(left_out) - files
-    parts = [f"{n} {what}" for n, what in ((files, "sweep_*.py files"), (sweeps, "sweeps")) if n]
-    return [f"psweep: {' and '.join(parts)} left out: run them with pytest --psweep"]
-
-
-def _misnamed_sweep(collector: pytest.Module | pytest.Class, name: str, func: Any) -> None:
-    """``@ps.sweep`` on a function not named ``sweep_*`` would be ignored (or run as a
-    test without its psets): a collection error under --psweep."""
-    if settings_of(collector.config) is None or not inspect.isfunction(func):
-        return
-    if getattr(func, "__module__", None) != getattr(collector.obj, "__name__", None):
-        return  # imported from elsewhere
-    raise collector.CollectError(
-        f"psweep: {collector.nodeid}::{name} has @ps.sweep but its name does not start "
-        f"with sweep_, so it would not run as a sweep: rename it sweep_{name}"
-    )
-
-
-def _warn_no_sweep(collector: pytest.Module | pytest.Class, name: str, func: Any) -> None:
-    """A ``sweep_*`` function without a sweep is a sweep some decorator hid (one that
-    does not copy attributes with ``functools.wraps``, or hypothesis's ``@given``
-    above ``@ps.sweep``), or a forgotten ``@ps.sweep``: say so, never skip silently."""
-    if getattr(func, "__module__", None) != getattr(collector.obj, "__name__", None):
-        return  # imported from elsewhere: a helper, not this module's sweep
-    inner = getattr(getattr(func, "hypothesis", None), "inner_test", None)
-    if isinstance(getattr(inner, SWEEP_ATTR, None), Sweep):
-        why = (
-            "hypothesis's @given is above @ps.sweep; put @ps.sweep outermost (the "
-            "function then runs hypothesis's examples for each pset and returns None)"
-        )
-    else:
-        why = (
-            "no @ps.sweep(params) on it, or a decorator above @ps.sweep dropped its "
-            "attributes (copy them with functools.wraps)"
-        )
-    collector.warn(
-        pytest.PytestCollectionWarning(
-            f"psweep: {collector.nodeid}::{name} is named like a sweep but carries no "
-            f"sweep, so it is not collected: {why}"
-        )
-    )
 
 
 def _sweep_psets(
@@ -355,15 +300,7 @@ def _sweep_psets(
     where = f"sweep {sweep_id}"
     try:
         params = check_params(sweep.params, where)
-        kinds: dict[str, set[str]] = {}
-        for pset in params:
-            for key, value in pset.items():
-                if isinstance(key, str):  # hash_params names any other key as an error
-                    kinds.setdefault(key, set()).add(_kind(value))
-        for key, found in kinds.items():
-            for kind in found:
-                settings.param_kinds.setdefault(key, {}).setdefault(kind, set()).add(sweep_id)
-        settings.param_names.update(kinds)
+        hints.note_parameters(settings, sweep_id, params)
         if settings.select is not None:
             settings.unselected[sweep_id] = len(params)
             params = [pset for pset in params if settings.select.matches(pset)]
@@ -388,74 +325,14 @@ def _sweep_psets(
     ]
 
 
-def _kind(value: Any) -> str:
-    """What a column makes of a value: numbers of any type are one kind."""
-    if value is None or isinstance(value, bool | str):
-        return type(value).__name__
-    if type(value).__name__ in ("bool", "bool_"):
-        return "bool"
-    if isinstance(value, numbers.Number):
-        return "number"
-    return type(value).__name__
-
-
-def _warn_mixed_kinds(settings: Settings) -> None:
-    """Two sweeps that give one parameter name values of different kinds (``n`` grid
-    points in one, ``"auto"`` in another) share a database column of mixed type."""
-    for key, kinds in sorted(settings.param_kinds.items()):
-        sweeps = set().union(*kinds.values())
-        if len(kinds) < 2 or len(sweeps) < 2:
-            continue  # one kind, or one sweep's own choice
-        if all(len(kinds) == len(_kinds_of(settings, key, sweep)) for sweep in sweeps):
-            continue  # every sweep mixes the same kinds itself
-        said = "; ".join(
-            f"{kind} from {', '.join(sorted(found))}" for kind, found in sorted(kinds.items())
-        )
-        warnings.warn(
-            pytest.PytestWarning(
-                f"psweep: parameter {key!r} gets values of different kinds from different "
-                f"sweeps ({said}): one database column of mixed type. Rename it in one "
-                "sweep, or give the sweeps calc dirs of their own (--psweep-calc-dir)"
-            ),
-            stacklevel=1,
-        )
-
-
-def _kinds_of(settings: Settings, key: str, sweep: str) -> set[str]:
-    return {kind for kind, found in settings.param_kinds[key].items() if sweep in found}
-
-
-_PSET_MARK_NAMES = re.compile(r"\bpset\(([^)]*)\)")
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
+    return hints.left_out_line(config) if settings_of(config) is None else []
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """A parameter name in --psweep-select or in ``-m "pset(name=...)"`` that no
-    sweep has is a typo: an error, or (for -m, pytest's option) a warning."""
     settings = settings_of(session.config)
-    if settings is None or not settings.sweeps:
-        return
-    _warn_mixed_kinds(settings)
-    marked = set()
-    for arguments in _PSET_MARK_NAMES.findall(session.config.option.markexpr or ""):
-        marked.update(re.findall(r"(\w+)\s*=", arguments))
-    if marked - settings.param_names:
-        warnings.warn(
-            pytest.PytestWarning(
-                f"psweep: -m {session.config.option.markexpr!r}: no sweep has a parameter "
-                f"{', '.join(map(repr, sorted(marked - settings.param_names)))}; the "
-                f"parameters are {', '.join(sorted(settings.param_names))}"
-            ),
-            stacklevel=1,
-        )
-    if settings.select is None or not settings.unselected:
-        return
-    unknown = sorted(settings.select.names - settings.param_names)
-    if unknown:
-        raise pytest.UsageError(
-            f"psweep: --psweep-select {settings.select.text!r}: no sweep has a parameter "
-            f"{', '.join(map(repr, unknown))}; the parameters are "
-            f"{', '.join(sorted(settings.param_names))}"
-        )
+    if settings is not None and settings.sweeps:
+        hints.check_parameters(settings, session.config.option.markexpr or "")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -589,7 +466,7 @@ class SweepRunner:
                 lambda: function(**kwargs), pset.value, pset.truth, pyfuncitem.nodeid
             )
         except PsweepError as exc:  # what it returned: show the user's function
-            exc.add_note(_source_of(function))
+            exc.add_note(hints.source_of(function))
             raise
         return True
 
@@ -691,17 +568,6 @@ class SweepRunner:
         ReportedRow(record, outcome, verdict, row["_pset_id"], diffs).attach(report)
         if settings.html:
             integrations.attach_html(report, pset.params, row, pset.returned)
-
-
-def _source_of(function: Any, lines: int = 12) -> str:
-    """Where a function is and its first lines, for an error about what it did."""
-    try:
-        source, start = inspect.getsourcelines(function)
-        where = f"{inspect.getsourcefile(function)}:{start}"
-    except (OSError, TypeError):
-        return f"the function: {getattr(function, '__qualname__', function)}"
-    shown = "".join(source[:lines]).rstrip() + ("\n    ..." if len(source) > lines else "")
-    return f"the function, {where}:\n{textwrap.indent(shown, '    ')}"
 
 
 def _compare_row(
