@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import os
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
@@ -295,11 +296,14 @@ class Controller:
             return
         for module in self.modules:
             self.session.keep_module(self.config.rootpath / module, module)
-        if self.settings.simulate or self.config.hook.pytest_psweep_finish.get_hookimpls():
-            self._finish_with_frames()
+        summary_file = os.environ.get(integrations.STEP_SUMMARY_ENV)
+        hooked = bool(self.config.hook.pytest_psweep_finish.get_hookimpls())
+        if self.settings.simulate or hooked or summary_file:
+            self._finish_with_frames(summary_file)
 
-    def _finish_with_frames(self) -> None:
-        """The look-ahead of a simulation and the finish hook, from the written database."""
+    def _finish_with_frames(self, summary_file: str | None) -> None:
+        """The look-ahead of a simulation, the finish hook and a CI job's summary, from
+        the written database."""
         database = self.session.written()
         assert database is not None  # this session wrote rows
         new_rows = database[database["_run_id"] == self.settings.run.run_id]
@@ -315,6 +319,25 @@ class Controller:
         self.config.hook.pytest_psweep_finish(
             database=database, new_rows=new_rows, calc_dir=self.session.target.path
         )
+        if summary_file:
+            compared = None
+            if self.verdicts:
+                compared = "\n".join(
+                    [
+                        f"compared with `{self.settings.compare}`: {self.verdicts['same']} "
+                        f"same, {self.verdicts['differs']} differ, {self.verdicts['new']} new",
+                        *(
+                            f"- `{sweep}` {key}: {count} psets differ, largest abs diff "
+                            f"{abs_diff}, rel diff {rel_diff}"
+                            for (sweep, key), (count, abs_diff, rel_diff) in sorted(
+                                self.drift.items()
+                            )
+                        ),
+                    ]
+                )
+            text = integrations.step_summary(new_rows, self.session.target.database, compared)
+            with open(summary_file, "a") as fh:
+                fh.write(text)
 
     def pytest_unconfigure(self) -> None:
         self.session.close()

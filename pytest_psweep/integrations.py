@@ -1,15 +1,17 @@
-"""What other pytest plugins know of a pset, put where a user of that plugin looks.
+"""What other plugins and CI systems know of a pset, put where their users look.
 
 Each is a small function of duck-typed attributes, so none of these plugins is a
 dependency: pytest-benchmark's statistics become columns of the row,
-pytest-randomly's seed a provenance column, and pytest-html's results table gets the
-pset's parameters and results as columns of its own.
+pytest-randomly's seed a provenance column, pytest-html's results table gets the
+pset's parameters and results as columns of its own, JUnit XML gets them as
+properties, and a GitHub Actions job summary gets a Markdown table of the session.
 """
 
 from __future__ import annotations
 
 import html
 import numbers
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -86,3 +88,72 @@ class HtmlColumns:
         params, results = getattr(report, _HTML_ATTR, None) or ("", "")
         cells.append(f'<td class="col-psweep-params">{html.escape(params)}</td>')
         cells.append(f'<td class="col-psweep-results">{html.escape(results)}</td>')
+
+
+def junitxml_active(config: pytest.Config) -> bool:
+    """Does pytest write a JUnit XML report (``--junitxml``) in this session?"""
+    return bool(getattr(config.option, "xmlpath", None))
+
+
+def attach_properties(
+    item: pytest.Item, params: dict[str, Any], row: dict[str, Any], returned: Any
+) -> None:
+    """The pset's parameters and scalar results as the item's user properties, which
+    pytest's junitxml writes as ``<property>`` elements of the testcase (as
+    ``record_property`` does; junitxml takes them from the teardown report). Text and
+    numbers only: the reports may travel to an xdist controller."""
+    properties = item.user_properties
+    for key, value in params.items():
+        properties.append((key, _plain(value)))
+    for key in returned:
+        value = row.get(key)
+        if isinstance(value, numbers.Number | str | bool) or value is None:
+            properties.append((key, _plain(value)))
+    properties.append(("_outcome", row.get("_outcome")))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    return value.item() if hasattr(value, "item") and getattr(value, "ndim", 1) == 0 else str(value)
+
+
+STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+
+
+def step_summary(new_rows: Any, database: Path | str, compared: str | None) -> str:
+    """This session's rows as Markdown for a CI job's summary page: per sweep the
+    counts, the failures with their errors, and the slowest psets."""
+    lines = [f"## pytest-psweep: {len(new_rows)} rows written to `{database}`", ""]
+    if compared:
+        lines += [compared, ""]
+    outcomes = ("passed", "failed", "crashed", "skipped", "rerun")
+    lines += ["| sweep | " + " | ".join(outcomes) + " | seconds |", "|---" * 7 + "|"]
+    params = [c for c in new_rows.columns if not str(c).startswith("_")]
+    failures, slowest = [], []
+    for sweep, rows in new_rows.groupby("_sweep", sort=True):
+        counts = rows["_outcome"].value_counts()
+        seconds = float(rows["_pset_runtime"].sum())
+        cells = " | ".join(str(int(counts.get(o, 0))) for o in outcomes)
+        lines.append(f"| `{sweep}` | {cells} | {seconds:.3g} |")
+        for _, row in rows[rows["_outcome"].isin(("failed", "crashed"))].iterrows():
+            failures.append(f"- `{sweep}` {_pset_text(row, params)}: {row['_error']}")
+        for _, row in rows.nlargest(3, "_pset_runtime").iterrows():
+            slowest.append((float(row["_pset_runtime"]), f"`{sweep}` {_pset_text(row, params)}"))
+    if failures:
+        lines += ["", "### Failures", "", *failures[:50]]
+    lines += ["", "### Slowest psets", "", "| seconds | pset |", "|---|---|"]
+    lines += [f"| {s:.3g} | {name} |" for s, name in sorted(slowest, reverse=True)[:5]]
+    return "\n".join(lines) + "\n"
+
+
+def _pset_text(row: Any, params: list[str]) -> str:
+    import pandas as pd
+
+    shown = [f"{k}={row[k]!r}" for k in params if not _isna(pd, row[k])]
+    return ", ".join(shown)[:200]
+
+
+def _isna(pd: Any, value: Any) -> bool:
+    missing = pd.isna(value)
+    return isinstance(missing, bool) and missing

@@ -171,6 +171,7 @@ def pytest_configure(config: pytest.Config) -> None:
         lock_timeout=_lock_timeout(config),
         run=run,
         html=integrations.html_active(config),
+        junitxml=integrations.junitxml_active(config),
         worker=workerinput is not None,
         select=_selection(config),
         progress_seconds=_float_ini(config, "psweep_progress_seconds"),
@@ -568,6 +569,8 @@ class SweepRunner:
         ReportedRow(record, outcome, verdict, row["_pset_id"], diffs).attach(report)
         if settings.html:
             integrations.attach_html(report, pset.params, row, pset.returned)
+        if settings.junitxml:
+            integrations.attach_properties(item, pset.params, row, pset.returned)
 
 
 def _compare_row(

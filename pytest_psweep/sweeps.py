@@ -43,6 +43,7 @@ class Settings:
     select: Selection | None = None  # --psweep-select
     progress_seconds: float = 10.0  # a progress line at most this often (0: none)
     html: bool = False  # pytest-html writes a report: sweep reports carry text for it
+    junitxml: bool = False  # --junitxml: sweep reports carry properties
     worker: bool = False  # an xdist worker
     done: set[RowKey] = field(default_factory=set)  # keys of passed rows
     baseline: dict[RowKey, dict[str, Any]] = field(default_factory=dict)

@@ -356,3 +356,49 @@ def test_no_resource_warnings_under_python_dev_mode(pytester, workers):
         output = result.stdout.str() + result.stderr.str()
         assert "3 rows written" in output and "4 passed" in output
         assert "ResourceWarning" not in output
+
+
+CI_SWEEP = """
+    import pytest_psweep as ps
+
+    @ps.sweep(ps.plist("a", [1, 2, 3]))
+    def sweep_ci(pset):
+        assert pset["a"] != 3, "a=3 is out of range"
+        return {"r": pset["a"] * 1.5, "arr": [1, 2]}
+"""
+
+
+def test_junitxml_carries_parameters_and_scalar_results(pytester, workers):
+    import xml.etree.ElementTree as ET
+
+    pytester.makepyfile(sweep_ci=CI_SWEEP)
+    pytester.runpytest_subprocess("--psweep", "--junitxml=out.xml", *workers)
+    cases = ET.parse(pytester.path / "out.xml").getroot().iter("testcase")
+    properties = {
+        case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+        for case in cases
+    }
+    assert properties == {
+        "sweep_ci[a=1]": {"a": "1", "r": "1.5", "_outcome": "passed"},
+        "sweep_ci[a=2]": {"a": "2", "r": "3.0", "_outcome": "passed"},
+        "sweep_ci[a=3]": {"a": "3", "_outcome": "failed"},
+    }
+
+
+def test_github_step_summary(pytester, monkeypatch, workers):
+    pytester.makepyfile(sweep_ci=CI_SWEEP)
+    summary = pytester.path / "summary.md"
+    summary.write_text("earlier steps\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    pytester.runpytest_subprocess("--psweep", *workers).assert_outcomes(passed=2, failed=1)
+    text = summary.read_text()
+    assert text.startswith("earlier steps\n## pytest-psweep: 3 rows written to `")
+    assert "| `sweep_ci.py::sweep_ci` | 2 | 1 | 0 | 0 | 0 |" in text
+    assert "- `sweep_ci.py::sweep_ci` a=3: AssertionError: a=3 is out of range" in text
+    assert "### Slowest psets" in text
+    # regression mode: the verdicts and the largest differences
+    pytester.makepyfile(sweep_ci=CI_SWEEP.replace("1.5", "1.6"))
+    pytester.runpytest_subprocess("--psweep", "--psweep-compare", *workers)
+    text = summary.read_text()
+    assert "compared with `" in text and "0 same, 2 differ, 0 new" in text
+    assert "- `sweep_ci.py::sweep_ci` r: 2 psets differ, largest abs diff 0.2" in text
