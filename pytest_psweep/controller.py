@@ -24,7 +24,7 @@ from . import compare, integrations, journal
 from .calcdir import Database
 from .database import concat, row_keys, rows_to_frame
 from .errors import PsweepError
-from .params import is_missing
+from .params import public_values
 from .progress import Progress, prediction
 from .session import CalcSession
 from .sweeps import ReportedRow, Settings, header_counts, sweep_of, sweep_pset, take_header
@@ -404,11 +404,7 @@ class Controller:
 
 def _params_text(row: dict[str, Any]) -> str:
     """A simulated row's parameters (it has no results): ``a=1-b=2``."""
-    return "-".join(
-        f"{key}={value}"
-        for key, value in row.items()
-        if not key.startswith("_") and not is_missing(value)
-    )
+    return "-".join(f"{key}={value}" for key, value in public_values(row).items())
 
 
 def _larger(old: float | None, new: float | None) -> float | None:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from .calcdir import CALC_DIR, DATABASE, LEGACY_DATABASE
 from .database import assign_counters, concat, rows_to_frame
 from .errors import PsweepError
-from .params import BOOKKEEPING, check_params, hash_params, pset_hash
+from .params import BOOKKEEPING, check_params, hash_params, pset_hash, public_params
 from .session import CalcSession
 
 if TYPE_CHECKING:
@@ -149,11 +149,6 @@ def _same(value: Any, true: Any) -> bool:
         return bool(value == true)
     except Exception:
         return False
-
-
-def public_params(row: dict[str, Any]) -> dict[str, Any]:
-    """The parameters of a row as the user wrote them (no book-keeping)."""
-    return {key: value for key, value in row.items() if not key.startswith("_")}
 
 
 def _func_name(func: Callable[..., Any]) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .helpers import filter_cols
-from .params import row_hash
+from .params import is_missing, row_hash
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -118,15 +118,8 @@ def df_ensure_dtypes(df: pd.DataFrame, fill_value: Any = None) -> pd.DataFrame:
     fill = pd.NA if fill_value is None else fill_value
     out = df.astype(object)
     for column in out.columns:
-        out[column] = out[column].map(lambda v: fill if _scalar_missing(v) else v)
+        out[column] = out[column].map(lambda v: fill if is_missing(v) else v)
     return out.astype(object)
-
-
-def _scalar_missing(value: Any) -> bool:
-    import pandas as pd
-
-    missing = pd.isna(value)
-    return isinstance(missing, bool) and missing
 
 
 def df_print(

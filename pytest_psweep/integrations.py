@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from .params import public_values, python_scalar
+
 BENCHMARK_STATS = ("mean", "min", "max", "stddev", "median")
 _HTML_ATTR = "psweep_html"  # report attribute: [parameters, results] as text
 _HTML_CHARS = 300
@@ -113,9 +115,8 @@ def attach_properties(
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, bool | int | float | str) or value is None:
-        return value
-    return value.item() if hasattr(value, "item") and getattr(value, "ndim", 1) == 0 else str(value)
+    value = python_scalar(value)
+    return value if isinstance(value, bool | int | float | str) or value is None else str(value)
 
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -129,7 +130,6 @@ def step_summary(new_rows: Any, database: Path | str, compared: str | None) -> s
         lines += [compared, ""]
     outcomes = ("passed", "failed", "crashed", "skipped", "rerun")
     lines += ["| sweep | " + " | ".join(outcomes) + " | seconds |", "|---" * 7 + "|"]
-    params = [c for c in new_rows.columns if not str(c).startswith("_")]
     failures, slowest = [], []
     for sweep, rows in new_rows.groupby("_sweep", sort=True):
         counts = rows["_outcome"].value_counts()
@@ -137,9 +137,9 @@ def step_summary(new_rows: Any, database: Path | str, compared: str | None) -> s
         cells = " | ".join(str(int(counts.get(o, 0))) for o in outcomes)
         lines.append(f"| `{sweep}` | {cells} | {seconds:.3g} |")
         for _, row in rows[rows["_outcome"].isin(("failed", "crashed"))].iterrows():
-            failures.append(f"- `{sweep}` {_pset_text(row, params)}: {row['_error']}")
+            failures.append(f"- `{sweep}` {_pset_text(row)}: {row['_error']}")
         for _, row in rows.nlargest(3, "_pset_runtime").iterrows():
-            slowest.append((float(row["_pset_runtime"]), f"`{sweep}` {_pset_text(row, params)}"))
+            slowest.append((float(row["_pset_runtime"]), f"`{sweep}` {_pset_text(row)}"))
     if failures:
         lines += ["", "### Failures", "", *failures[:50]]
     lines += ["", "### Slowest psets", "", "| seconds | pset |", "|---|---|"]
@@ -147,13 +147,6 @@ def step_summary(new_rows: Any, database: Path | str, compared: str | None) -> s
     return "\n".join(lines) + "\n"
 
 
-def _pset_text(row: Any, params: list[str]) -> str:
-    import pandas as pd
-
-    shown = [f"{k}={row[k]!r}" for k in params if not _isna(pd, row[k])]
-    return ", ".join(shown)[:200]
-
-
-def _isna(pd: Any, value: Any) -> bool:
-    missing = pd.isna(value)
-    return isinstance(missing, bool) and missing
+def _pset_text(row: Any) -> str:
+    """A row's parameters and results (a database row cannot tell them apart)."""
+    return ", ".join(f"{k}={v!r}" for k, v in public_values(dict(row)).items())[:200]

@@ -305,6 +305,24 @@ def is_missing(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not _is_bool(value) and math.isnan(value)
 
 
+def python_scalar(value: Any) -> Any:
+    """A numpy scalar as the Python number (or bool, str) it holds; others as they are."""
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+        return value.item()
+    return value
+
+
+def public_params(row: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of a row as the user wrote them (no book-keeping)."""
+    return {key: value for key, value in row.items() if not str(key).startswith("_")}
+
+
+def public_values(row: dict[str, Any]) -> dict[str, Any]:
+    """A database row's values that are neither book-keeping (``_x``) nor missing:
+    its parameters and results, as a person would list them."""
+    return {k: v for k, v in public_params(row).items() if not is_missing(v)}
+
+
 def row_hash(values: dict[str, Any]) -> str:
     """The ``pset_hash`` of a database row's parameter values. A database cannot tell
     a parameter a pset never had from one set to None (both are missing values), so

@@ -35,7 +35,7 @@ from .calcdir import (
 from .controller import Controller, usage_errors
 from .engine import Run, code_hash, provenance
 from .errors import PsweepError
-from .params import SWEEP_ATTR, Sweep, check_params, hash_params, pset_hash
+from .params import SWEEP_ATTR, Sweep, check_params, hash_params, pset_hash, python_scalar
 from .progress import PROGRESS_SECONDS
 from .selection import Selection
 from .sweeps import (
@@ -366,8 +366,7 @@ def pset_ids(params: list[dict[str, Any]]) -> list[str]:
     for pset in params:
         parts = []
         for key, value in pset.items():
-            if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
-                value = value.item()  # a numpy scalar reads as the number it is
+            value = python_scalar(value)  # a numpy scalar reads as the number it is
             text = value if isinstance(value, str) else repr(value)
             if not (isinstance(value, (str, int, float, bool)) or value is None) or not (
                 _SAFE_VALUE.fullmatch(text)

@@ -205,6 +205,17 @@ def test_update_pset_cols_adds_columns_and_rehashes(both_frames):
     ]
 
 
+def test_ensure_dtypes_as_psweep():
+    frame = pd.DataFrame({"a": [1.0, np.nan], "b": ["x", None], "c": [[1], [2]]})
+    ours, theirs = ps.df_ensure_dtypes(frame), psweep.df_ensure_dtypes(frame.copy())
+    assert all(dtype == "object" for dtype in ours.dtypes)
+    assert ours["a"].tolist()[0] == 1.0 and ours["a"].tolist()[1] is pd.NA
+    assert ours["c"].tolist() == [[1], [2]]  # not scalars: kept as they are
+    assert ps.df_ensure_dtypes(frame, fill_value=-1)["a"].tolist() == [1.0, -1]
+    for column in frame:
+        assert [repr(v) for v in ours[column]] == [repr(v) for v in theirs[column]], column
+
+
 def test_df_write_takes_psweeps_argument_order_and_pandas_options(tmp_path, both_frames):
     _, ours = both_frames
     ps.df_write(str(tmp_path / "psweep_order.pk"), ours)  # psweep: df_write(fn, df)
