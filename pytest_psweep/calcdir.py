@@ -210,8 +210,7 @@ class Database:
         from .migrate import needs_migration, refusal
 
         if database is None:
-            if (self.calc_dir.path / LEGACY_DATABASE).is_file():
-                raise refusal(self.calc_dir.path, f"psweep's {LEGACY_DATABASE}")
+            self.calc_dir.refuse_legacy()
             return None
         why = needs_migration(database)
         if why is not None:

@@ -20,9 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .calcdir import CALC_DIR, DATABASE, LEGACY_DATABASE, Database, database_file
+from .calcdir import CALC_DIR, DATABASE, LEGACY_DATABASE, CalcDir, Database, database_file
 from .database import df_read, df_to_json, df_write
 from .errors import PsweepError
+from .frames import require_columns
 
 # shown by default next to the parameters and results
 SHOWN_BOOKKEEPING = ["_run_seq", "_pset_seq", "_outcome", "_sweep"]
@@ -32,12 +33,13 @@ def database_path(path: str | Path) -> Path:
     """A calc dir means its database; a missing file is a PsweepError."""
     path = database_file(path)
     if not path.is_file():
-        waiting = Database(path.parent).waiting_rows() if path.name == DATABASE else []
+        calc_dir = CalcDir(path.parent)
+        waiting = Database(calc_dir).waiting_rows() if path.name == DATABASE else []
         if waiting:
             raise PsweepError(
                 f"database {path} does not exist yet, but {len(waiting)} rows of an "
-                f"interrupted run wait in {path.parent / 'journal'}: merge them with "
-                f"'psweep recover {path.parent}'"
+                f"interrupted run wait in {calc_dir.journal_dir}: merge them with "
+                f"'psweep recover {calc_dir.path}'"
             )
         raise PsweepError(f"database {path} does not exist")
     return path
@@ -66,12 +68,7 @@ def show(args: argparse.Namespace) -> None:
 
     df = _selected(args)
     if args.cols:
-        unknown = [col for col in args.cols if col not in df]
-        if unknown:
-            raise PsweepError(
-                f"--cols: no column {', '.join(map(repr, unknown))}; "
-                f"the database has {', '.join(df.columns)}"
-            )
+        require_columns(df, args.cols, "--cols")
         cols = args.cols
     else:
         shown = SHOWN_BOOKKEEPING + ["_error"] if args.failed else SHOWN_BOOKKEEPING
@@ -262,12 +259,7 @@ def db2table(argv: Sequence[str] | None = None) -> int:
     def handler(args: argparse.Namespace) -> None:
         df = _read_any(args.database)
         if not args.all:
-            unknown = [col for col in args.columns if col not in df]
-            if unknown:
-                raise PsweepError(
-                    f"no column {', '.join(map(repr, unknown))}; the database has "
-                    f"{', '.join(map(str, df.columns))}"
-                )
+            require_columns(df, args.columns, "COLUMN")
             df = df[args.columns or [c for c in df.columns if not str(c).startswith("_")]]
         try:
             from tabulate import tabulate

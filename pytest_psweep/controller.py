@@ -323,17 +323,8 @@ class Controller:
             compared = None
             if self.verdicts:
                 compared = "\n".join(
-                    [
-                        f"compared with `{self.settings.compare}`: {self.verdicts['same']} "
-                        f"same, {self.verdicts['differs']} differ, {self.verdicts['new']} new",
-                        *(
-                            f"- `{sweep}` {key}: {count} psets differ, largest abs diff "
-                            f"{abs_diff}, rel diff {rel_diff}"
-                            for (sweep, key), (count, abs_diff, rel_diff) in sorted(
-                                self.drift.items()
-                            )
-                        ),
-                    ]
+                    [self._verdicts(f"`{self.settings.compare}`")]
+                    + [f"- `{sweep}` {key}: {text}" for sweep, key, text in self._drift()]
                 )
             text = integrations.step_summary(new_rows, self.session.target.database, compared)
             with open(summary_file, "a") as fh:
@@ -384,17 +375,27 @@ class Controller:
             for problem in writer.notes if writer is not None else ():
                 write(f"psweep: {problem}", red=True)
         if self.verdicts:
-            write(
-                f"compared with {self.settings.compare}: {self.verdicts['same']} same, "
-                f"{self.verdicts['differs']} differ, {self.verdicts['new']} new"
-            )
+            write(self._verdicts(str(self.settings.compare)))
+        for sweep, key, text in self._drift():
+            write(f"  {sweep}: {key}: {text}")
+
+    def _verdicts(self, baseline: str) -> str:
+        """Regression mode's counts, for the terminal and for a CI job's summary."""
+        counts = self.verdicts
+        return (
+            f"compared with {baseline}: {counts['same']} same, {counts['differs']} differ, "
+            f"{counts['new']} new"
+        )
+
+    def _drift(self) -> Iterator[tuple[str, str, str]]:
+        """Per sweep and key: how many psets differ, and by how much at most."""
         for (sweep, key), (count, abs_diff, rel_diff) in sorted(self.drift.items()):
             largest = (
                 f"largest abs diff {abs_diff:.3g}, rel diff {rel_diff:.3g}"
                 if abs_diff is not None and rel_diff is not None
                 else "values that are not numbers"
             )
-            write(f"  {sweep}: {key}: {count} psets differ, {largest}")
+            yield sweep, key, f"{count} psets differ, {largest}"
 
     def _say(self, line: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")

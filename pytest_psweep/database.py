@@ -363,6 +363,17 @@ def row_keys(frame: pd.DataFrame) -> Iterator[tuple[str, str, str]]:
     return zip(frame["_sweep"], frame["_pset_hash"], cases)
 
 
+def latest_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The newest row (by ``_pset_seq``, else ``_time_utc``) per key of
+    ``KEY_COLUMNS`` (those present), in database order."""
+    key = [column for column in KEY_COLUMNS if column in frame]
+    if not key or len(frame) == 0:
+        return frame
+    order = next((c for c in ("_pset_seq", "_time_utc") if c in frame), None)
+    ordered = frame.sort_values(order, kind="stable") if order else frame
+    return ordered.drop_duplicates(key, keep="last")
+
+
 def latest_passed(database: pd.DataFrame | None) -> pd.DataFrame | None:
     """The newest passed row per key (``row_keys``); None when the database has no
     such rows (none yet, or rows of ``ps.run`` only)."""
@@ -370,7 +381,4 @@ def latest_passed(database: pd.DataFrame | None) -> pd.DataFrame | None:
         return None
     if not {"_sweep", "_pset_hash", "_outcome"} <= set(database.columns):
         return None
-    passed = database[database["_outcome"] == "passed"]
-    order = "_pset_seq" if "_pset_seq" in passed else "_time_utc"
-    key = [column for column in KEY_COLUMNS if column in passed]
-    return passed.sort_values(order, kind="stable").drop_duplicates(key, keep="last")
+    return latest_rows(database[database["_outcome"] == "passed"])

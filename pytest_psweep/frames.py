@@ -154,14 +154,9 @@ FAILED_OUTCOMES = ("failed", "crashed")
 def df_latest(df: pd.DataFrame) -> pd.DataFrame:
     """The current result per pset: the newest row (by ``_pset_seq``) per ``_sweep``,
     ``_pset_hash`` and ``_case_hash`` (those present), in database order."""
-    from .database import KEY_COLUMNS
+    from .database import latest_rows
 
-    key = [column for column in KEY_COLUMNS if column in df]
-    if not key or len(df) == 0:
-        return df
-    order = "_pset_seq" if "_pset_seq" in df else None
-    ordered = df.sort_values(order, kind="stable") if order else df
-    return ordered.drop_duplicates(key, keep="last")
+    return latest_rows(df)
 
 
 def df_select(
@@ -183,14 +178,14 @@ def df_select(
 
     from .errors import PsweepError
 
-    _columns_exist(df, list(sort), "--sort")
+    require_columns(df, list(sort), "--sort")
     if latest:
         df = df_latest(df)
     if failed:
-        _columns_exist(df, ["_outcome"], "--failed")
+        require_columns(df, ["_outcome"], "--failed")
         df = df[df["_outcome"].isin(FAILED_OUTCOMES)]
     if sweep:
-        _columns_exist(df, ["_sweep"], "--sweep")
+        require_columns(df, ["_sweep"], "--sweep")
         names = df["_sweep"].astype("string")
         pattern = sweep if "*" in sweep else f"*{sweep}*"
         df = df[[isinstance(n, str) and fnmatchcase(n, pattern) for n in names]]
@@ -204,7 +199,8 @@ def df_select(
     return df
 
 
-def _columns_exist(df: pd.DataFrame, names: list[str], option: str) -> None:
+def require_columns(df: pd.DataFrame, names: Iterable[Any], option: str) -> None:
+    """A PsweepError naming the option, the columns ``df`` lacks and those it has."""
     from .errors import PsweepError
 
     unknown = [name for name in names if name not in df]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from .calcdir import LEGACY_DATABASE, CalcDir, Database, backup
 from .database import df_read, df_write
 from .errors import PsweepError
+from .frames import require_columns
 from .helpers import filter_cols
 from .params import row_hash
 
@@ -76,12 +77,7 @@ def upgrade(df: pd.DataFrame, params: Sequence[str] | None = None) -> pd.DataFra
         out[PSWEEP_HASH] = out["_pset_hash"]
     if params is None:
         params = filter_cols([c for c in out.columns if isinstance(c, str)], kind="pset")
-    unknown = [name for name in params if name not in out]
-    if unknown:
-        raise PsweepError(
-            f"no parameter column {', '.join(map(repr, unknown))}; the database has "
-            f"{', '.join(map(str, out.columns))}"
-        )
+    require_columns(out, params, "--params")
     params = list(params)
     out["_pset_hash"] = [
         row_hash(dict(zip(params, row))) for row in out[params].itertuples(index=False, name=None)
