@@ -6,6 +6,7 @@ psweep export CALC_DIR_OR_DB OUT [--absolute-paths] [SELECTION]
 SELECTION: --latest --failed --sweep NAME --query EXPR --sort COL ... --reverse
 psweep recover CALC_DIR         (merge journals left by killed runs)
 psweep migrate CALC_DIR         (convert a calc dir that psweep wrote, after a backup)
+psweep merge CALC_DIR [--final] (put the rows of job-array shards into the database)
 
 and psweep's own commands: psweep-db2json [-o ORIENT] DB, psweep-db2table [-a] [-i]
 [-f FMT] DB [COLUMN ...].
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import shards
 from .calcdir import CALC_DIR, DATABASE, LEGACY_DATABASE, CalcDir, Database, database_file
 from .database import df_read, df_to_json, df_write
 from .errors import PsweepError
@@ -40,6 +42,11 @@ def database_path(path: str | Path) -> Path:
                 f"database {path} does not exist yet, but {len(waiting)} rows of an "
                 f"interrupted run wait in {calc_dir.journal_dir}: merge them with "
                 f"'psweep recover {calc_dir.path}'"
+            )
+        if path.name == DATABASE and shards.waiting_rows(calc_dir):
+            raise PsweepError(
+                f"database {path} does not exist yet, but job-array shards left rows in "
+                f"{shards.folder(calc_dir)}: merge them with 'psweep merge {calc_dir.path}'"
             )
         raise PsweepError(f"database {path} does not exist")
     return path
@@ -141,6 +148,18 @@ def recover(args: argparse.Namespace) -> None:
     print(f"recovered {recovery.saved} rows into {database.path}")
 
 
+def merge(args: argparse.Namespace) -> None:
+    from .shards import merge as merge_shards
+
+    calc_dir = CalcDir(Path(args.calc_dir))
+    if not calc_dir.path.is_dir():
+        raise PsweepError(f"calc dir {calc_dir.path} does not exist")
+    report = merge_shards(calc_dir, final=args.final)
+    print("\n".join(report.lines(calc_dir.path)))
+    if report.problems:
+        raise PsweepError(f"{len(report.problems)} shard files could not be merged (above)")
+
+
 def migrate(args: argparse.Namespace) -> None:
     from .migrate import migrate as convert
 
@@ -172,6 +191,20 @@ def parser() -> argparse.ArgumentParser:
     cmd = commands.add_parser("recover", help="Merge rows left by killed runs.")
     cmd.add_argument("calc_dir", metavar="CALC_DIR")
     cmd.set_defaults(handler=recover)
+
+    cmd = commands.add_parser(
+        "merge",
+        help="Put the rows that job-array shards (--psweep-shard) left in CALC_DIR/shards/ "
+        "into the database, and say per sweep what is done, failed, crashed and missing.",
+    )
+    cmd.add_argument("calc_dir", metavar="CALC_DIR")
+    cmd.add_argument(
+        "--final",
+        action="store_true",
+        help="Every shard task has ended (e.g. a job with --dependency=afterany): a pset "
+        "that started and has no row died with its task and gets a 'crashed' row.",
+    )
+    cmd.set_defaults(handler=merge)
 
     cmd = commands.add_parser(
         "migrate", help="Convert a calc dir that psweep wrote (results.pk, database.pk)."

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from . import compare, integrations, journal
+from . import compare, integrations, journal, shards
 from .calcdir import Database
 from .database import concat, row_keys, rows_to_frame
 from .errors import PsweepError
@@ -53,7 +53,11 @@ class Controller:
             settings.simulate,
             settings.backup,
             settings.lock_timeout,
+            shard=settings.shard,
+            chosen_run_id=settings.chosen_run_id,
         )
+        self.shard_file: Path | None = None  # a shard session's rows, once it ended
+        self.manifest: dict[str, int] | None = None  # a shard session's psets per sweep
         self.counts: collections.Counter[str] = collections.Counter()
         self.verdicts: collections.Counter[str] = collections.Counter()
         # (sweep, key) -> [psets that differ, largest abs diff, largest rel diff]
@@ -66,6 +70,7 @@ class Controller:
         self.in_flight: dict[str, str] = {}  # node id -> pset id
         self.collect_only = bool(config.option.collectonly)
         self.waiting = 0  # dry run: rows that wait in journals to be merged
+        self.waiting_in_shards = 0  # dry run: rows that job-array shards left
         self.prediction: list[str] = []  # dry run: how long the psets took before
         self.progress: Progress | None = None  # on a terminal, while psets run
         self.interrupted = False
@@ -89,7 +94,8 @@ class Controller:
         settings = self.settings
         settings.provenance.update(integrations.randomly_seed(self.config))
         with usage_errors():
-            self.session.open(with_writer=True)
+            # a shard never writes the database: no writer to start
+            self.session.open(with_writer=settings.shard is None)
             if settings.skip_dups:
                 settings.done = self.session.done()
             if settings.compare is not None:
@@ -111,9 +117,27 @@ class Controller:
         self.start()
         settings = self.settings
         node.workerinput["psweep_run_id"] = settings.run.run_id
+        node.workerinput["psweep_calc_dir"] = str(self.session.target.path)
+        node.workerinput["psweep_rootdir"] = str(self.config.rootpath)
         node.workerinput["psweep_done"] = sorted(settings.done)
         node.workerinput["psweep_baseline"] = pickle.dumps(settings.baseline)
         node.workerinput["psweep_provenance"] = settings.provenance
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodeready(self, node: Any) -> None:
+        """An xdist worker runs where the controller was started, or it would run other
+        sweeps (stale copies an ssh worker finds in its home) into this calc dir: an
+        error naming both places, never silent rows."""
+        here = str(self.config.invocation_params.dir)
+        there = node.workerinfo.get("cwd")
+        if there is not None and there != here:
+            pytest.exit(
+                f"psweep: xdist worker {node.gateway.id} runs in {there}, the controller in "
+                f"{here}: it would collect other sweeps or psets. Start it in the study's "
+                f"folder on a shared filesystem: --tx ssh=HOST//chdir={here} "
+                "(--rsyncdir is not needed)",
+                returncode=pytest.ExitCode.USAGE_ERROR,
+            )
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """The dry run's look-ahead: per sweep, what would be new or done."""
@@ -125,9 +149,11 @@ class Controller:
             with usage_errors():
                 before = self.session.before()
                 waiting = Database(self.session.calc_dir).waiting_rows()
-            if waiting:  # rows of an interrupted run are done too, once merged
-                before = concat(before, rows_to_frame(waiting))
+                in_shards = shards.waiting_rows(self.session.calc_dir)
+            if waiting or in_shards:  # rows of an interrupted run are done too, once merged
+                before = concat(before, rows_to_frame(waiting + in_shards))
                 self.waiting = len(waiting)
+                self.waiting_in_shards = len(in_shards)
             self.lookahead = compare.lookahead(before, ((p.key, p.sweep.code_hash) for p in psets))
             names = {p.key: item.nodeid for p, item in pairs if p is not None}
             self.prediction = prediction(before, names.items())
@@ -157,15 +183,24 @@ class Controller:
         """Where rows go, and per sweep how many psets (times how many cases of its
         other parametrizations) this session has."""
         self._expect(sum(psets * cases for _, psets, cases, _ in counts))
+        shard = self.settings.shard
+        chosen = ", ".join(
+            (["--psweep-select"] if self.settings.select is not None else [])
+            + ([f"--psweep-shard={shard.label}"] if shard is not None else [])
+        )
         lines = [
             f"psweep: {sweep}: {psets} psets"
             + (f" × {cases} cases" if cases > 1 else "")
-            + (f" (of {total}: --psweep-select)" if total is not None else "")
+            + (f" (of {total}: {chosen})" if total is not None else "")
             for sweep, psets, cases, total in counts
         ]
+        if self.settings.shard is not None and not self.collect_only:
+            self._write_manifest({sweep: psets * cases for sweep, psets, cases, _ in counts})
         if not lines:
             return []
         where = f"database {self.session.target.database}"
+        if self.settings.shard is not None:
+            where = f"shard {self.settings.shard.label}, rows to {self.session.journal_path}"
         if self.collect_only:
             return [f"psweep: {where} (dry run: nothing runs or is written)", *lines]
         return [f"psweep: run {self.settings.run.run_id}, {where}", *lines]
@@ -201,6 +236,18 @@ class Controller:
             drift[1] = _larger(drift[1], abs_diff)
             drift[2] = _larger(drift[2], rel_diff)
         self.modules[report.fspath] = None
+
+    def _write_manifest(self, psets: dict[str, int]) -> None:
+        """A shard's psets per sweep, for what ``psweep merge`` counts as missing."""
+        if self.manifest is not None or not self._started:
+            return
+        self.manifest = psets
+        modules = {sweep.split("::")[0] for sweep in psets}
+        roots = sorted({import_root(self.config.rootpath / module) for module in modules})
+        try:
+            self.session.write_manifest(psets, roots)
+        except OSError as exc:  # its rows are what matters: they are journaled
+            self._say(f"psweep: the shard's manifest cannot be written ({exc})")
 
     def _expect(self, total: int) -> None:
         """Progress lines, on a terminal and at normal verbosity, as pytest's own
@@ -267,8 +314,10 @@ class Controller:
         Last, after xdist has stopped its workers: after a Ctrl-C they may have gone
         on finishing psets while they were stopped, and their reports came in.
         """
-        if self.session.writer is None:  # a dry run, or the start failed
+        if not self._started:  # a dry run
             return
+        if self.session.writer is None and self.settings.shard is None:
+            return  # the start failed
         if session.exitstatus == pytest.ExitCode.INTERRUPTED:
             self.interrupted = True
             self._journal_reports_left_by_xdist()
@@ -280,6 +329,9 @@ class Controller:
         self.in_flight.clear()
         if self.failure is not None:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        if self.settings.shard is not None:
+            self._finish_shard()
+            return
         try:
             roots = [import_root(self.config.rootpath / module) for module in self.modules]
             self.written = self.session.finish_in_writer(roots)
@@ -300,6 +352,17 @@ class Controller:
         hooked = bool(self.config.hook.pytest_psweep_finish.get_hookimpls())
         if self.settings.simulate or hooked or summary_file:
             self._finish_with_frames(summary_file)
+
+    def _finish_shard(self) -> None:
+        """A shard leaves its rows in its own file under ``<calc_dir>/shards/``."""
+        self._write_manifest({})  # a task that collected no psets ran too
+        try:
+            self.shard_file = self.session.finish_shard()
+        except OSError as exc:
+            self.failure = f"psweep: {self.session.journal_path} cannot be renamed: {exc}"
+            return
+        for module in self.modules:
+            self.session.keep_module(self.config.rootpath / module, module)
 
     def _finish_with_frames(self, summary_file: str | None) -> None:
         """The look-ahead of a simulation, the finish hook and a CI job's summary, from
@@ -353,6 +416,12 @@ class Controller:
                 f"an interrupted run: the next run merges them, or 'psweep recover "
                 f"{target.path}')"
             )
+        if self.waiting_in_shards:
+            write(
+                f"({self.waiting_in_shards} of the rows counted are in "
+                f"{shards.folder(self.session.calc_dir)}, left by job-array shards: "
+                f"'psweep merge {self.session.calc_dir.path}' puts them into the database)"
+            )
         if self.failure:
             write(self.failure, red=True)
         elif self.counts:
@@ -361,7 +430,16 @@ class Controller:
             reruns = self.counts["rerun"]
             if reruns:  # attempts that were run again: each has a row, none is a pset
                 counts += f" (and {reruns} rerun{'s' if reruns > 1 else ''})"
-            write(f"{self.session.target.database}: psets {counts}; {self.written} rows written")
+            if self.settings.shard is not None:
+                write(
+                    f"{self.shard_file or self.session.journal_path}: psets {counts}; "
+                    f"'psweep merge {self.session.calc_dir.path}' puts its rows into the "
+                    "database"
+                )
+            else:
+                write(
+                    f"{self.session.target.database}: psets {counts}; {self.written} rows written"
+                )
             if self.interrupted:
                 write(
                     "interrupted: the rows of the psets that finished are kept (above); "

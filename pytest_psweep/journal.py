@@ -319,13 +319,15 @@ class Journal:
     PsweepError naming the file, and what was written before stays readable.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], lock: bool = True) -> None:
         self.path = Path(path)
+        self._lock = file_lock(lock_path(self.path)) if lock else None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # lock first: a journal without a held lock is taken as left by a dead run
-            self._lock = file_lock(lock_path(self.path))
-            self._lock.acquire()
+            # (a shard's journal has none: nobody merges it as a dead run's)
+            if self._lock is not None:
+                self._lock.acquire()
             self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
         except OSError as exc:
             raise self._write_error(exc, "make the calc dir writable or choose another") from exc
@@ -353,9 +355,10 @@ class Journal:
             self._fd = None
         if remove:
             self.path.unlink(missing_ok=True)
-        self._lock.release()
-        if remove:
-            Path(self._lock.lock_file).unlink(missing_ok=True)
+        if self._lock is not None:
+            self._lock.release()
+            if remove:
+                Path(self._lock.lock_file).unlink(missing_ok=True)
 
 
 def lock_path(journal: Path) -> str:

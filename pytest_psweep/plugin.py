@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from . import compare, hints, hookspecs, integrations, journal
+from . import compare, hints, hookspecs, integrations, journal, shards
 from .calcdir import (
     CALC_DIR,
     DATABASE,
@@ -121,6 +121,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(comparisons, and/or/not, in, arithmetic); chosen before items are made.",
         "Only psets whose parameters satisfy this.",
     )
+    group.addoption(
+        "--psweep-shard",
+        dest="psweep_shard",
+        default=None,
+        metavar="I/N|slurm",
+        help="Run only shard I of N (psets with int(_pset_hash, 16) %% N == I), chosen "
+        "before items are made; 'slurm': this job array task's. Rows go to "
+        "<calc_dir>/shards/ for 'psweep merge'.",
+    )
+    group.addoption(
+        "--psweep-run-id",
+        dest="psweep_run_id",
+        default=None,
+        metavar="ID",
+        help="The _run_id of this session's rows (default: a new UUID; under "
+        "--psweep-shard=slurm one made from SLURM_ARRAY_JOB_ID, shared by the array's tasks).",
+    )
     value(
         "psweep_lock_timeout",
         "SECONDS",
@@ -158,12 +175,17 @@ def pytest_configure(config: pytest.Config) -> None:
             f"sweeps too; give it a folder of its own, e.g. --psweep-calc-dir={CALC_DIR}"
         )
     simulate = bool(_option(config, "psweep_simulate"))
+    backup = bool(_option(config, "psweep_backup"))
+    shard, run_id = _shard_and_run_id(config, simulate, backup)
     target = calc_dir.simulate if simulate else calc_dir
-    run = Run(str(target.path), workerinput["psweep_run_id"] if workerinput else None)
+    if workerinput is not None:  # what the controller chose: one run, one calc dir
+        run_id = workerinput["psweep_run_id"]
+        target = CalcDir(Path(workerinput["psweep_calc_dir"]))
+    run = Run(str(target.path), run_id)
     settings = Settings(
         calc_dir=calc_dir.path,
         simulate=simulate,
-        backup=bool(_option(config, "psweep_backup")),
+        backup=backup,
         skip_dups=bool(_option(config, "psweep_skip_dups")),
         compare=_compare_path(config, calc_dir),
         rtol=_float_ini(config, "psweep_rtol"),
@@ -174,7 +196,10 @@ def pytest_configure(config: pytest.Config) -> None:
         junitxml=integrations.junitxml_active(config),
         worker=workerinput is not None,
         select=_selection(config),
+        shard=shard,
+        chosen_run_id=run_id is not None,
         progress_seconds=_float_ini(config, "psweep_progress_seconds"),
+        rootdir=config.rootpath,
     )
     config.stash[SETTINGS] = settings
     config.pluginmanager.register(SweepRunner(settings), "psweep-runner")
@@ -184,6 +209,8 @@ def pytest_configure(config: pytest.Config) -> None:
         settings.provenance = workerinput["psweep_provenance"]
     else:
         settings.provenance = provenance(config.rootpath)
+        if shard is not None:
+            settings.provenance["_shard"] = shard.label
         config.pluginmanager.register(Controller(config, settings), "psweep-controller")
         if settings.html and config.pluginmanager.hasplugin("html"):
             config.pluginmanager.register(integrations.HtmlColumns(), "psweep-html")
@@ -194,6 +221,28 @@ def _calc_dir(config: pytest.Config) -> CalcDir:
     return CalcDir(
         Path(os.path.normpath(config.rootpath / str(_option(config, "psweep_calc_dir"))))
     )
+
+
+def _shard_and_run_id(
+    config: pytest.Config, simulate: bool, backup: bool
+) -> tuple[shards.Shard | None, str | None]:
+    """--psweep-shard and --psweep-run-id (None: a new UUID), or a usage error."""
+    text = config.getoption("psweep_shard")
+    chosen = config.getoption("psweep_run_id")
+    with usage_errors():
+        run_id = shards.check_run_id(chosen) if chosen is not None else None
+        if not text:
+            return None, run_id
+        shard = shards.parse_shard(text)
+    if simulate or backup:
+        raise pytest.UsageError(
+            f"psweep: --psweep-shard={text} runs one task of many, which never writes the "
+            "database: --psweep-simulate and --psweep-backup belong to a whole run; "
+            "give them without --psweep-shard"
+        )
+    if run_id is None and text.strip() == "slurm":
+        run_id = shards.slurm_run_id()
+    return shard, run_id
 
 
 def _compare_path(config: pytest.Config, calc_dir: CalcDir) -> Path | None:
@@ -302,10 +351,16 @@ def _sweep_psets(
     try:
         params = check_params(sweep.params, where)
         hints.note_parameters(settings, sweep_id, params)
-        if settings.select is not None:
+        if settings.select is not None or settings.shard is not None:
             settings.unselected[sweep_id] = len(params)
+        if settings.select is not None:
             params = [pset for pset in params if settings.select.matches(pset)]
         digests = hash_params(params, where)
+        if settings.shard is not None:  # before items exist: a shard pays for its own
+            owns = settings.shard.owns
+            kept = [i for i, digest in enumerate(digests) if owns(digest)]
+            params = [params[i] for i in kept]
+            digests = [digests[i] for i in kept]
     except PsweepError as exc:
         raise collector.CollectError(str(exc)) from None
     except Exception as exc:  # the params callable itself failed

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import compare
+from . import compare, shards
 from .calcdir import (
     CalcDir,
     Database,
@@ -52,11 +52,18 @@ class CalcSession:
         simulate: bool = False,
         backup: bool = False,
         lock_timeout: float | None = None,
+        shard: shards.Shard | None = None,
+        chosen_run_id: bool = False,
     ) -> None:
         self.calc_dir = CalcDir(Path(calc_dir))
+        # a job array's task: its rows stay in a file of its own (shards.py)
+        self.shard = shard
+        self._shard_journal = shards.new_journal(self.calc_dir, run_id, shard) if shard else None
         # where this run's rows go
         self.target = self.calc_dir.simulate if simulate else self.calc_dir
         self.run_id = run_id
+        # a run id the user chose may be shared by sessions: journals need names of their own
+        self._journal_name = f"{run_id}.{os.urandom(6).hex()}" if chosen_run_id else run_id
         self.simulate = simulate
         self.backup = backup
         self.lock_timeout = lock_timeout_seconds(lock_timeout)
@@ -79,6 +86,10 @@ class CalcSession:
         try:
             # a simulation on a fresh calc dir makes <calc_dir>.simulate only, as psweep
             self.calc_dir.refuse_legacy()
+            if self._shard_journal is not None:  # never the database: no lock, no merge
+                self.calc_dir.check()
+                self._journal = Journal(self._shard_journal, lock=False)
+                return
             if not (self.simulate and not self.calc_dir.path.exists()):
                 self.calc_dir.check()
                 database = Database(self.calc_dir, lock_timeout=self.lock_timeout)
@@ -117,7 +128,14 @@ class CalcSession:
 
     def done(self) -> set[tuple[str, str, str]]:
         """The keys (``database.row_keys``) of the psets that have a passed row."""
-        latest = latest_passed(self.before())
+        before = self.before()
+        if self.shard is not None:  # rows of other tasks that wait to be merged
+            from .database import concat
+
+            waiting = shards.waiting_rows(self.calc_dir)
+            if waiting:
+                before = concat(before, rows_to_frame(waiting))
+        latest = latest_passed(before)
         if latest is None:
             return set()
         return set(row_keys(latest))
@@ -142,7 +160,9 @@ class CalcSession:
     @property
     def journal_path(self) -> Path:
         """Where this run's rows are journaled (the file exists once one is)."""
-        return self.target.journal(self.run_id)
+        if self._shard_journal is not None:
+            return self._shard_journal
+        return self.target.journal(self._journal_name)
 
     def record(self, row: dict[str, Any]) -> None:
         """Journal a finished row (a value that cannot be pickled is a PsweepError)."""
@@ -156,6 +176,12 @@ class CalcSession:
             raise PsweepError(f"psweep: the journal of {self.target.path} is not open")
         self._journal.append(record)
         self.count += 1
+
+    def order_rows(self, rows: list[dict[str, Any]]) -> None:
+        """The rows given to ``record``, in the order the database gets them (an
+        executor finishes psets in any order; the database has them as params)."""
+        if len(rows) == len(self._rows):
+            self._rows = list(rows)
 
     def tmpsave(self, row: dict[str, Any]) -> None:
         """Also write one row to its own file (``ps.run(tmpsave=True)``): the row as a
@@ -210,6 +236,26 @@ class CalcSession:
             raise
         self._close_journal(remove=True)
         return written
+
+    def finish_shard(self) -> Path | None:
+        """A shard session's end: its journal becomes the ended shard's file, for
+        ``psweep merge``; that file, or None without rows."""
+        assert self._shard_journal is not None and self.shard is not None
+        if self._journal is None:
+            return None
+        if not self.count:
+            self._close_journal(remove=True)
+            return None
+        self._close_journal(remove=False)
+        path = shards.ended(self._shard_journal)
+        os.replace(self._shard_journal, path)
+        return path
+
+    def write_manifest(self, counts: dict[str, int], import_roots: list[str]) -> None:
+        """A shard session's psets per sweep, for ``psweep merge``'s count of what is
+        missing."""
+        assert self._shard_journal is not None and self.shard is not None
+        shards.write_manifest(self._shard_journal, self.run_id, self.shard, counts, import_roots)
 
     def written(self) -> pd.DataFrame | None:
         """The database as this run left it."""

@@ -14,6 +14,7 @@ from .engine import Run
 from .errors import PsweepError
 from .params import BOOKKEEPING, pset_hash
 from .selection import Selection
+from .shards import Shard
 
 HASH_KEY = "_pset_hash"
 CASE_KEY = "_case_hash"  # the values of a sweep item's other parametrizations, hashed
@@ -41,18 +42,22 @@ class Settings:
     lock_timeout: float  # seconds to wait for the database's lock
     run: Run
     select: Selection | None = None  # --psweep-select
+    shard: Shard | None = None  # --psweep-shard: this job array task's psets only
+    chosen_run_id: bool = False  # --psweep-run-id (or a SLURM array's): shared by tasks
     progress_seconds: float = 10.0  # a progress line at most this often (0: none)
     html: bool = False  # pytest-html writes a report: sweep reports carry text for it
     junitxml: bool = False  # --junitxml: sweep reports carry properties
     worker: bool = False  # an xdist worker
+    rootdir: Path | None = None  # the controller's (an xdist worker must collect there)
     done: set[RowKey] = field(default_factory=set)  # keys of passed rows
     baseline: dict[RowKey, dict[str, Any]] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)  # _git_commit, _git_dirty, ...
     # sweep function -> its pytest.params, from collection until parametrize takes them
     pending: dict[Any, list[Any]] = field(default_factory=dict)
     sweeps: dict[str, SweepInfo] = field(default_factory=dict)  # by sweep id
-    # under --psweep-select: each sweep's number of psets before selecting, and the
-    # names of all parameters collected (a name in the expression must be one)
+    # under --psweep-select or --psweep-shard: each sweep's number of psets before
+    # choosing, and the names of all parameters collected (a name in the expression
+    # must be one)
     unselected: dict[str, int] = field(default_factory=dict)
     param_names: set[str] = field(default_factory=set)
     # parameter -> kind of value ("number", "str", ...) -> the sweeps giving such values

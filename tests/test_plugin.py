@@ -31,6 +31,8 @@ def test_help_shows_every_option(pytester):
         "--psweep-baseline=PATH*",
         "--psweep-select=EXPR*",
         "--psweep-lock-timeout=SECONDS",
+        "--psweep-shard=I/N|slurm",
+        "--psweep-run-id=ID",
     ):
         result.stdout.fnmatch_lines([f"*{option}*"])
     for ini in (
