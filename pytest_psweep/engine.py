@@ -21,7 +21,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -159,23 +159,31 @@ def _func_name(func: Callable[..., Any]) -> str:
 
 _NA: Any = object()  # run()'s fill_value default: missing values stay NA
 
-_pool_job: tuple[Run, Callable[[dict[str, Any]], Any], bool] | None = None
+_pool_job: tuple[Run, Callable[[dict[str, Any]], Any]] | None = None
 
 
-def _pool_init(run: Run, func: Callable[[dict[str, Any]], Any], simulate: bool) -> None:
+def _pool_init(run: Run, func: Callable[[dict[str, Any]], Any]) -> None:
+    """A ``poolsize`` pool's worker gets the function once, not pickled per pset
+    (forked, it takes lambdas and local functions too)."""
     global _pool_job
-    _pool_job = (run, func, simulate)
+    _pool_job = (run, func)
 
 
-def _pool_execute(task: tuple[dict[str, Any], str]) -> tuple[bool, Any]:
-    """Run one pset in a pool worker; an exception comes back as a value."""
+def _pool_task(task: tuple[int, dict[str, Any], str]) -> tuple[int, bool, Any]:
     assert _pool_job is not None, "_pool_init first"
-    run, func, simulate = _pool_job
-    pset, digest = task
+    return _execute_task(*_pool_job, task)
+
+
+def _execute_task(
+    run: Run, func: Callable[[dict[str, Any]], Any], task: tuple[int, dict[str, Any], str]
+) -> tuple[int, bool, Any]:
+    """Run one pset where an executor runs it: (its index in params, did it
+    succeed, its row or the exception), so that an exception comes back as a value."""
+    index, pset, digest = task
     try:
-        return True, run.execute(func, pset, digest, simulate)
+        return index, True, run.execute(func, pset, digest, False)
     except Exception as exc:
-        return False, exc
+        return index, False, exc
 
 
 def run(
@@ -198,6 +206,7 @@ def run(
     git: bool = False,
     dask_client: Any = None,
     database_basename: str = DATABASE,
+    executor: Executor | None = None,
 ) -> pd.DataFrame:
     """Call ``func(pset)`` for each pset and return the database with the new rows.
 
@@ -213,6 +222,13 @@ def run(
     commits the calc dir after the run. ``database_basename`` is accepted for
     psweep's scripts: the database is always ``results.pk`` (psweep's "database.pk"
     names it too).
+
+    Parallel: ``executor`` is any ``concurrent.futures.Executor`` (a
+    ``ProcessPoolExecutor``, dask's ``Client.get_executor()``, mpi4py.futures, loky,
+    ...), which the caller owns; ``dask_client`` (psweep's keyword) a dask
+    ``distributed.Client``; ``poolsize=N`` a pool of N processes made for this run.
+    Rows are journaled as they finish, in whatever order, and the database gets them
+    in params order, as from a serial run.
     """
     if database_basename not in (DATABASE, LEGACY_DATABASE):
         raise PsweepError(
@@ -220,9 +236,17 @@ def run(
             f"is always {DATABASE}"
         )
     if dask_client is not None:
+        if executor is not None:
+            raise PsweepError("run: give executor or dask_client, not both")
+        if not hasattr(dask_client, "get_executor"):
+            raise PsweepError(
+                f"run: dask_client={dask_client!r} is no dask distributed.Client; give "
+                "one, or any concurrent.futures.Executor as executor="
+            )
+        executor = dask_client.get_executor()
+    if executor is not None and not hasattr(executor, "submit"):
         raise PsweepError(
-            "run: dask_client is not supported yet (issue 'Beyond one machine'); use "
-            "poolsize, or pytest --psweep -n N"
+            f"run: executor={executor!r} has no submit(): give a concurrent.futures.Executor"
         )
     params = check_params(params, "run")
     if capture_logs is not None:
@@ -250,9 +274,11 @@ def run(
     if backup_script is not None and save:
         session.keep_script(backup_script)
     rows: list[dict[str, Any]] = []
+    places: dict[int, int] = {}  # id of a row -> its pset's index in params
     failure: BaseException | None = None
     try:
-        for row in _execute_all(this_run, func, tasks, poolsize, simulate):
+        for index, row in _execute_all(this_run, func, tasks, poolsize, simulate, executor):
+            places[id(row)] = index
             row.update(provenance_columns)
             if save:
                 session.record(row)
@@ -264,8 +290,11 @@ def run(
     except BaseException as exc:  # Ctrl-C too: keep what finished, then re-raise
         failure = exc
 
+    # in params order, as from a serial run (an executor finishes them in any order)
+    rows.sort(key=lambda row: places[id(row)])
     try:
         if save:
+            session.order_rows(rows)
             whole, new = session.finish(counters_after=df)
         else:
             new = rows_to_frame(rows)
@@ -351,32 +380,49 @@ def _execute_all(
     tasks: list[tuple[dict[str, Any], str]],
     poolsize: int | None,
     simulate: bool,
-) -> Iterator[dict[str, Any]]:
-    """Rows in params order, serially or from a process pool."""
-    if not poolsize or poolsize <= 1 or simulate:
-        for pset, digest in tasks:
-            yield run_.execute(func, pset, digest, simulate)
+    executor: Executor | None,
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(index in params, row) as psets finish: serially in params order, or from an
+    executor (the caller's, or a process pool of ``poolsize``)."""
+    if simulate or (executor is None and (not poolsize or poolsize <= 1)):
+        for index, (pset, digest) in enumerate(tasks):
+            yield index, run_.execute(func, pset, digest, simulate)
         return
-    with ProcessPoolExecutor(
-        poolsize, initializer=_pool_init, initargs=(run_, func, simulate)
-    ) as pool:
-        futures = [pool.submit(_pool_execute, task) for task in tasks]
-        for index, future in enumerate(futures):
-            ok, value = future.result()
-            if ok:
-                yield value
+    if executor is not None:
+        yield from _from_executor(executor, functools.partial(_execute_task, run_, func), tasks)
+        return
+    with ProcessPoolExecutor(poolsize, initializer=_pool_init, initargs=(run_, func)) as pool:
+        yield from _from_executor(pool, _pool_task, tasks)
+
+
+def _from_executor(
+    executor: Executor,
+    execute: Callable[[tuple[int, dict[str, Any], str]], tuple[int, bool, Any]],
+    tasks: list[tuple[dict[str, Any], str]],
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Each (index, row) as soon as its pset finishes. A raising pset stops the run: psets not
+    started are cancelled, those running finish and their rows come first."""
+    futures = [
+        executor.submit(execute, (index, pset, digest))
+        for index, (pset, digest) in enumerate(tasks)
+    ]
+    failure: BaseException | None = None
+    try:
+        for future in as_completed(futures):
+            if future.cancelled():  # after a failure: never started
                 continue
-            # stop: psets not started never run; those already running finish, and
-            # their rows are kept like every row before the failure
-            later = futures[index + 1 :]
-            for pending in later:
-                pending.cancel()
-            for running in later:
-                if not running.cancelled():
-                    done, row = running.result()
-                    if done:
-                        yield row
-            raise value
+            index, ok, value = future.result()
+            if ok:
+                yield index, value
+            elif failure is None:
+                failure = value
+                for pending in futures:
+                    pending.cancel()
+    finally:  # also at a Ctrl-C or an error here: nothing more starts
+        for pending in futures:
+            pending.cancel()
+    if failure is not None:
+        raise failure
 
 
 def _print_row(row: dict[str, Any], verbose: bool | Sequence[str]) -> None:

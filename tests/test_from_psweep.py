@@ -425,7 +425,7 @@ def test_database_basename_names_the_one_database(in_tmp):
         ps.run(noisy, ps.plist("a", [1]), database_basename="other.pk")
 
 
-def test_dask_client_is_refused_clearly(in_tmp):
+def test_something_that_is_no_dask_client_is_refused_clearly(in_tmp):
     with pytest.raises(ps.PsweepError, match="dask_client"):
         ps.run(noisy, ps.plist("a", [1]), dask_client=object())
 
