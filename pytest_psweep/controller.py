@@ -27,7 +27,15 @@ from .errors import PsweepError
 from .params import public_values
 from .progress import Progress, prediction
 from .session import CalcSession
-from .sweeps import ReportedRow, Settings, header_counts, sweep_of, sweep_pset, take_header
+from .sweeps import (
+    ReportedRow,
+    Settings,
+    SweepPset,
+    header_counts,
+    sweep_of,
+    sweep_pset,
+    take_header,
+)
 
 OUTCOMES = ("passed", "failed", "skipped")
 
@@ -56,18 +64,22 @@ class Controller:
             shard=settings.shard,
             chosen_run_id=settings.chosen_run_id,
         )
-        self.shard_file: Path | None = None  # a shard session's rows, once it ended
-        self.manifest: dict[str, int] | None = None  # a shard session's psets per sweep
+        self.manifests: set[CalcSession] = set()  # a shard's sessions that wrote one
         self.counts: collections.Counter[str] = collections.Counter()
         self.verdicts: collections.Counter[str] = collections.Counter()
         # (sweep, key) -> [psets that differ, largest abs diff, largest rel diff]
         self.drift: dict[tuple[str, str], list[Any]] = {}
-        self.modules: dict[str, None] = {}  # module paths (rootdir-relative) that made rows
+        # sweeps with a calc dir of their own (ps.sweep(calc_dir=...)): its session,
+        # opened when its first row arrives
+        self.own: dict[str, CalcSession] = {}
+        # per session: module paths (rootdir-relative) that made rows
+        self.modules: dict[CalcSession, dict[str, None]] = {}
         self.written: int | None = None
+        self.databases: list[Path] = []  # the databases (or shard files) rows went to
         self.lookahead: dict[str, collections.Counter[str]] = {}
         self.failure: str | None = None
         # psets whose started record is journaled and whose row has not come yet
-        self.in_flight: dict[str, str] = {}  # node id -> pset id
+        self.in_flight: dict[str, tuple[str, CalcSession]] = {}  # node id -> pset id, session
         self.collect_only = bool(config.option.collectonly)
         self.waiting = 0  # dry run: rows that wait in journals to be merged
         self.waiting_in_shards = 0  # dry run: rows that job-array shards left
@@ -143,20 +155,26 @@ class Controller:
         """The dry run's look-ahead: per sweep, what would be new or done."""
         if not self.collect_only:
             return
-        pairs = [(sweep_pset(item), item) for item in session.items]
-        psets = [p for p, _ in pairs if p is not None]
-        if psets:
+        groups: dict[str | None, list[tuple[SweepPset, str]]] = {}
+        for item in session.items:
+            pset = sweep_pset(item)
+            if pset is not None:
+                groups.setdefault(pset.sweep.calc_dir, []).append((pset, item.nodeid))
+        for calc_dir, pairs in groups.items():
+            # a sweep's own calc dir is looked at, never opened
+            looked_at = self.session if calc_dir is None else CalcSession(calc_dir, "")
             with usage_errors():
-                before = self.session.before()
-                waiting = Database(self.session.calc_dir).waiting_rows()
-                in_shards = shards.waiting_rows(self.session.calc_dir)
+                before = looked_at.before()
+                waiting = Database(looked_at.calc_dir).waiting_rows()
+                in_shards = shards.waiting_rows(looked_at.calc_dir)
             if waiting or in_shards:  # rows of an interrupted run are done too, once merged
                 before = concat(before, rows_to_frame(waiting + in_shards))
-                self.waiting = len(waiting)
-                self.waiting_in_shards = len(in_shards)
-            self.lookahead = compare.lookahead(before, ((p.key, p.sweep.code_hash) for p in psets))
-            names = {p.key: item.nodeid for p, item in pairs if p is not None}
-            self.prediction = prediction(before, names.items())
+                self.waiting += len(waiting)
+                self.waiting_in_shards += len(in_shards)
+            keys = ((p.key, p.sweep.code_hash) for p, _ in pairs)
+            self.lookahead.update(compare.lookahead(before, keys))
+            names = {p.key: nodeid for p, nodeid in pairs}
+            self.prediction += prediction(before, names.items())
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> None:
@@ -182,7 +200,7 @@ class Controller:
     def _header(self, counts: list[list[Any]]) -> list[str]:
         """Where rows go, and per sweep how many psets (times how many cases of its
         other parametrizations) this session has."""
-        self._expect(sum(psets * cases for _, psets, cases, _ in counts))
+        self._expect(sum(psets * cases for _, psets, cases, *_ in counts))
         shard = self.settings.shard
         chosen = ", ".join(
             (["--psweep-select"] if self.settings.select is not None else [])
@@ -192,10 +210,15 @@ class Controller:
             f"psweep: {sweep}: {psets} psets"
             + (f" × {cases} cases" if cases > 1 else "")
             + (f" (of {total}: {chosen})" if total is not None else "")
-            for sweep, psets, cases, total in counts
+            + (f", calc dir {own}" if own is not None else "")
+            for sweep, psets, cases, total, own in counts
         ]
         if self.settings.shard is not None and not self.collect_only:
-            self._write_manifest({sweep: psets * cases for sweep, psets, cases, _ in counts})
+            by_calc_dir: dict[str | None, dict[str, int]] = {}
+            for sweep, psets, cases, _, own in counts:
+                by_calc_dir.setdefault(own, {})[sweep] = psets * cases
+            for own, psets_of in by_calc_dir.items():
+                self._write_manifest(psets_of, self.session_of(own))
         if not lines:
             return []
         where = f"database {self.session.target.database}"
@@ -216,9 +239,10 @@ class Controller:
         row = ReportedRow.take(report)
         if row is None:
             return
-        self.journal(row.record)
+        session = self.session_of(row.calc_dir)
+        self.journal(row.record, session=session)
         if row.outcome == "started":
-            self.in_flight[report.nodeid] = row.pset_id
+            self.in_flight[report.nodeid] = (row.pset_id, session)
             if self.progress is not None:
                 self.progress.started()
             return
@@ -235,17 +259,50 @@ class Controller:
             drift[0] += 1
             drift[1] = _larger(drift[1], abs_diff)
             drift[2] = _larger(drift[2], rel_diff)
-        self.modules[report.fspath] = None
+        self.modules.setdefault(session, {})[report.fspath] = None
 
-    def _write_manifest(self, psets: dict[str, int]) -> None:
+    def session_of(self, calc_dir: str | None) -> CalcSession:
+        """The session of the default calc dir, or of a sweep's own (opened now, when
+        its first row arrives: merge of interrupted runs, backup, writer); a calc dir
+        that cannot be opened ends the session with the error."""
+        if calc_dir is None:
+            return self.session
+        session = self.own.get(calc_dir)
+        if session is None:
+            settings = self.settings
+            session = self.own[calc_dir] = CalcSession(
+                calc_dir,
+                settings.run.run_id,
+                settings.simulate,
+                settings.backup,
+                settings.lock_timeout,
+                shard=settings.shard,
+                chosen_run_id=settings.chosen_run_id,
+            )
+            try:
+                session.open(with_writer=settings.shard is None)
+            except PsweepError as exc:
+                self.failure = f"psweep: {exc}"
+                pytest.exit(self.failure, returncode=pytest.ExitCode.USAGE_ERROR)
+            if session.recovery.saved:
+                self._say(
+                    f"psweep: merged {session.recovery.saved} rows left by an interrupted "
+                    f"session into {session.calc_dir.database}"
+                )
+        return session
+
+    def _sessions(self) -> list[CalcSession]:
+        return [self.session, *self.own.values()]
+
+    def _write_manifest(self, psets: dict[str, int], session: CalcSession) -> None:
         """A shard's psets per sweep, for what ``psweep merge`` counts as missing."""
-        if self.manifest is not None or not self._started:
+        if session in self.manifests or not self._started:
             return
-        self.manifest = psets
+        self.manifests.add(session)
         modules = {sweep.split("::")[0] for sweep in psets}
         roots = sorted({import_root(self.config.rootpath / module) for module in modules})
         try:
-            self.session.write_manifest(psets, roots)
+            session.write_manifest(psets, roots)
         except OSError as exc:  # its rows are what matters: they are journaled
             self._say(f"psweep: the shard's manifest cannot be written ({exc})")
 
@@ -286,16 +343,17 @@ class Controller:
             if isinstance(report, pytest.TestReport):
                 self.pytest_runtest_logreport(report)
 
-    def journal(self, record: bytes, stop: bool = True) -> None:
+    def journal(self, record: bytes, stop: bool = True, session: CalcSession | None = None) -> None:
         """Journal one record; a journal that cannot be written (a full disk) ends the
         session (``stop``) with a clear error, and the rows journaled before stay."""
         if self.failure is not None:
             return
+        session = session or self.session
         try:
-            self.session.record_encoded(record)
+            session.record_encoded(record)
         except PsweepError as exc:
             self.failure = (
-                f"psweep: {exc}; the session stopped: its {self.session.count} records "
+                f"psweep: {exc}; the session stopped: its {session.count} records "
                 "journaled before wait there for the next run (or 'psweep recover')"
             )
             if stop:
@@ -322,65 +380,79 @@ class Controller:
             self.interrupted = True
             self._journal_reports_left_by_xdist()
             # psets the user interrupted (Ctrl-C) did not crash: they get no row
-            for pset_id in self.in_flight.values():
-                self.journal(journal.encode_cancel(pset_id), stop=False)
+            for pset_id, calc_session in self.in_flight.values():
+                self.journal(journal.encode_cancel(pset_id), stop=False, session=calc_session)
         elif self.in_flight:
             self.counts["crashed"] += len(self.in_flight)
         self.in_flight.clear()
         if self.failure is not None:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
-        if self.settings.shard is not None:
-            self._finish_shard()
-            return
+        for calc_session in self._sessions():
+            if self.settings.shard is not None:
+                self._finish_shard(calc_session)
+            elif not self._finish(calc_session):
+                session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+
+    def _finish(self, session: CalcSession) -> bool:
+        """One calc dir's end: the writer appends its journal, the sweep modules are
+        kept, the finish hook and a CI job's summary; False if the rows could not be
+        written (they stay journaled, and the failure says where)."""
+        modules = self.modules.get(session, {})
         try:
-            roots = [import_root(self.config.rootpath / module) for module in self.modules]
-            self.written = self.session.finish_in_writer(roots)
+            roots = [import_root(self.config.rootpath / module) for module in modules]
+            written = session.finish_in_writer(roots)
         except PsweepError as exc:
             self.failure = (
                 (self.failure + "\n" if self.failure else "")
                 + f"psweep: {exc}; this session's rows stay in "
-                f"{self.session.target.journal_dir}: the next run merges them, or "
-                f"'psweep recover {self.session.target.path}'"
+                f"{session.target.journal_dir}: the next run merges them, or "
+                f"'psweep recover {session.target.path}'"
             )
-            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
-            return
-        if not self.session.count:
-            return
-        for module in self.modules:
-            self.session.keep_module(self.config.rootpath / module, module)
+            return False
+        if session is self.session or written:
+            self.written = (self.written or 0) + written
+            self.databases.append(session.target.database)
+        if not session.count:
+            return True
+        for module in modules:
+            session.keep_module(self.config.rootpath / module, module)
         summary_file = os.environ.get(integrations.STEP_SUMMARY_ENV)
         hooked = bool(self.config.hook.pytest_psweep_finish.get_hookimpls())
         if self.settings.simulate or hooked or summary_file:
-            self._finish_with_frames(summary_file)
+            self._finish_with_frames(session, summary_file)
+        return True
 
-    def _finish_shard(self) -> None:
+    def _finish_shard(self, session: CalcSession) -> None:
         """A shard leaves its rows in its own file under ``<calc_dir>/shards/``."""
-        self._write_manifest({})  # a task that collected no psets ran too
+        if not session.journaling:
+            return  # its start failed: nothing ran
+        self._write_manifest({}, session)  # a task that collected no psets ran too
         try:
-            self.shard_file = self.session.finish_shard()
+            shard_file = session.finish_shard()
         except OSError as exc:
-            self.failure = f"psweep: {self.session.journal_path} cannot be renamed: {exc}"
+            self.failure = f"psweep: {session.journal_path} cannot be renamed: {exc}"
             return
-        for module in self.modules:
-            self.session.keep_module(self.config.rootpath / module, module)
+        self.databases.append(shard_file or session.journal_path)
+        for module in self.modules.get(session, {}):
+            session.keep_module(self.config.rootpath / module, module)
 
-    def _finish_with_frames(self, summary_file: str | None) -> None:
+    def _finish_with_frames(self, session: CalcSession, summary_file: str | None) -> None:
         """The look-ahead of a simulation, the finish hook and a CI job's summary, from
         the written database."""
-        database = self.session.written()
+        database = session.written()
         assert database is not None  # this session wrote rows
         new_rows = database[database["_run_id"] == self.settings.run.run_id]
         if self.settings.simulate:
-            before = self.session.before()
+            before = session.before()
             keys = list(row_keys(new_rows))
-            self.lookahead = compare.lookahead(before, zip(keys, new_rows["_code_hash"]))
+            self.lookahead.update(compare.lookahead(before, zip(keys, new_rows["_code_hash"])))
             names = [
                 f"{key[0]}[{_params_text(row)}]"
                 for key, row in zip(keys, new_rows.to_dict("records"))
             ]
-            self.prediction = prediction(before, zip(keys, names))
+            self.prediction += prediction(before, zip(keys, names))
         self.config.hook.pytest_psweep_finish(
-            database=database, new_rows=new_rows, calc_dir=self.session.target.path
+            database=database, new_rows=new_rows, calc_dir=session.target.path
         )
         if summary_file:
             compared = None
@@ -389,12 +461,13 @@ class Controller:
                     [self._verdicts(f"`{self.settings.compare}`")]
                     + [f"- `{sweep}` {key}: {text}" for sweep, key, text in self._drift()]
                 )
-            text = integrations.step_summary(new_rows, self.session.target.database, compared)
+            text = integrations.step_summary(new_rows, session.target.database, compared)
             with open(summary_file, "a") as fh:
                 fh.write(text)
 
     def pytest_unconfigure(self) -> None:
-        self.session.close()
+        for session in self._sessions():
+            session.close()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not (self.counts or self.failure or self.lookahead):
@@ -430,16 +503,15 @@ class Controller:
             reruns = self.counts["rerun"]
             if reruns:  # attempts that were run again: each has a row, none is a pset
                 counts += f" (and {reruns} rerun{'s' if reruns > 1 else ''})"
+            where = ", ".join(map(str, self.databases or [self.session.target.database]))
             if self.settings.shard is not None:
-                write(
-                    f"{self.shard_file or self.session.journal_path}: psets {counts}; "
-                    f"'psweep merge {self.session.calc_dir.path}' puts its rows into the "
-                    "database"
+                merges = " and ".join(
+                    f"'psweep merge {s.calc_dir.path}'" for s in self._sessions() if s.count
                 )
+                merges = merges or "'psweep merge'"
+                write(f"{where}: psets {counts}; into the database with {merges}")
             else:
-                write(
-                    f"{self.session.target.database}: psets {counts}; {self.written} rows written"
-                )
+                write(f"{where}: psets {counts}; {self.written} rows written")
             if self.interrupted:
                 write(
                     "interrupted: the rows of the psets that finished are kept (above); "
@@ -447,11 +519,11 @@ class Controller:
                     "--psweep-skip-dups",
                     yellow=True,
                 )
-            writer = self.session.writer
-            if writer is not None and writer.recovered:
-                write(f"merged {writer.recovered} rows left by an interrupted session")
-            for problem in writer.notes if writer is not None else ():
-                write(f"psweep: {problem}", red=True)
+            for writer in [s.writer for s in self._sessions() if s.writer is not None]:
+                if writer.recovered:
+                    write(f"merged {writer.recovered} rows left by an interrupted session")
+                for problem in writer.notes:
+                    write(f"psweep: {problem}", red=True)
         if self.verdicts:
             write(self._verdicts(str(self.settings.compare)))
         for sweep, key, text in self._drift():

@@ -140,24 +140,37 @@ def check_parameters(settings: Settings, markexpr: str) -> None:
 def _warn_mixed_kinds(settings: Settings) -> None:
     """Two sweeps that give one parameter name values of different kinds (``n`` grid
     points in one, ``"auto"`` in another) share a database column of mixed type."""
-    for key, kinds in sorted(settings.param_kinds.items()):
-        sweeps = set().union(*kinds.values())
-        if len(kinds) < 2 or len(sweeps) < 2:
-            continue  # one kind, or one sweep's own choice
-        own = ({k for k, found in kinds.items() if sweep in found} for sweep in sweeps)
-        if all(len(mine) == len(kinds) for mine in own):
-            continue  # every sweep mixes the same kinds itself
-        said = "; ".join(
-            f"{kind} from {', '.join(sorted(found))}" for kind, found in sorted(kinds.items())
-        )
-        warnings.warn(
-            pytest.PytestWarning(
-                f"psweep: parameter {key!r} gets values of different kinds from different "
-                f"sweeps ({said}): one database column of mixed type. Rename it in one "
-                "sweep, or give the sweeps calc dirs of their own (--psweep-calc-dir)"
-            ),
-            stacklevel=1,
-        )
+    for key, all_kinds in sorted(settings.param_kinds.items()):
+        # only sweeps that share a database share a column
+        folders: dict[str | None, dict[str, set[str]]] = {}
+        for kind, found in all_kinds.items():
+            for sweep in found:
+                info = settings.sweeps.get(sweep)
+                folder = folders.setdefault(info.calc_dir if info else None, {})
+                folder.setdefault(kind, set()).add(sweep)
+        for kinds in folders.values():
+            _warn_mixed_column(key, kinds)
+
+
+def _warn_mixed_column(key: str, kinds: dict[str, set[str]]) -> None:
+    """Warn if the sweeps of one database give one parameter values of different kinds."""
+    sweeps = set().union(*kinds.values())
+    if len(kinds) < 2 or len(sweeps) < 2:
+        return  # one kind, or one sweep's own choice
+    own = ({k for k, found in kinds.items() if sweep in found} for sweep in sweeps)
+    if all(len(mine) == len(kinds) for mine in own):
+        return  # every sweep mixes the same kinds itself
+    said = "; ".join(
+        f"{kind} from {', '.join(sorted(found))}" for kind, found in sorted(kinds.items())
+    )
+    warnings.warn(
+        pytest.PytestWarning(
+            f"psweep: parameter {key!r} gets values of different kinds from different "
+            f"sweeps ({said}): one database column of mixed type. Rename it in one "
+            "sweep, or give one a calc dir of its own: @ps.sweep(params, calc_dir=...)"
+        ),
+        stacklevel=1,
+    )
 
 
 def source_of(function: Any, lines: int = 12) -> str:

@@ -11,6 +11,7 @@ import inspect
 import itertools
 import math
 import numbers
+import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -408,24 +409,37 @@ SWEEP_ATTR = "_psweep_sweep"
 class Sweep:
     """What ``@ps.sweep`` attaches to a function: its params (or a callable making them)."""
 
-    def __init__(self, params: Any, rtol: float | None, atol: float | None) -> None:
+    def __init__(
+        self, params: Any, rtol: float | None, atol: float | None, calc_dir: str | None = None
+    ) -> None:
         self.params = params
         self.rtol = rtol
         self.atol = atol
+        self.calc_dir = calc_dir
 
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def sweep(params: Any, *, rtol: float | None = None, atol: float | None = None) -> Callable[[F], F]:
+def sweep(
+    params: Any,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+    calc_dir: str | os.PathLike[str] | None = None,
+) -> Callable[[F], F]:
     """Decorate a ``sweep_*`` function with its params: one pytest item per pset.
 
     ``params`` is a list of psets or a callable returning one; it is checked when
     pytest collects the sweep. ``rtol``/``atol`` are for ``--psweep-compare``.
+    ``calc_dir`` (relative to the rootdir) gives the sweep a database of its own
+    instead of the session's (``--psweep-calc-dir``), e.g. to keep apart studies
+    that use one parameter name with different meanings.
     """
+    folder = None if calc_dir is None else os.fspath(calc_dir)
 
     def mark(func: F) -> F:
-        setattr(func, SWEEP_ATTR, Sweep(params, rtol, atol))
+        setattr(func, SWEEP_ATTR, Sweep(params, rtol, atol, folder))
         return func
 
     return mark

@@ -371,7 +371,12 @@ def _sweep_psets(
     if isinstance(collector, pytest.Class):
         argnames = argnames[1:]  # self: the method is called bound to an instance
     settings.sweeps[sweep_id] = SweepInfo(
-        sweep_id, argnames, code_hash(func), sweep.rtol, sweep.atol
+        sweep_id,
+        argnames,
+        code_hash(func),
+        sweep.rtol,
+        sweep.atol,
+        _own_calc_dir(collector, settings, sweep_id, sweep),
     )
     mark = pytest.mark.pset  # looked up once: pytest checks the marker name each time
     # each item gets a dict of its own: its pset and the pset's hash (sweeps.item_value)
@@ -379,6 +384,45 @@ def _sweep_psets(
         pytest.param(item_value(pset, digest), id=pset_id, marks=mark(**pset))
         for pset, digest, pset_id in zip(params, digests, pset_ids(params))
     ]
+
+
+def _own_calc_dir(
+    collector: pytest.Collector, settings: Settings, sweep_id: str, sweep: Sweep
+) -> str | None:
+    """A sweep's own calc dir (``ps.sweep(calc_dir=...)``), relative to the rootdir;
+    None for the session's. Under --psweep-skip-dups and --psweep-compare, what it
+    has done and its baseline come from its own database, read here (in the process
+    that collects: under xdist, the controller knows no sweeps)."""
+    if sweep.calc_dir is None:
+        return None
+    config = collector.config
+    calc_dir = CalcDir(Path(os.path.normpath(config.rootpath / sweep.calc_dir)))
+    if calc_dir.path == settings.calc_dir:
+        return None
+    if calc_dir.path == config.rootpath or calc_dir.path in config.rootpath.parents:
+        raise collector.CollectError(
+            f"sweep {sweep_id}: calc_dir={sweep.calc_dir!r} is {calc_dir.path}, which holds "
+            "the sweep modules (the rootdir or above it); give it a folder of its own"
+        )
+    own_baseline = settings.compare is not None and settings.compare == settings.calc_dir / DATABASE
+    if settings.skip_dups or own_baseline:
+        from .session import CalcSession
+
+        session = CalcSession(calc_dir.path, settings.run.run_id, shard=settings.shard)
+        try:
+            if settings.skip_dups:
+                settings.done = {key for key in settings.done if key[0] != sweep_id}
+                settings.done.update(key for key in session.done() if key[0] == sweep_id)
+            if own_baseline:
+                baseline = session.baseline(calc_dir.database)
+                for key in [key for key in settings.baseline if key[0] == sweep_id]:
+                    del settings.baseline[key]
+                settings.baseline.update(
+                    (key, row) for key, row in baseline.items() if key[0] == sweep_id
+                )
+        except PsweepError as exc:
+            raise collector.CollectError(f"sweep {sweep_id}: {exc}") from None
+    return str(calc_dir.path)
 
 
 def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
@@ -464,6 +508,7 @@ class SweepRunner:
         self.run = settings.run
         self.row_hook: bool | None = None  # does any conftest implement pytest_psweep_row?
         self.header: list[list[Any]] | None = None  # an xdist worker's, until sent
+        self.own_runs: dict[str, Run] = {}  # by the calc dir of sweeps that have one
 
     def running(self, item: pytest.Item) -> SweepPset | None:
         """A sweep item's pset with its book-keeping set, once per run of the item;
@@ -478,12 +523,24 @@ class SweepRunner:
             pset = sweep_pset(item)
             if pset is None:
                 return None
-            pset.truth = self.run.bookkeep(pset.value, pset.digest)
+            pset.truth = self.run_of(pset.sweep).bookkeep(pset.value, pset.digest)
             # each run of the item (pytest-rerunfailures' reruns) is an attempt
             pset.truth[ATTEMPT_KEY] = item.stash.get(ATTEMPTS, 0) + 1
             item.stash[ATTEMPTS] = pset.truth[ATTEMPT_KEY]
             item.stash[RUNNING] = pset
         return pset
+
+    def run_of(self, sweep: SweepInfo) -> Run:
+        """The session's run, or for a sweep with a calc dir of its own a run with the
+        same id whose rows name that calc dir (``_calc_dir``, ``pset_dir``)."""
+        if sweep.calc_dir is None:
+            return self.run
+        run = self.own_runs.get(sweep.calc_dir)
+        if run is None:
+            calc_dir = CalcDir(Path(sweep.calc_dir))
+            target = calc_dir.simulate if self.settings.simulate else calc_dir
+            run = self.own_runs[sweep.calc_dir] = Run(str(target.path), self.run.run_id)
+        return run
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """An xdist worker counts the psets it collected for the controller's header
@@ -585,7 +642,9 @@ class SweepRunner:
     def attach_started(self, pset: SweepPset, report: pytest.TestReport) -> None:
         row = self.row(pset, "crashed", CRASHED)
         record, _ = journal.encode_row_keeping(row, journal.STARTED)
-        ReportedRow(record, "started", None, row["_pset_id"]).attach(report)
+        ReportedRow(record, "started", None, row["_pset_id"], calc_dir=pset.sweep.calc_dir).attach(
+            report
+        )
 
     def attach_row(
         self,
@@ -620,7 +679,9 @@ class SweepRunner:
             )
             report.outcome = "failed"
             report.longrepr = f"{item.nodeid}: {problem}"
-        ReportedRow(record, outcome, verdict, row["_pset_id"], diffs).attach(report)
+        ReportedRow(record, outcome, verdict, row["_pset_id"], diffs, pset.sweep.calc_dir).attach(
+            report
+        )
         if settings.html:
             integrations.attach_html(report, pset.params, row, pset.returned)
         if settings.junitxml:

@@ -164,6 +164,11 @@ class CalcSession:
             return self._shard_journal
         return self.target.journal(self._journal_name)
 
+    @property
+    def journaling(self) -> bool:
+        """Is the journal open (``open`` succeeded, the run has not finished)?"""
+        return self._journal is not None
+
     def record(self, row: dict[str, Any]) -> None:
         """Journal a finished row (a value that cannot be pickled is a PsweepError)."""
         self.record_encoded(encode_row(row))

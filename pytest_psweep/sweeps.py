@@ -73,6 +73,7 @@ class SweepInfo:
     code_hash: str
     rtol: float | None
     atol: float | None
+    calc_dir: str | None = None  # its own calc dir (absolute), None: the session's
 
 
 @dataclass(slots=True)
@@ -129,6 +130,7 @@ class ReportedRow(NamedTuple):
     verdict: str | None
     pset_id: str
     diffs: list[list[Any]] | None = None
+    calc_dir: str | None = None  # the sweep's own calc dir; None: the session's
 
     def attach(self, report: pytest.TestReport) -> None:
         setattr(report, _REPORT_ATTR, list(self))
@@ -225,19 +227,24 @@ def _case(callspec: Any) -> tuple[dict[str, Any], str]:
 
 def header_counts(items: list[pytest.Item], unselected: dict[str, int]) -> list[list[Any]]:
     """Per sweep among the items, [sweep id, psets, cases, psets before
-    --psweep-select or None]: how many different psets, and how many different values
-    of its other parametrizations (1 without any)."""
+    --psweep-select or None, its own calc dir or None]: how many different psets, and
+    how many different values of its other parametrizations (1 without any)."""
     psets: dict[str, set[str]] = {}
     cases: dict[str, set[str]] = {}
+    folders: dict[str, str | None] = {}
     for item in items:
         sweep = sweep_of(item)
         if sweep is None:
             continue
+        folders[sweep.sweep_id] = sweep.calc_dir
         params = item.callspec.params  # type: ignore[attr-defined]
         psets.setdefault(sweep.sweep_id, set()).add(params["pset"][HASH_KEY])
         case = _case(item.callspec)[1] if len(params) > 1 else ""  # type: ignore[attr-defined]
         cases.setdefault(sweep.sweep_id, set()).add(case)
-    return [[sweep, len(psets[sweep]), len(cases[sweep]), unselected.get(sweep)] for sweep in psets]
+    return [
+        [sweep, len(psets[sweep]), len(cases[sweep]), unselected.get(sweep), folders[sweep]]
+        for sweep in psets
+    ]
 
 
 # An xdist worker's header counts ride on its first report to the controller, which

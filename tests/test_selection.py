@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import pytest_psweep as ps
 from pytest_psweep import PsweepError
 from pytest_psweep.selection import Selection
 
@@ -178,3 +179,52 @@ def test_a_parameter_with_values_of_different_kinds_in_two_sweeps_warns(pytester
             "sweep_kinds.py::sweep_samples)*"
         ]
     )
+
+
+OWN_CALC_DIR = """
+    import pytest_psweep as ps
+
+    @ps.sweep(ps.plist("n", [8, 16, 32]))
+    def sweep_grid(pset, pset_dir):
+        (pset_dir / "grid.txt").write_text(str(pset["n"]))
+        return {{"h": 1 / pset["n"]}}
+
+    @ps.sweep(ps.plist("n", [100, "auto"]), calc_dir="{calc_dir}")
+    def sweep_samples(pset, pset_dir):
+        (pset_dir / "samples.txt").write_text(str(pset["n"]))
+        return {{"mean": 0.5}}
+"""
+
+
+def test_a_sweep_with_a_calc_dir_of_its_own_keeps_its_rows_apart(pytester, workers):
+    pytester.makepyfile(sweep_two=OWN_CALC_DIR.format(calc_dir="samples/calc"))
+    result = pytester.runpytest_subprocess("--psweep", *workers)
+    result.assert_outcomes(passed=5)  # no mixed-kinds warning: two databases
+    result.stdout.fnmatch_lines(
+        [f"*{pytester.path}/calc/results.pk, {pytester.path}/samples/calc/results.pk: *5 rows*"]
+    )
+    grid = ps.df_read(pytester.path / "calc" / "results.pk")
+    samples = ps.df_read(pytester.path / "samples" / "calc" / "results.pk")
+    assert sorted(grid["n"]) == [8, 16, 32] and grid["n"].dtype.kind == "i"
+    assert set(samples["n"]) == {100, "auto"} and len(samples) == 2
+    assert set(samples["_calc_dir"]) == {str(pytester.path / "samples" / "calc")}
+    for pset_id, n in zip(samples["_pset_id"], samples["n"]):  # pset_dir: its own folder
+        assert (pytester.path / "samples" / "calc" / pset_id / "samples.txt").read_text() == str(n)
+    assert grid["_run_id"].iloc[0] == samples["_run_id"].iloc[0]  # one session, one run
+    # the sweep module is kept beside each database, and never collected from there
+    assert list((pytester.path / "samples" / "calc" / "backup_script").rglob("sweep_two.py"))
+
+    again = pytester.runpytest_subprocess("--psweep", "--psweep-skip-dups", *workers)
+    again.assert_outcomes(skipped=5)
+    dry = pytester.runpytest_subprocess("--psweep", "--collect-only")
+    dry.stdout.fnmatch_lines(["*sweep_two.py::sweep_samples: 0 new, 2 done*"])
+    compared = pytester.runpytest_subprocess("--psweep", "--psweep-compare", *workers)
+    compared.assert_outcomes(passed=5)
+    compared.stdout.fnmatch_lines(["*compared with*: 5 same, 0 differ, 0 new*"])
+
+
+def test_a_sweep_s_calc_dir_at_the_rootdir_is_a_collection_error(pytester):
+    pytester.makepyfile(sweep_two=OWN_CALC_DIR.format(calc_dir="."))
+    result = pytester.runpytest_subprocess("--psweep")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*sweep_two.py::sweep_samples: calc_dir='.' is *rootdir*"])
