@@ -281,9 +281,10 @@ def merge(calc_dir: CalcDir, final: bool = False, lock_timeout: float | None = N
     the journals of killed tasks are removed once merged.
     """
     from .calcdir import Database
+    from .database import Columns
 
     report = MergeReport()
-    rows: list[dict[str, Any]] = []
+    rows = Columns()  # column by column: a million rows as dicts would take GiBs
     done: list[Path] = []  # files whose every row is in ``rows``
     with _importable(calc_dir):
         for shard_file in _files(calc_dir):
@@ -299,18 +300,21 @@ def merge(calc_dir: CalcDir, final: bool = False, lock_timeout: float | None = N
                 continue
             report.files += 1
             finished, started = read
-            rows.extend(finished)
+            for row in finished:
+                rows.add(row)
             if shard_file.ended or final:
-                rows.extend(started)
+                for row in started:
+                    rows.add(row)
                 done.append(shard_file.path)
             else:
                 report.running += len(started)
         database = Database(calc_dir, lock_timeout=lock_timeout)
-        # in the order the psets ran, whichever file holds them: a resubmitted task's
-        # rows come after those they supersede, and "latest" means the newest
-        rows.sort(key=lambda row: row["_time_utc"])
-        if rows:
-            _, new = database.append(rows)
+        if rows.count:
+            # in the order the psets ran, whichever file holds them: a resubmitted
+            # task's rows come after those they supersede, and "latest" is the newest
+            frame = rows.frame().sort_values("_time_utc", kind="stable")
+            del rows
+            _, new = database.append(frame)
             report.merged = len(new)
         for path in done:  # all its rows are in the database now
             path.unlink(missing_ok=True)
