@@ -1,0 +1,65 @@
+"""xdist workers over ssh (SPEC §7), against a real sshd that the test starts on
+127.0.0.1: workers started in the study's folder on a "shared filesystem" (here
+the same one) write their rows to the controller's calc dir; a worker started
+elsewhere is an error before any pset runs."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from daemons import sshd
+
+import pytest_psweep as ps
+
+
+@pytest.fixture(scope="module")
+def ssh_config(tmp_path_factory):
+    yield from sshd(tmp_path_factory.mktemp("ssh") / "sshd")
+
+
+SWEEP = """
+    import os
+    import pytest_psweep as ps
+
+    @ps.sweep(ps.plist("x", range(12)))
+    def sweep_remote(pset, pset_dir):
+        (pset_dir / "out.txt").write_text(str(pset["x"]))
+        return {"y": pset["x"] + 1, "cwd": os.getcwd(), "worker": os.environ["PYTEST_XDIST_WORKER"]}
+"""
+
+
+def tx(ssh_config, chdir=None):
+    """The --tx of one ssh worker (and -p no:randomly, which an ssh worker's
+    environment would not get from PYTEST_ADDOPTS)."""
+    spec = f"ssh=psweep-test//ssh_config={ssh_config}//python={sys.executable}"
+    return ["-p", "no:randomly", "--tx", spec + (f"//chdir={chdir}" if chdir else "")]
+
+
+def test_ssh_workers_started_in_the_study_write_to_the_controller_s_calc_dir(pytester, ssh_config):
+    pytester.makepyfile(sweep_remote=SWEEP)
+    result = pytester.runpytest_subprocess(
+        "--psweep",
+        *tx(ssh_config, pytester.path),
+        *tx(ssh_config, pytester.path),
+        "--dist",
+        "load",
+    )
+    result.assert_outcomes(passed=12)
+    db = ps.df_read(pytester.path / "calc" / "results.pk")
+    assert sorted(db["y"]) == list(range(1, 13))
+    assert set(db["worker"]) == {"gw0", "gw1"}  # both ssh workers ran psets
+    assert set(db["cwd"]) == {str(pytester.path)}
+    assert set(db["_calc_dir"]) == {str(pytester.path / "calc")}
+    for pset_id, x in zip(db["_pset_id"], db["x"]):  # pset_dir is the controller's folder
+        assert (pytester.path / "calc" / pset_id / "out.txt").read_text() == str(x)
+
+
+def test_an_ssh_worker_without_chdir_is_an_error_not_stale_rows(pytester, ssh_config):
+    pytester.makepyfile(sweep_remote=SWEEP)
+    result = pytester.runpytest_subprocess("--psweep", *tx(ssh_config), "--dist", "load")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines(
+        [f"*worker gw0 runs in *pyexecnetcache, the controller in {pytester.path}*chdir=*"]
+    )
+    assert not (pytester.path / "calc" / "results.pk").exists()
