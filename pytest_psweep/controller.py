@@ -25,7 +25,7 @@ from .calcdir import Database
 from .database import concat, row_keys, rows_to_frame
 from .errors import PsweepError
 from .params import public_values
-from .progress import Progress, prediction
+from .progress import Progress, estimate, prediction
 from .session import CalcSession
 from .sweeps import (
     ReportedRow,
@@ -88,6 +88,7 @@ class Controller:
         self.interrupted = False
         self._started = False
         self._header_done = False
+        self._estimated = False  # xdist: the estimate before the first pset finishes
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -150,6 +151,22 @@ class Controller:
                 "(--rsyncdir is not needed)",
                 returncode=pytest.ExitCode.USAGE_ERROR,
             )
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """Under xdist, before the first pset finishes: an estimate from earlier rows.
+        The controller knows only node ids, not psets: it takes each sweep's mean
+        runtime of earlier passed rows (the serial header matches each pset)."""
+        if self._estimated or not self._on_terminal():
+            return
+        self._estimated = True
+        if not self.session.target.database.exists():
+            return
+        per_sweep = collections.Counter(nodeid.split("[", 1)[0] for nodeid in ids)
+        with usage_errors():
+            line = estimate(self.session.before(), per_sweep, _workers(self.config))
+        if line is not None:
+            self._say(f"psweep: {line}")
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """The dry run's look-ahead: per sweep, what would be new or done."""
@@ -306,21 +323,23 @@ class Controller:
         except OSError as exc:  # its rows are what matters: they are journaled
             self._say(f"psweep: the shard's manifest cannot be written ({exc})")
 
-    def _expect(self, total: int) -> None:
-        """Progress lines, on a terminal and at normal verbosity, as pytest's own
-        progress: ``total`` psets (times cases) are about to run."""
+    def _on_terminal(self) -> bool:
+        """Progress is shown: a run (not a dry one) on a terminal at normal verbosity,
+        as pytest's own progress."""
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        every = self.settings.progress_seconds
-        if (
+        return not (
             self.collect_only
-            or not total
-            or not every
+            or not self.settings.progress_seconds
             or reporter is None
             or not getattr(reporter, "isatty", False)
             or self.config.get_verbosity() < 0
-        ):
+        )
+
+    def _expect(self, total: int) -> None:
+        """Progress lines: ``total`` psets (times cases) are about to run."""
+        if not total or not self._on_terminal():
             return
-        self.progress = Progress(every)
+        self.progress = Progress(self.settings.progress_seconds)
         self.progress.total = total
 
     def _journal_reports_left_by_xdist(self) -> None:
@@ -573,6 +592,14 @@ def import_root(module: Path) -> str:
     while (folder / "__init__.py").is_file() and folder.parent != folder:
         folder = folder.parent
     return str(folder)
+
+
+def _workers(config: pytest.Config) -> int:
+    """How many xdist workers run psets (-n N, or one per --tx)."""
+    numprocesses = getattr(config.option, "numprocesses", None)
+    if isinstance(numprocesses, int) and numprocesses > 0:
+        return numprocesses
+    return max(1, len(getattr(config.option, "tx", None) or ()))
 
 
 def _xdist_active(config: pytest.Config) -> bool:

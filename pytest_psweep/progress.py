@@ -90,3 +90,25 @@ def prediction(before: Any, cases: Iterable[tuple[tuple[str, str, str], str]]) -
     ]
     lines += [f"  slowest: {name} {float(seconds):.3g} s" for seconds, name in slowest]
     return lines
+
+
+def estimate(before: Any, items: dict[str, int], workers: int) -> str | None:
+    """How long ``items`` (per sweep, how many) will take on ``workers``, from each
+    sweep's mean runtime of its latest passed rows; None without any."""
+    latest = latest_passed(before)
+    if latest is None or "_pset_runtime" not in latest:
+        return None
+    means = latest.groupby("_sweep")["_pset_runtime"].mean()
+    known = {sweep: count for sweep, count in items.items() if sweep in means.index}
+    if not known:
+        return None
+    total = sum(float(means[sweep]) * count for sweep, count in known.items())
+    psets = sum(known.values())
+    others = sum(items.values()) - psets
+    return (
+        f"expected: about {duration(total / workers)} on {workers} workers "
+        f"({duration(total)} of pset time for {psets} psets, from the mean runtime of "
+        "their sweeps' earlier rows"
+        + (f"; {others} of sweeps without earlier rows not counted" if others else "")
+        + ")"
+    )

@@ -61,12 +61,20 @@ def stop_pid_file(path: Path, sig: int = signal.SIGTERM) -> None:
         return
     end = time.monotonic() + 15
     while time.monotonic() < end:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _alive(pid):
             return
         time.sleep(0.05)
     os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Is the process running? A zombie (exited, not yet reaped by a parent that
+    does not reap, as a container's first process may) is not."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
 
 
 SLURM_CONF = """\

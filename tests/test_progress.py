@@ -66,8 +66,13 @@ def test_progress_lines_on_a_terminal(pytester, workers):
     assert "psets 11 passed, 1 failed" in output
     # run again: before the first pset finishes, the estimate of earlier rows
     again = in_terminal(pytester.path, *workers)
-    if not workers:  # the xdist controller collects nothing, so knows no psets yet
+    if not workers:
         assert "psweep: prediction: 0:01 of pset time for the 11 psets that passed" in again
+    else:  # the controller collects nothing: it knows node ids, each sweep's mean runtime
+        estimated = re.search(r"psweep: expected: about (\S+) on 2 workers \((\S+) of", again)
+        assert estimated is not None, again
+        assert estimated[2] == "0:01"  # 12 psets x the mean, 0.092 s, of the 11 that passed
+        assert again.index("expected: about") < again.index("psets done")
     # quiet as pytest's own progress: not under -q, and not into a file or pipe
     assert "psets done" not in in_terminal(pytester.path, "-q", *workers)
     assert "psets done" not in pytester.runpytest_subprocess("--psweep").stdout.str()
