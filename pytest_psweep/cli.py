@@ -7,6 +7,7 @@ SELECTION: --latest --failed --sweep NAME --query EXPR --sort COL ... --reverse
 psweep recover CALC_DIR         (merge journals left by killed runs)
 psweep migrate CALC_DIR         (convert a calc dir that psweep wrote, after a backup)
 psweep merge CALC_DIR [--final] (put the rows of job-array shards into the database)
+psweep report CALC_DIR_OR_DB [-o report.html] [--title T] (one self-contained HTML page)
 
 and psweep's own commands: psweep-db2json [-o ORIENT] DB, psweep-db2table [-a] [-i]
 [-f FMT] DB [COLUMN ...].
@@ -148,6 +149,15 @@ def recover(args: argparse.Namespace) -> None:
     print(f"recovered {recovery.saved} rows into {database.path}")
 
 
+def report(args: argparse.Namespace) -> None:
+    from .report import write
+
+    path = database_path(args.database)
+    title = args.title or f"psweep: {path.parent.resolve().name}"
+    written = write(df_read(path), args.out, title)
+    print(f"wrote {written} ({written.stat().st_size / 2**20:.1f} MiB; open it in a browser)")
+
+
 def merge(args: argparse.Namespace) -> None:
     from .shards import merge as merge_shards
 
@@ -191,6 +201,16 @@ def parser() -> argparse.ArgumentParser:
     cmd = commands.add_parser("recover", help="Merge rows left by killed runs.")
     cmd.add_argument("calc_dir", metavar="CALC_DIR")
     cmd.set_defaults(handler=recover)
+
+    cmd = commands.add_parser(
+        "report",
+        help="Write the database as one self-contained HTML page: per sweep counts, "
+        "failures, a sortable table, pass/fail map and result plots (report extra).",
+    )
+    cmd.add_argument("database", nargs="?", default=CALC_DIR, metavar="CALC_DIR_OR_DB")
+    cmd.add_argument("-o", dest="out", default="report.html", help="default: report.html")
+    cmd.add_argument("--title", help="the page's title (default: psweep: <folder>)")
+    cmd.set_defaults(handler=report)
 
     cmd = commands.add_parser(
         "merge",

@@ -89,6 +89,8 @@ class Controller:
         self._started = False
         self._header_done = False
         self._estimated = False  # xdist: the estimate before the first pset finishes
+        self.verdicts_by_sweep: dict[str, collections.Counter[str]] = {}
+        self.report_note: str | None = None  # where --psweep-report went, or why not
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -271,6 +273,8 @@ class Controller:
                 self._say(said)
         if row.verdict is not None:
             self.verdicts[row.verdict] += 1
+            sweep = report.nodeid.split("[", 1)[0]
+            self.verdicts_by_sweep.setdefault(sweep, collections.Counter())[row.verdict] += 1
         for sweep, key, abs_diff, rel_diff in row.diffs or ():
             drift = self.drift.setdefault((sweep, key), [0, None, None])
             drift[0] += 1
@@ -411,6 +415,35 @@ class Controller:
                 self._finish_shard(calc_session)
             elif not self._finish(calc_session):
                 session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        if self.settings.report is not None and self.settings.shard is None:
+            self._write_report(self.settings.report)
+
+    def _write_report(self, path: Path) -> None:
+        """--psweep-report: the databases this session wrote to, as one HTML page; a
+        report that cannot be made is said, and changes nothing else."""
+        from . import report
+
+        frames = [s.written() for s in self._sessions() if s is self.session or s.count]
+        frames = [frame for frame in frames if frame is not None]
+        if not frames:
+            return
+        database = frames[0]
+        for frame in frames[1:]:
+            database = concat(database, frame)
+        compared: dict[str, list[str]] = {}
+        for sweep, verdicts in self.verdicts_by_sweep.items():
+            compared[sweep] = [
+                f"{verdicts['same']} same, {verdicts['differs']} differ, {verdicts['new']} new "
+                f"(baseline {self.settings.compare})"
+            ]
+        for sweep, key, text in self._drift():
+            compared.setdefault(sweep, []).append(f"{key}: {text}")
+        try:
+            written = report.write(database, path, f"psweep: {self.config.rootpath.name}", compared)
+        except (PsweepError, OSError) as exc:
+            self.report_note = f"psweep: no report: {exc}"
+            return
+        self.report_note = f"report: {written}"
 
     def _finish(self, session: CalcSession) -> bool:
         """One calc dir's end: the writer appends its journal, the sweep modules are
@@ -547,6 +580,8 @@ class Controller:
             write(self._verdicts(str(self.settings.compare)))
         for sweep, key, text in self._drift():
             write(f"  {sweep}: {key}: {text}")
+        if self.report_note is not None:
+            write(self.report_note, red=self.report_note.startswith("psweep: no report"))
 
     def _verdicts(self, baseline: str) -> str:
         """Regression mode's counts, for the terminal and for a CI job's summary."""

@@ -121,6 +121,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(comparisons, and/or/not, in, arithmetic); chosen before items are made.",
         "Only psets whose parameters satisfy this.",
     )
+    value(
+        "psweep_report",
+        "PATH",
+        "At the end, write the database as one self-contained HTML page to PATH "
+        "(relative to the current folder; needs the report extra).",
+        "Write the HTML report here at the end of each session.",
+    )
     group.addoption(
         "--psweep-shard",
         dest="psweep_shard",
@@ -194,6 +201,7 @@ def pytest_configure(config: pytest.Config) -> None:
         run=run,
         html=integrations.html_active(config),
         junitxml=integrations.junitxml_active(config),
+        report=_report_path(config, shard),
         worker=workerinput is not None,
         select=_selection(config),
         shard=shard,
@@ -221,6 +229,20 @@ def _calc_dir(config: pytest.Config) -> CalcDir:
     return CalcDir(
         Path(os.path.normpath(config.rootpath / str(_option(config, "psweep_calc_dir"))))
     )
+
+
+def _report_path(config: pytest.Config, shard: shards.Shard | None) -> Path | None:
+    """--psweep-report: where the HTML report goes, relative to the folder pytest was
+    started in (as --junitxml); None without it."""
+    text = str(_option(config, "psweep_report") or "").strip()
+    if not text:
+        return None
+    if shard is not None:
+        raise pytest.UsageError(
+            f"psweep: --psweep-report={text}: a shard task writes no database; make the "
+            "report after 'psweep merge CALC_DIR' with 'psweep report CALC_DIR -o PATH'"
+        )
+    return config.invocation_params.dir / text
 
 
 def _shard_and_run_id(

@@ -47,6 +47,7 @@ class Settings:
     progress_seconds: float = 10.0  # a progress line at most this often (0: none)
     html: bool = False  # pytest-html writes a report: sweep reports carry text for it
     junitxml: bool = False  # --junitxml: sweep reports carry properties
+    report: Path | None = None  # --psweep-report: the HTML report, written at the end
     worker: bool = False  # an xdist worker
     rootdir: Path | None = None  # the controller's (an xdist worker must collect there)
     done: set[RowKey] = field(default_factory=set)  # keys of passed rows

@@ -1,0 +1,84 @@
+"""How fast the HTML report opens in a real browser (SPEC §9: 10k rows under 2 s).
+
+    python benchmarks/bench_report.py [ROWS]     # default 10000; needs the report
+                                                 # extra, playwright and Chromium
+
+Makes a database of ROWS psets (a grid of two parameters, two results) with
+``ps.run``, writes its report, and opens it in headless Chromium
+(``/usr/bin/chromium``) five times: the time from navigation to the page's load
+event, and until the plots in view are drawn. Baseline in the same browser: a page
+that holds only plotly's inlined JavaScript (what every report pays to parse).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+import pytest_psweep as ps
+from pytest_psweep import report
+
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def study(pset):
+    return {"error": 1.0 / (1 + pset["a"]) ** 2, "value": pset["a"] * pset["b"]}
+
+
+def main(rows: int) -> None:
+    import plotly.offline
+
+    side = int(rows**0.5)
+    with tempfile.TemporaryDirectory() as folder:
+        calc = Path(folder) / "calc"
+        b = [i / side for i in range(side)]
+        params = ps.pgrid(ps.plist("a", range(side)), ps.plist("b", b))
+        database = ps.run(study, params, calc_dir=str(calc))
+        start = time.perf_counter()
+        page_path = report.write(database, Path(folder) / "report.html", "bench")
+        built = time.perf_counter() - start
+        size = page_path.stat().st_size / 2**20
+        baseline = Path(folder) / "plotly.html"
+        baseline.write_text(
+            f"<html><head><script>{plotly.offline.get_plotlyjs()}</script></head><body></body></html>"
+        )
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            loads, drawn, bases = [], [], []
+            for _ in range(5):
+                page = browser.new_page(viewport={"width": 1280, "height": 1000})
+                start = time.perf_counter()
+                page.goto(baseline.as_uri())
+                bases.append(time.perf_counter() - start)
+                page.close()
+                page = browser.new_page(viewport={"width": 1280, "height": 1000})
+                start = time.perf_counter()
+                page.goto(page_path.as_uri())
+                loads.append(time.perf_counter() - start)
+                page.wait_for_selector(".plot .main-svg")
+                drawn.append(time.perf_counter() - start)
+                page.close()
+            browser.close()
+    print(f"{len(database)} rows: report built in {built:.1f} s, {size:.1f} MiB")
+    print(f"plotly.js alone: load {statistics.median(bases):.2f} s (median of 5)")
+    print(
+        f"report: load {statistics.median(loads):.2f} s, first plot drawn "
+        f"{statistics.median(drawn):.2f} s (median of 5); "
+        f"ratio to plotly.js alone {statistics.median(loads) / statistics.median(bases):.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main(int(float(sys.argv[1])) if len(sys.argv) > 1 else 10_000)

@@ -1,0 +1,425 @@
+"""``psweep report``: a study as one self-contained HTML page (SPEC §9).
+
+Per sweep: the counts, runtimes, failures with their errors and compare verdicts; a
+sortable, filterable table of the latest rows, parameters first; a pass/fail map
+over two varied parameters; each numeric result against each varied parameter;
+provenance and run ids. Plots are plotly figures and the page a jinja2 template
+(the ``report`` extra); plotly's JavaScript is inlined once, so the file works
+offline.
+
+Which columns are parameters a database does not say (results are columns too):
+for each sweep they are the columns whose values hash to the rows' ``_pset_hash``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .database import latest_rows
+from .errors import PsweepError
+from .params import is_missing, pset_hash
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+OUTCOMES = ("passed", "failed", "crashed", "skipped")
+_MAX_SUBSET_COLUMNS = 14  # parameters are found among at most this many columns
+_TABLE_ROWS = 20_000  # more latest rows than this: the table shows the first ones
+_SMALL_MULTIPLES = 12  # at most this many panels of a pass/fail map
+
+
+def _import_extras() -> tuple[Any, Any]:
+    try:
+        import jinja2
+        import plotly
+    except ImportError as exc:
+        raise PsweepError(
+            f"the HTML report needs plotly and jinja2 ({exc}): pip install 'pytest-psweep[report]'"
+        ) from None
+    return jinja2, plotly
+
+
+def param_columns(rows: pd.DataFrame) -> list[str]:
+    """The parameter columns of one sweep's rows: the largest set of its public
+    columns (no leading or trailing ``_``) whose values hash to ``_pset_hash``, on
+    every row checked. Without ``_pset_hash``, or when no set matches (hashes of
+    another version), all public columns that vary or are constant strings."""
+    public = [
+        c
+        for c in rows.columns
+        if not str(c).startswith("_") and not str(c).endswith("_") and rows[c].notna().any()
+    ]
+    if "_pset_hash" not in rows or not len(rows):
+        return public
+    sample = rows.head(5).to_dict("records")
+    candidates = public[:_MAX_SUBSET_COLUMNS]
+    for size in range(len(candidates), -1, -1):
+        for subset in itertools.combinations(candidates, size):
+            if all(_hashes_to(row, subset) for row in sample):
+                return list(subset)
+    return public
+
+
+def _hashes_to(row: dict[str, Any], columns: Sequence[str]) -> bool:
+    pset = {c: row[c] for c in columns if not is_missing(row[c])}
+    try:
+        return bool(pset_hash(pset) == row["_pset_hash"])
+    except Exception:  # a value that does not hash: not a parameter set
+        return False
+
+
+@dataclass
+class SweepPage:
+    """What the page shows of one sweep."""
+
+    name: str
+    anchor: str
+    counts: dict[str, int]
+    total_runtime: float
+    slowest: list[dict[str, Any]]
+    failures: list[dict[str, Any]]
+    compared: list[str]
+    params: list[str]
+    results: list[str]
+    table_columns: list[str]
+    table_rows: list[list[str]]
+    table_total: int
+    plots: list[str] = field(default_factory=list)  # plotly figures as JSON
+    provenance: list[tuple[str, str]] = field(default_factory=list)
+
+
+def build(
+    database: pd.DataFrame,
+    title: str,
+    compared: dict[str, list[str]] | None = None,
+) -> str:
+    """The report page of a database: HTML text, self-contained.
+
+    ``compared``: per sweep, lines about a comparison with a baseline (the plugin's
+    verdicts and largest differences); without it, the failures say what compare
+    found (``_error`` of "compare: ...").
+    """
+    jinja2, plotly = _import_extras()
+
+    if "_sweep" not in database:
+        database = database.assign(_sweep="ps.run")
+    database = database.assign(_sweep=database["_sweep"].fillna("ps.run"))
+    sweeps = []
+    for index, (name, rows) in enumerate(database.groupby("_sweep", sort=True)):
+        sweeps.append(_sweep_page(str(name), f"sweep-{index}", rows, (compared or {}).get(name)))
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("pytest_psweep", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+    )
+    template = environment.get_template("report.html.j2")
+    return str(
+        template.render(
+            title=title,
+            made=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            rows=len(database),
+            runs=_runs(database),
+            sweeps=sweeps,
+            plotly_js=plotly.offline.get_plotlyjs(),
+            json=_json,
+        )
+    )
+
+
+def write(
+    database: pd.DataFrame,
+    path: str | Path,
+    title: str,
+    compared: dict[str, list[str]] | None = None,
+) -> Path:
+    """Write the report atomically; the path written."""
+    from .database import write_atomic
+
+    text = build(database, title, compared)
+    target = Path(path)
+    write_atomic(target, lambda fh: fh.write(text.encode("utf-8")))
+    return target
+
+
+def _runs(database: pd.DataFrame) -> list[dict[str, Any]]:
+    if "_run_id" not in database:
+        return []
+    runs = []
+    times = database["_time_utc"] if "_time_utc" in database else None
+    for run_id, rows in database.groupby("_run_id", sort=False):
+        first = times[rows.index].min() if times is not None else None
+        runs.append(
+            {
+                "run_id": run_id,
+                "rows": len(rows),
+                "started": str(first)[:19] if first is not None else "",
+                "sweeps": ", ".join(sorted(map(str, rows["_sweep"].dropna().unique()))),
+            }
+        )
+    return sorted(runs, key=lambda run: run["started"])
+
+
+def _sweep_page(
+    name: str, anchor: str, rows: pd.DataFrame, compared: list[str] | None
+) -> SweepPage:
+    latest = latest_rows(rows)
+    outcome = latest["_outcome"].astype(str) if "_outcome" in latest else None
+    counts = {kind: int((outcome == kind).sum()) if outcome is not None else 0 for kind in OUTCOMES}
+    if outcome is None:
+        counts["passed"] = len(latest)
+    params = param_columns(latest)
+    public = [c for c in latest.columns if not str(c).startswith("_")]
+    results = [c for c in public if c not in params and latest[c].notna().any()]
+    runtime = latest["_pset_runtime"] if "_pset_runtime" in latest else None
+    slowest = []
+    if runtime is not None and len(latest):
+        for _, row in latest.loc[runtime.sort_values(ascending=False).index[:5]].iterrows():
+            slowest.append(
+                {"pset": _pset_text(row, params), "seconds": f"{row['_pset_runtime']:.3g}"}
+            )
+    failures = []
+    if outcome is not None:
+        for _, row in latest[outcome.isin(["failed", "crashed"])].iterrows():
+            failures.append(
+                {
+                    "pset": _pset_text(row, params),
+                    "outcome": row["_outcome"],
+                    "error": str(row.get("_error") or ""),
+                }
+            )
+    if compared is None:
+        compared = [
+            f["pset"] + ": " + f["error"] for f in failures if f["error"].startswith("compare:")
+        ]
+    shown = params + results + [c for c in ("_outcome", "_pset_runtime", "_error") if c in latest]
+    table = latest[shown].head(_TABLE_ROWS)
+    page = SweepPage(
+        name=name,
+        anchor=anchor,
+        counts=counts,
+        total_runtime=float(runtime.sum()) if runtime is not None else 0.0,
+        slowest=slowest,
+        failures=failures,
+        compared=compared,
+        params=params,
+        results=results,
+        table_columns=shown,
+        table_rows=[[_value(v) for v in values] for values in table.itertuples(index=False)],
+        table_total=len(latest),
+        provenance=_provenance(rows),
+    )
+    page.plots = _plots(latest, params, results, name)
+    return page
+
+
+def _pset_text(row: Any, params: list[str]) -> str:
+    return (
+        ", ".join(f"{p}={_cell(row[p])}" for p in params if not is_missing(row[p]))
+        or "(no parameters)"
+    )
+
+
+def _json(value: Any) -> str:
+    """JSON to put inside a <script> element of the page."""
+    import json
+
+    return json.dumps(value, allow_nan=False).replace("</", "<\\/")
+
+
+def _value(value: Any) -> Any:
+    """A table cell as the page's script sorts it: a number, or text."""
+    if isinstance(value, bool) or is_missing(value):
+        return _cell(value)
+    if isinstance(value, numbers.Real):  # numpy's scalars too
+        number = float(value)
+        return number if math.isfinite(number) else str(number)
+    return _cell(value)
+
+
+def _cell(value: Any) -> str:
+    if is_missing(value):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    text = str(value)
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _provenance(rows: pd.DataFrame) -> list[tuple[str, str]]:
+    found = []
+    for column in ("_git_commit", "_git_dirty", "_code_hash", "_versions", "_exec_host"):
+        if column in rows:
+            values = sorted({str(v) for v in rows[column] if not is_missing(v)})
+            if values:
+                found.append((column, ", ".join(values[:5]) + (" ..." if len(values) > 5 else "")))
+    return found
+
+
+def _varied(latest: pd.DataFrame, params: list[str]) -> list[str]:
+    """Parameters with more than one value, the one with most values first."""
+    counts = {p: latest[p].astype(str).nunique() for p in params}
+    return sorted((p for p in params if counts[p] > 1), key=lambda p: -counts[p])
+
+
+def _numeric(series: pd.Series) -> bool:
+    import pandas as pd
+
+    return bool(pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series))
+
+
+def _log_axis(series: pd.Series) -> bool:
+    """Positive values spanning more than 1.5 decades read best on a log axis."""
+    values = series.dropna()
+    if not len(values) or not _numeric(values) or (values <= 0).any():
+        return False
+    return bool(math.log10(float(values.max()) / float(values.min())) > 1.5)
+
+
+_COLORS = {"passed": "#2ca02c", "skipped": "#7f7f7f", "failed": "#d62728", "crashed": "#9467bd"}
+_POINTS = 1500  # above this many psets a plot shows a summary, not every pset
+_LINES = 8  # at most this many lines (values of a second parameter) in a plot
+
+
+def _plots(latest: pd.DataFrame, params: list[str], results: list[str], name: str) -> list[str]:
+    """The sweep's figures as plotly JSON: the pass/fail map, then each numeric
+    result against each varied parameter."""
+    figures = []
+    varied = _varied(latest, params)
+    frame = latest.copy()
+    frame["_outcome"] = frame["_outcome"].astype(str) if "_outcome" in frame else "passed"
+    figure = _outcome_map(frame, varied)
+    if figure is not None:
+        figures.append(figure)
+    passed = frame[frame["_outcome"] == "passed"]
+    for result in results:
+        if not _numeric(passed[result]) or not passed[result].notna().any():
+            continue
+        for param in varied[:3]:
+            figures.append(_result_plot(passed, result, param, [p for p in varied if p != param]))
+    specs = []
+    for figure in figures:
+        figure.update_layout(height=380, margin={"l": 50, "r": 20, "t": 50, "b": 40})
+        # drawn by the page when scrolled into view: a page of many sweeps opens at once
+        specs.append(figure.to_json().replace("</", "<\\/"))
+    return specs
+
+
+def _outcome_map(frame: pd.DataFrame, varied: list[str]) -> Any:
+    """Pass/fail over the two parameters with most values (panels per value of a
+    third); with many psets, a heatmap of the worst outcome per cell."""
+    import plotly.express as px
+    import plotly.graph_objects as go
+
+    if not varied:
+        return None
+    if len(varied) == 1:
+        x = varied[0]
+        if len(frame) > _POINTS:
+            return px.histogram(
+                frame,
+                x=_axis(frame, x),
+                color="_outcome",
+                color_discrete_map=_COLORS,
+                title=f"outcomes over {x}",
+                labels={"_outcome": "outcome"},
+            )
+        return px.strip(
+            frame,
+            x=_axis(frame, x),
+            color="_outcome",
+            color_discrete_map=_COLORS,
+            title=f"pass/fail over {x}",
+            labels={"_outcome": "outcome"},
+        )
+    x, y = varied[0], varied[1]
+    facet = varied[2] if len(varied) > 2 else None
+    if facet is not None and frame[facet].astype(str).nunique() > _SMALL_MULTIPLES:
+        facet = None
+    if len(frame) <= _POINTS:
+        figure = px.scatter(
+            frame,
+            x=_axis(frame, x),
+            y=_axis(frame, y),
+            color="_outcome",
+            color_discrete_map=_COLORS,
+            facet_col=facet,
+            facet_col_wrap=4 if facet else 0,
+            title=f"pass/fail over {x} and {y}" + (f", a panel per {facet}" if facet else ""),
+            labels={"_outcome": "outcome"},
+        )
+        figure.update_traces(marker={"size": 10, "symbol": "square"})
+        return figure
+    kinds = list(_COLORS)
+    codes = frame["_outcome"].map({kind: i for i, kind in enumerate(kinds)}).fillna(2)
+    worst = codes.groupby([_axis(frame, y), _axis(frame, x)]).max().unstack()
+    steps = []
+    for i, kind in enumerate(kinds):
+        steps += [[i / len(kinds), _COLORS[kind]], [(i + 1) / len(kinds), _COLORS[kind]]]
+    figure = go.Figure(
+        go.Heatmap(
+            z=worst.to_numpy(),
+            x=[_cell(v) for v in worst.columns],
+            y=[_cell(v) for v in worst.index],
+            zmin=-0.5,
+            zmax=len(kinds) - 0.5,
+            colorscale=steps,
+            colorbar={"tickvals": list(range(len(kinds))), "ticktext": kinds},
+        )
+    )
+    others = [p for p in varied[2:]]
+    figure.update_layout(
+        title=f"worst outcome over {x} and {y}"
+        + (f" (of all values of {', '.join(others)})" if others else ""),
+        xaxis_title=x,
+        yaxis_title=y,
+    )
+    return figure
+
+
+def _result_plot(passed: pd.DataFrame, result: str, param: str, others: list[str]) -> Any:
+    """A result against a parameter: a line per value of the next varied parameter
+    (a few of its values, evenly chosen, when it has many)."""
+    import plotly.express as px
+
+    color = others[0] if others else None
+    note = ""
+    shown = passed
+    if color is not None:
+        values = sorted(passed[color].dropna().unique(), key=_order)
+        if len(values) > _LINES:
+            picked = [values[round(i * (len(values) - 1) / (_LINES - 1))] for i in range(_LINES)]
+            shown = passed[passed[color].isin(picked)]
+            note = f" ({_LINES} of its {len(values)} values)"
+    ordered = shown.sort_values(param) if _numeric(shown[param]) else shown
+    numeric_x = _numeric(ordered[param])
+    return px.line(
+        ordered,
+        x=_axis(ordered, param),
+        y=result,
+        color=ordered[color].map(_cell) if color else None,
+        markers=len(ordered) <= 500,
+        title=f"{result} against {param}" + (f", a line per {color}{note}" if color else ""),
+        labels={"color": color} if color else None,
+        category_orders=(
+            {"color": [_cell(v) for v in sorted(shown[color].dropna().unique(), key=_order)]}
+            if color
+            else None
+        ),
+        log_x=numeric_x and _log_axis(ordered[param]),
+        log_y=_log_axis(ordered[result]),
+    )
+
+
+def _order(value: Any) -> tuple[int, Any]:
+    return (0, value) if isinstance(value, (int, float)) else (1, str(value))
+
+
+def _axis(frame: pd.DataFrame, column: str) -> Any:
+    """A column as a plot axis: numbers as they are, anything else as text."""
+    return frame[column] if _numeric(frame[column]) else frame[column].astype(str)
