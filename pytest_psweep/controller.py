@@ -55,15 +55,7 @@ class Controller:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
-        self.session = CalcSession(
-            settings.calc_dir,
-            settings.run.run_id,
-            settings.simulate,
-            settings.backup,
-            settings.lock_timeout,
-            shard=settings.shard,
-            chosen_run_id=settings.chosen_run_id,
-        )
+        self.session = self._new_session(settings.calc_dir)
         self.manifests: set[CalcSession] = set()  # a shard's sessions that wrote one
         self.counts: collections.Counter[str] = collections.Counter()
         self.verdicts: collections.Counter[str] = collections.Counter()
@@ -290,18 +282,9 @@ class Controller:
             return self.session
         session = self.own.get(calc_dir)
         if session is None:
-            settings = self.settings
-            session = self.own[calc_dir] = CalcSession(
-                calc_dir,
-                settings.run.run_id,
-                settings.simulate,
-                settings.backup,
-                settings.lock_timeout,
-                shard=settings.shard,
-                chosen_run_id=settings.chosen_run_id,
-            )
+            session = self.own[calc_dir] = self._new_session(Path(calc_dir))
             try:
-                session.open(with_writer=settings.shard is None)
+                session.open(with_writer=self.settings.shard is None)
             except PsweepError as exc:
                 self.failure = f"psweep: {exc}"
                 pytest.exit(self.failure, returncode=pytest.ExitCode.USAGE_ERROR)
@@ -311,6 +294,18 @@ class Controller:
                     f"session into {session.calc_dir.database}"
                 )
         return session
+
+    def _new_session(self, calc_dir: Path) -> CalcSession:
+        settings = self.settings
+        return CalcSession(
+            calc_dir,
+            settings.run.run_id,
+            settings.simulate,
+            settings.backup,
+            settings.lock_timeout,
+            shard=settings.shard,
+            chosen_run_id=settings.chosen_run_id,
+        )
 
     def _sessions(self) -> list[CalcSession]:
         return [self.session, *self.own.values()]

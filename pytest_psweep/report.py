@@ -151,9 +151,8 @@ def _runs(database: pd.DataFrame) -> list[dict[str, Any]]:
     if "_run_id" not in database:
         return []
     runs = []
-    times = database["_time_utc"] if "_time_utc" in database else None
     for run_id, rows in database.groupby("_run_id", sort=False):
-        first = times[rows.index].min() if times is not None else None
+        first = rows["_time_utc"].min() if "_time_utc" in rows else None
         runs.append(
             {
                 "run_id": run_id,
@@ -214,7 +213,7 @@ def _sweep_page(
         table_total=len(latest),
         provenance=_provenance(rows),
     )
-    page.plots = _plots(latest, params, results, name)
+    page.plots = _plots(latest, params, results)
     return page
 
 
@@ -286,7 +285,7 @@ _POINTS = 1500  # above this many psets a plot shows a summary, not every pset
 _LINES = 8  # at most this many lines (values of a second parameter) in a plot
 
 
-def _plots(latest: pd.DataFrame, params: list[str], results: list[str], name: str) -> list[str]:
+def _plots(latest: pd.DataFrame, params: list[str], results: list[str]) -> list[str]:
     """The sweep's figures as plotly JSON: the pass/fail map, then each numeric
     result against each varied parameter."""
     figures = []
@@ -320,21 +319,13 @@ def _outcome_map(frame: pd.DataFrame, varied: list[str]) -> Any:
         return None
     if len(varied) == 1:
         x = varied[0]
-        if len(frame) > _POINTS:
-            return px.histogram(
-                frame,
-                x=_axis(frame, x),
-                color="_outcome",
-                color_discrete_map=_COLORS,
-                title=f"outcomes over {x}",
-                labels={"_outcome": "outcome"},
-            )
-        return px.strip(
+        many = len(frame) > _POINTS  # then counts per value, not a mark per pset
+        return (px.histogram if many else px.strip)(
             frame,
             x=_axis(frame, x),
             color="_outcome",
             color_discrete_map=_COLORS,
-            title=f"pass/fail over {x}",
+            title=f"{'outcomes' if many else 'pass/fail'} over {x}",
             labels={"_outcome": "outcome"},
         )
     x, y = varied[0], varied[1]
