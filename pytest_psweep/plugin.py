@@ -45,6 +45,7 @@ from .sweeps import (
     RUNNING,
     SETTINGS,
     ReportedRow,
+    RowKey,
     Settings,
     SweepInfo,
     SweepPset,
@@ -428,23 +429,34 @@ def _own_calc_dir(
         )
     own_baseline = settings.compare is not None and settings.compare == settings.calc_dir / DATABASE
     if settings.skip_dups or own_baseline:
+        try:
+            done, baseline = _what_it_has(settings, calc_dir, own_baseline)
+        except PsweepError as exc:
+            raise collector.CollectError(f"sweep {sweep_id}: {exc}") from None
+        if settings.skip_dups:
+            settings.done = {key for key in settings.done if key[0] != sweep_id}
+            settings.done.update(key for key in done if key[0] == sweep_id)
+        if own_baseline:
+            for key in [key for key in settings.baseline if key[0] == sweep_id]:
+                del settings.baseline[key]
+            settings.baseline.update((k, row) for k, row in baseline.items() if k[0] == sweep_id)
+    return str(calc_dir.path)
+
+
+def _what_it_has(
+    settings: Settings, calc_dir: CalcDir, baseline: bool
+) -> tuple[set[RowKey], dict[RowKey, dict[str, Any]]]:
+    """A sweep's own calc dir's done keys and (``baseline``) latest passed rows, read
+    once per calc dir however many sweeps share it."""
+    known = settings.own_databases.get(calc_dir.path)
+    if known is None:
         from .session import CalcSession
 
         session = CalcSession(calc_dir.path, settings.run.run_id, shard=settings.shard)
-        try:
-            if settings.skip_dups:
-                settings.done = {key for key in settings.done if key[0] != sweep_id}
-                settings.done.update(key for key in session.done() if key[0] == sweep_id)
-            if own_baseline:
-                baseline = session.baseline(calc_dir.database)
-                for key in [key for key in settings.baseline if key[0] == sweep_id]:
-                    del settings.baseline[key]
-                settings.baseline.update(
-                    (key, row) for key, row in baseline.items() if key[0] == sweep_id
-                )
-        except PsweepError as exc:
-            raise collector.CollectError(f"sweep {sweep_id}: {exc}") from None
-    return str(calc_dir.path)
+        done = session.done() if settings.skip_dups else set()
+        rows = session.baseline(calc_dir.database) if baseline else {}
+        known = settings.own_databases[calc_dir.path] = (done, rows)
+    return known
 
 
 def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:

@@ -222,7 +222,7 @@ def waiting_rows(calc_dir: CalcDir) -> list[dict[str, Any]]:
     """The finished rows that shard files hold (merged or not): what a shard's
     ``--psweep-skip-dups`` and a dry run count as done besides the database."""
     rows: list[dict[str, Any]] = []
-    with _importable(calc_dir):
+    with _importable(_manifests(calc_dir)):
         for shard_file in _files(calc_dir):
             try:
                 read = _read(shard_file.path, crashed=False)
@@ -286,7 +286,8 @@ def merge(calc_dir: CalcDir, final: bool = False, lock_timeout: float | None = N
     report = MergeReport()
     rows = Columns()  # column by column: a million rows as dicts would take GiBs
     done: list[Path] = []  # files whose every row is in ``rows``
-    with _importable(calc_dir):
+    manifests = _manifests(calc_dir)
+    with _importable(manifests):
         for shard_file in _files(calc_dir):
             try:
                 read = _read(shard_file.path, crashed=shard_file.ended or final)
@@ -319,14 +320,13 @@ def merge(calc_dir: CalcDir, final: bool = False, lock_timeout: float | None = N
         for path in done:  # all its rows are in the database now
             path.unlink(missing_ok=True)
             report.removed += 1
-        _status(report, calc_dir, database.read())
+        _status(report, manifests, database.read())
     return report
 
 
-def _status(report: MergeReport, calc_dir: CalcDir, database: Any) -> None:
+def _status(report: MergeReport, manifests: list[dict[str, Any]], database: Any) -> None:
     """Per sweep of the newest array: its psets' latest outcomes and how many of the
     psets its shards collected have no row."""
-    manifests = _manifests(calc_dir)
     if not manifests:
         return
     newest = max(manifests, key=lambda m: m["mtime"])
@@ -364,10 +364,9 @@ class _importable:
     """Rows may hold objects of classes from the sweep modules: put the folders
     they import from (the manifests say) on ``sys.path`` while shard files are read."""
 
-    def __init__(self, calc_dir: CalcDir) -> None:
+    def __init__(self, manifests: list[dict[str, Any]]) -> None:
         self.roots = sorted(
-            {str(r) for m in _manifests(calc_dir) for r in m.get("import_roots", ())}
-            - set(sys.path)
+            {str(r) for m in manifests for r in m.get("import_roots", ())} - set(sys.path)
         )
 
     def __enter__(self) -> None:

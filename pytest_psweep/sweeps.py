@@ -61,6 +61,10 @@ class Settings:
     # must be one)
     unselected: dict[str, int] = field(default_factory=dict)
     param_names: set[str] = field(default_factory=set)
+    # a calc dir of sweeps that have their own -> its done keys and baseline rows
+    own_databases: dict[Path, tuple[set[RowKey], dict[RowKey, dict[str, Any]]]] = field(
+        default_factory=dict
+    )
     # parameter -> kind of value ("number", "str", ...) -> the sweeps giving such values
     param_kinds: dict[str, dict[str, set[str]]] = field(default_factory=dict)
 
