@@ -6,8 +6,9 @@
 Makes a database of ROWS psets (a grid of two parameters, two results) with
 ``ps.run``, writes its report, and opens it in headless Chromium
 (``/usr/bin/chromium``) five times: first paint, the table of all rows built (a
-performance mark of the page), the load event, and the first plot drawn. Baseline in the same browser: a page
-that holds only plotly's inlined JavaScript (what every report pays to parse).
+performance mark of the page), the load event, and the first plot drawn. Baseline
+in the same browser: a page that holds only plotly's inlined JavaScript (what every
+report pays to parse).
 """
 
 from __future__ import annotations

@@ -127,8 +127,8 @@ class CalcDir:
     def holds(self, folder: Path) -> bool:
         """Is folder this calc dir, its simulate copy, a backup of it, or any other
         calc dir? They hold copies of sweep modules that must never be collected."""
-        if (folder / DATABASE).is_file():
-            return True
+        if (folder / DATABASE).is_file() or (folder / BACKUP_SCRIPT).is_dir():
+            return True  # a calc dir: one with only rows of shards has no database yet
         return folder in (self.path, self.simulate.path) or self.is_backup(folder)
 
     def has_database(self) -> bool:

@@ -225,3 +225,24 @@ def test_an_xdist_worker_started_elsewhere_is_an_error_not_stale_rows(pytester, 
         [f"*worker gw* runs in {elsewhere}, the controller in {pytester.path}*chdir=*"]
     )
     assert not (pytester.path / "calc" / "results.pk").exists()
+
+
+def test_a_sweep_with_its_own_calc_dir_leaves_its_shard_rows_there(pytester):
+    pytester.makepyfile(
+        sweep_own="""
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.plist("x", range(4)), calc_dir="own/calc")
+        def sweep_own(pset):
+            return {"y": pset["x"]}
+        """
+    )
+    first = pytester.runpytest_subprocess("--psweep", "--psweep-shard=0/1")
+    first.assert_outcomes(passed=4)
+    assert shard_files(pytester.path / "own") == [".json", ".shard"]
+    # its copy of the sweep module in own/calc/backup_script is never collected
+    again = pytester.runpytest_subprocess("--psweep", "--psweep-shard=0/1", "--co", "-q")
+    assert again.ret == pytest.ExitCode.OK, again.stdout.str()
+    again.stdout.fnmatch_lines(["4 tests collected in*"])
+    merged = merge(pytester.path / "own")
+    assert "sweep_own.py::sweep_own: 4 passed, 0 missing" in merged.stdout
