@@ -89,6 +89,14 @@ def show(args: argparse.Namespace) -> None:
         if len(df):
             print(df[cols].to_string(index=False))
     print(f"[{len(df)} rows]")
+    path = database_path(args.database)
+    waiting = shards.waiting_files(CalcDir(path.parent)) if path.name == DATABASE else 0
+    if waiting:  # rows the database does not show yet
+        print(
+            f"psweep: {waiting} shard files in {shards.folder(CalcDir(path.parent))} hold rows "
+            f"not shown here: 'psweep merge {path.parent}' puts them into the database",
+            file=sys.stderr,
+        )
 
 
 def export(args: argparse.Namespace) -> None:

@@ -218,6 +218,11 @@ def _read(path: Path, crashed: bool) -> tuple[list[dict[str, Any]], list[dict[st
     return rows, decoder.crashed()
 
 
+def waiting_files(calc_dir: CalcDir) -> int:
+    """How many shard files wait for ``psweep merge`` (without reading them)."""
+    return len(_files(calc_dir))
+
+
 def waiting_rows(calc_dir: CalcDir) -> list[dict[str, Any]]:
     """The finished rows that shard files hold (merged or not): what a shard's
     ``--psweep-skip-dups`` and a dry run count as done besides the database."""

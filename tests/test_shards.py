@@ -210,6 +210,17 @@ def test_a_dry_run_and_show_name_the_rows_that_wait_in_shards(pytester):
         text=True,
     )
     assert shown.returncode == 1 and "psweep merge" in shown.stderr
+    # with a database, show says that shard rows wait beside it
+    pytester.runpytest_subprocess("--psweep", "--psweep-shard=1/2")
+    merge(pytester.path)
+    pytester.runpytest_subprocess("--psweep", "--psweep-shard=0/2", "--psweep-run-id=again")
+    shown = subprocess.run(
+        [sys.executable, "-m", "pytest_psweep.cli", "show", str(pytester.path / "calc")],
+        capture_output=True,
+        text=True,
+    )
+    assert shown.returncode == 0 and "rows]" in shown.stdout
+    assert "1 shard files in" in shown.stderr and "psweep merge" in shown.stderr
 
 
 def test_an_xdist_worker_started_elsewhere_is_an_error_not_stale_rows(pytester, tmp_path):
