@@ -319,7 +319,7 @@ class Controller:
         roots = sorted({import_root(self.config.rootpath / module) for module in modules})
         try:
             session.write_manifest(psets, roots)
-        except OSError as exc:  # its rows are what matters: they are journaled
+        except PsweepError as exc:  # its rows are what matters: they are journaled
             self._say(f"psweep: the shard's manifest cannot be written ({exc})")
 
     def _on_terminal(self) -> bool:

@@ -29,13 +29,12 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from . import journal
+from .calcdir import DATABASE, CalcDir, Database
+from .database import Columns, latest_rows, write_atomic
 from .errors import PsweepError
-
-if TYPE_CHECKING:
-    from .calcdir import CalcDir
 
 SHARDS_DIR = "shards"
 ENDED = ".shard"  # the journal of a shard session that ended
@@ -56,9 +55,14 @@ class Shard(NamedTuple):
         return f"{self.i}/{self.n}"
 
     def owns(self, digest: str) -> bool:
-        """Does the pset with this ``_pset_hash`` belong to this shard? (Stable when
-        the grid grows: it depends on the pset alone.)"""
-        return int(digest, 16) % self.n == self.i
+        """Does the pset with this ``_pset_hash`` belong to this shard?"""
+        return shard_of(digest, self.n) == self.i
+
+
+def shard_of(digest: str, n: int) -> int:
+    """The shard, of n, of the pset with this ``_pset_hash`` (stable when the grid
+    grows: it depends on the pset alone)."""
+    return int(digest, 16) % n
 
 
 def parse_shard(text: str, environ: dict[str, str] | os._Environ[str] = os.environ) -> Shard:
@@ -159,10 +163,8 @@ def write_manifest(
         "host": socket.gethostname(),
         "pid": os.getpid(),
     }
-    target = manifest(journal_path)
-    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    temp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(temp, target)
+    text = json.dumps(data, indent=1, sort_keys=True).encode()
+    write_atomic(manifest(journal_path), lambda fh: fh.write(text))
 
 
 # -- reading and merging -------------------------------------------------------------
@@ -255,7 +257,7 @@ class MergeReport:
     def lines(self, calc_dir: Path) -> list[str]:
         lines = [
             f"psweep merge: {self.merged} new rows from {self.files} shard files into "
-            f"{calc_dir / 'results.pk'}"
+            f"{calc_dir / DATABASE}"
             + (f"; {self.removed} files of ended shards removed" if self.removed else "")
         ]
         if self.run_id is not None:
@@ -285,9 +287,6 @@ def merge(calc_dir: CalcDir, final: bool = False, lock_timeout: float | None = N
     that started and has no row died with its task: it gets a ``crashed`` row, and
     the journals of killed tasks are removed once merged.
     """
-    from .calcdir import Database
-    from .database import Columns
-
     report = MergeReport()
     rows = Columns()  # column by column: a million rows as dicts would take GiBs
     done: list[Path] = []  # files whose every row is in ``rows``
@@ -337,25 +336,24 @@ def _status(report: MergeReport, manifests: list[dict[str, Any]], database: Any)
     newest = max(manifests, key=lambda m: m["mtime"])
     run_id = newest["run_id"]
     mine = [m for m in manifests if m.get("run_id") == run_id]
-    by_shard: dict[str, dict[str, Any]] = {}
+    count = _shard(newest).n
+    by_shard: dict[int, dict[str, Any]] = {}  # of the newest array's count of shards
     for data in sorted(mine, key=lambda m: m["mtime"]):  # the newest per shard wins
-        by_shard[str(data.get("shard"))] = data
+        shard = _shard(data)
+        if shard.n == count:
+            by_shard[shard.i] = data
     expected: Counter[str] = Counter()
     for data in by_shard.values():
         expected.update({str(k): int(v) for k, v in data["psets"].items()})
     report.run_id = run_id
-    count = int(str(newest.get("shard", "0/1")).split("/")[1])
-    absent = [str(i) for i in range(count) if f"{i}/{count}" not in by_shard]
+    absent = [str(i) for i in range(count) if i not in by_shard]
     if absent:
         report.shards = f"{', '.join(absent[:20])}{' ...' if len(absent) > 20 else ''} of {count}"
-    from .database import latest_rows
-
     latest = None
     if database is not None and len(database) and "_sweep" in database:
         latest = latest_rows(database[database["_sweep"].isin(list(expected))])
         # only the psets of the shards that ran: their rows, whichever run made them
-        ran = {int(label.split("/")[0]) for label in by_shard if label.endswith(f"/{count}")}
-        owner = [int(digest, 16) % count in ran for digest in latest["_pset_hash"]]
+        owner = [shard_of(digest, count) in by_shard for digest in latest["_pset_hash"]]
         latest = latest[owner]
     for sweep, total in expected.items():
         counts: Counter[str] = Counter()
@@ -363,6 +361,14 @@ def _status(report: MergeReport, manifests: list[dict[str, Any]], database: Any)
             counts.update(latest.loc[latest["_sweep"] == sweep, "_outcome"].astype(str))
         counts["missing"] = max(0, total - sum(counts.values()))
         report.sweeps[sweep] = counts
+
+
+def _shard(manifest: dict[str, Any]) -> Shard:
+    """The shard a manifest is of (its "I/N"); 0/1 if it does not say rightly."""
+    try:
+        return parse_shard(str(manifest.get("shard")), {})
+    except PsweepError:
+        return Shard(0, 1)
 
 
 class _importable:
