@@ -73,6 +73,7 @@ class CalcSession:
         self._journal: Journal | None = None
         self._rows: list[dict[str, Any]] = []  # rows given by record(), not encoded ones
         self._before: pd.DataFrame | None = _UNREAD
+        self._written: pd.DataFrame | None = _UNREAD
 
     # -- before the first pset ---------------------------------------------------------
 
@@ -263,8 +264,11 @@ class CalcSession:
         shards.write_manifest(self._shard_journal, self.run_id, self.shard, counts, import_roots)
 
     def written(self) -> pd.DataFrame | None:
-        """The database as this run left it."""
-        return Database(self.target).read()
+        """The database as this run left it (read once: the finish hook, a CI job's
+        summary and the report all ask)."""
+        if self._written is _UNREAD:
+            self._written = Database(self.target).read()
+        return self._written
 
     def close(self) -> None:
         """End the writer process, if there is one, and stop journaling: a journal
