@@ -41,21 +41,17 @@ from .database import (
     temp_prefix,
 )
 from .errors import PsweepError
+from .names import DATABASE, LOCK_TIMEOUT, LOCK_TIMEOUT_ENV, MARKER, SIMULATE_SUFFIX
 
 if TYPE_CHECKING:
     import pandas as pd
     from filelock import BaseFileLock
 
-CALC_DIR = "calc"
-DATABASE = "results.pk"
 LEGACY_DATABASE = "database.pk"  # psweep's (since 0.5): refused until migrated
-SIMULATE_SUFFIX = ".simulate"
 JOURNAL_DIR = "journal"
 BACKUP_SCRIPT = "backup_script"
 TMPSAVE = "tmpsave"
 _BACKUP_STAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
-LOCK_TIMEOUT = 600.0  # seconds a run waits for the database's lock, by default
-LOCK_TIMEOUT_ENV = "PSWEEP_LOCK_TIMEOUT"
 
 
 def lock_timeout_seconds(value: str | float | None = None) -> float:
@@ -125,11 +121,15 @@ class CalcDir:
         return True
 
     def holds(self, folder: Path) -> bool:
-        """Is folder this calc dir, its simulate copy, a backup of it, or any other
-        calc dir? They hold copies of sweep modules that must never be collected."""
-        if (folder / DATABASE).is_file() or (folder / BACKUP_SCRIPT).is_dir():
-            return True  # a calc dir: one with only rows of shards has no database yet
-        return folder in (self.path, self.simulate.path) or self.is_backup(folder)
+        """Is folder a calc dir of this package (any: it carries ``MARKER``), or this
+        calc dir, its simulate copy or a backup of it as made before the marker
+        existed? They hold copies of sweep modules that must never be collected. A
+        folder merely named like a calc dir (a test package ``calc``) is not one."""
+        if (folder / MARKER).is_file():
+            return True
+        if not (folder in (self.path, self.simulate.path) or self.is_backup(folder)):
+            return False
+        return any((folder / name).exists() for name in (DATABASE, BACKUP_SCRIPT, JOURNAL_DIR))
 
     def has_database(self) -> bool:
         """Does it hold a database, its own or one psweep wrote?"""
@@ -152,6 +152,18 @@ class CalcDir:
                 "calc dir or move the file away"
             )
         self.path.mkdir(parents=True, exist_ok=True)
+        self.mark()
+
+    def mark(self) -> None:
+        """Leave ``MARKER`` in the calc dir (once), by which collection knows it from a
+        folder merely named like one; a calc dir that cannot take it (read-only) is
+        still known by its name and files."""
+        marker = self.path / MARKER
+        if not marker.exists():
+            with contextlib.suppress(OSError):
+                marker.write_text(
+                    "A calc dir of pytest-psweep: pytest --psweep never collects in it.\n"
+                )
 
 
 def is_calc_dir(path: Path) -> bool:

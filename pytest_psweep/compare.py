@@ -17,18 +17,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .database import latest_passed, row_keys
+from .names import RowKey
 from .params import is_missing
 
 if TYPE_CHECKING:
     import pandas as pd
 
-RTOL = 1e-9
-ATOL = 0.0
-
 
 def baseline_index(
     database: pd.DataFrame | None,
-) -> dict[tuple[str, str, str], dict[str, Any]]:
+) -> dict[RowKey, dict[str, Any]]:
     """The latest passed row per key (``database.row_keys``), as a dict."""
     latest = latest_passed(database)
     if latest is None:
@@ -164,13 +162,11 @@ def _short(value: Any, limit: int = 40) -> str:
 LOOKAHEAD = ("new", "done", "failed before", "other code")
 
 
-def lookahead(
-    database: Any, cases: Iterable[tuple[tuple[str, str, str], str]]
-) -> dict[str, Counter[str]]:
+def lookahead(database: Any, cases: Iterable[tuple[RowKey, str]]) -> dict[str, Counter[str]]:
     """Per sweep, how many cases (key, code hash) are new, done, failed before, or
     done by other code (a passed row whose ``_code_hash`` differs)."""
-    passed: dict[tuple[str, str, str], set[str | None]] = {}
-    failed: set[tuple[str, str, str]] = set()
+    passed: dict[RowKey, set[str | None]] = {}
+    failed: set[RowKey] = set()
     if database is not None and len(database) and {"_sweep", "_outcome"} <= set(database):
         code = database["_code_hash"] if "_code_hash" in database else [None] * len(database)
         for key, outcome, code_hash in zip(row_keys(database), database["_outcome"], code):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .errors import PsweepError
+from .names import KEY_COLUMNS, RowKey
 
 if TYPE_CHECKING:  # pandas is imported where a DataFrame is made, not at import
     import pandas as pd
@@ -352,10 +353,7 @@ def file_lock(path: str) -> FileLock:
     return FileLock(path)
 
 
-KEY_COLUMNS = ("_sweep", "_pset_hash", "_case_hash")
-
-
-def row_keys(frame: pd.DataFrame) -> Iterator[tuple[str, str, str]]:
+def row_keys(frame: pd.DataFrame) -> Iterator[RowKey]:
     """Each row's (``_sweep``, ``_pset_hash``, ``_case_hash``): what skip-dups and
     compare match rows by. ``_case_hash`` is "" for a row without other
     parametrizations (and in databases older than the column)."""

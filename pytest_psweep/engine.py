@@ -13,7 +13,6 @@ import functools
 import hashlib
 import inspect
 import io
-import os
 import platform
 import socket
 import subprocess
@@ -26,9 +25,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .calcdir import CALC_DIR, DATABASE, LEGACY_DATABASE
+from .calcdir import LEGACY_DATABASE
 from .database import assign_counters, concat, rows_to_frame
 from .errors import PsweepError
+from .names import CALC_DIR, DATABASE, new_id
 from .params import BOOKKEEPING, check_params, hash_params, pset_hash, public_params
 from .session import CalcSession
 
@@ -36,13 +36,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _HOST = socket.gethostname()
-
-
-def new_id() -> str:
-    """A random UUID (version 4) as text; cheaper than ``str(uuid.uuid4())``."""
-    digits = os.urandom(16).hex()
-    variant = "89ab"[int(digits[16], 16) & 3]
-    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

@@ -1,6 +1,6 @@
 """Hints instead of silence (SPEC §5): what the plugin notices at collection and says.
 
-Without ``--psweep``: which sweep files and sweeps were left out. With it: a
+With ``--psweep`` (without it, ``plugin`` says which sweeps were left out): a
 ``sweep_*`` function that carries no sweep (a decorator hid it), ``@ps.sweep`` on a
 function not named ``sweep_*``, a parameter that sweeps give values of different
 kinds, a parameter name in ``-m "pset(...)"`` or ``--psweep-select`` that no sweep
@@ -14,31 +14,13 @@ import numbers
 import re
 import textwrap
 import warnings
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .params import SWEEP_ATTR, Sweep
-from .sweeps import Settings
-
-LEFT_OUT = pytest.StashKey[set[Any]]()  # without --psweep: sweep files and sweeps seen
-
-
-def left_out(config: pytest.Config, thing: Path | str) -> None:
-    """Note a sweep file (a path) or a sweep (its id) that plain pytest leaves out."""
-    config.stash.setdefault(LEFT_OUT, set()).add(thing)
-
-
-def left_out_line(config: pytest.Config) -> list[str]:
-    """Without --psweep, one line says what was left out and how to run it."""
-    things = config.stash.get(LEFT_OUT, None)
-    if not things:
-        return []
-    files = sum(1 for thing in things if isinstance(thing, Path))
-    sweeps = len(things) - files
-    parts = [f"{n} {what}" for n, what in ((files, "sweep_*.py files"), (sweeps, "sweeps")) if n]
-    return [f"psweep: {' and '.join(parts)} left out: run them with pytest --psweep"]
+from .names import SWEEP_ATTR
+from .params import Sweep
+from .settings import Options, State
 
 
 def _defined_here(collector: pytest.Module | pytest.Class, func: Any) -> bool:
@@ -82,7 +64,7 @@ def no_sweep(collector: pytest.Module | pytest.Class, name: str, func: Any) -> N
     )
 
 
-def note_parameters(settings: Settings, sweep_id: str, params: list[dict[str, Any]]) -> None:
+def note_parameters(state: State, sweep_id: str, params: list[dict[str, Any]]) -> None:
     """Remember a sweep's parameter names and the kinds of their values."""
     kinds: dict[str, set[str]] = {}
     for pset in params:
@@ -91,8 +73,8 @@ def note_parameters(settings: Settings, sweep_id: str, params: list[dict[str, An
                 kinds.setdefault(key, set()).add(_kind(value))
     for key, found in kinds.items():
         for kind in found:
-            settings.param_kinds.setdefault(key, {}).setdefault(kind, set()).add(sweep_id)
-    settings.param_names.update(kinds)
+            state.param_kinds.setdefault(key, {}).setdefault(kind, set()).add(sweep_id)
+    state.param_names.update(kinds)
 
 
 def _kind(value: Any) -> str:
@@ -109,12 +91,12 @@ def _kind(value: Any) -> str:
 _PSET_MARK_NAMES = re.compile(r"\bpset\(([^)]*)\)")
 
 
-def check_parameters(settings: Settings, markexpr: str) -> None:
+def check_parameters(options: Options, state: State, markexpr: str) -> None:
     """Once all sweeps are collected: warn of a parameter that sweeps give values of
     different kinds, and of a name in ``-m "pset(name=...)"`` (pytest's option) that
     no sweep has; a name in --psweep-select that no sweep has is a usage error."""
-    _warn_mixed_kinds(settings)
-    names = settings.param_names
+    _warn_mixed_kinds(state)
+    names = state.param_names
     marked = set()
     for arguments in _PSET_MARK_NAMES.findall(markexpr):
         marked.update(re.findall(r"(\w+)\s*=", arguments))
@@ -127,25 +109,25 @@ def check_parameters(settings: Settings, markexpr: str) -> None:
             ),
             stacklevel=1,
         )
-    if settings.select is None or not settings.unselected:
+    if options.select is None or not state.unselected:
         return
-    unknown = sorted(settings.select.names - names)
+    unknown = sorted(options.select.names - names)
     if unknown:
         raise pytest.UsageError(
-            f"psweep: --psweep-select {settings.select.text!r}: no sweep has a parameter "
+            f"psweep: --psweep-select {options.select.text!r}: no sweep has a parameter "
             f"{', '.join(map(repr, unknown))}; the parameters are {', '.join(sorted(names))}"
         )
 
 
-def _warn_mixed_kinds(settings: Settings) -> None:
+def _warn_mixed_kinds(state: State) -> None:
     """Two sweeps that give one parameter name values of different kinds (``n`` grid
     points in one, ``"auto"`` in another) share a database column of mixed type."""
-    for key, all_kinds in sorted(settings.param_kinds.items()):
+    for key, all_kinds in sorted(state.param_kinds.items()):
         # only sweeps that share a database share a column
         folders: dict[str | None, dict[str, set[str]]] = {}
         for kind, found in all_kinds.items():
             for sweep in found:
-                info = settings.sweeps.get(sweep)
+                info = state.sweeps.get(sweep)
                 folder = folders.setdefault(info.calc_dir if info else None, {})
                 folder.setdefault(kind, set()).add(sweep)
         for kinds in folders.values():

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from .errors import PsweepError, PsweepHashError
+from .names import SWEEP_ATTR
 
 # Columns the engine and the plugin write into every row. A pset must not bring
 # its own value for any of them.
@@ -401,9 +402,6 @@ def hash_params(params: list[dict[str, Any]], where: str) -> list[str]:
 def grid(**values: Iterable[Any]) -> list[dict[str, Any]]:
     """Shorthand for the grid of plists: ``grid(a=[1, 2], b=[3])``."""
     return pgrid([plist(name, vals) for name, vals in values.items()])
-
-
-SWEEP_ATTR = "_psweep_sweep"
 
 
 class Sweep:

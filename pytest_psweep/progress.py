@@ -13,8 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .database import latest_passed, row_keys
-
-PROGRESS_SECONDS = 10.0  # a progress line at most this often, by default
+from .names import RowKey
 
 
 def duration(seconds: float) -> str:
@@ -68,7 +67,7 @@ class Progress:
         )
 
 
-def prediction(before: Any, cases: Iterable[tuple[tuple[str, str, str], str]]) -> list[str]:
+def prediction(before: Any, cases: Iterable[tuple[RowKey, str]]) -> list[str]:
     """What the cases (key, name) took when they last passed in ``before``: the total,
     how many never passed, and the three slowest, as lines for the summary."""
     latest = latest_passed(before)

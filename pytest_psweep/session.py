@@ -29,6 +29,7 @@ from .calcdir import (
 from .database import latest_passed, row_keys, rows_to_frame, write_atomic
 from .errors import PsweepError
 from .journal import Journal, encode_row, read_journal
+from .names import RowKey
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -127,7 +128,7 @@ class CalcSession:
             self._before = read_database(self.calc_dir.path)
         return self._before
 
-    def done(self) -> set[tuple[str, str, str]]:
+    def done(self) -> set[RowKey]:
         """The keys (``database.row_keys``) of the psets that have a passed row."""
         before = self.before()
         if self.shard is not None:  # rows of other tasks that wait to be merged
@@ -141,7 +142,7 @@ class CalcSession:
             return set()
         return set(row_keys(latest))
 
-    def baseline(self, path: Path) -> dict[tuple[str, str, str], dict[str, Any]]:
+    def baseline(self, path: Path) -> dict[RowKey, dict[str, Any]]:
         """The latest passed row per key of a baseline database; this
         calc dir's means the database before this run."""
         own = path == self.calc_dir.database

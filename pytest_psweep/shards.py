@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from . import journal
-from .calcdir import DATABASE, CalcDir, Database
+from .calcdir import CalcDir, Database
 from .database import Columns, latest_rows, write_atomic
 from .errors import PsweepError
+from .names import DATABASE
 
 SHARDS_DIR = "shards"
 ENDED = ".shard"  # the journal of a shard session that ended

@@ -1,72 +1,21 @@
-"""What a pytest session knows of its sweeps: the settings, each sweep function, and
-the pset a sweep item runs. Shared by the plugin (every process) and the controller.
+"""What a pytest session knows of its sweeps: each sweep function, and the pset a
+sweep item runs. Shared by collection, the runner (every process) and the controller.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 
-from .engine import Run
 from .errors import PsweepError
+from .names import HASH_KEY, REPEAT_KEY, RowKey
 from .params import BOOKKEEPING, pset_hash
-from .selection import Selection
-from .shards import Shard
+from .settings import options_of, state_of
+from .wire import SweepCount
 
-HASH_KEY = "_pset_hash"
-CASE_KEY = "_case_hash"  # the values of a sweep item's other parametrizations, hashed
-ATTEMPT_KEY = "_attempt"  # 1, 2, ... for each run of one item (pytest-rerunfailures)
-REPEAT_KEY = "_repeat"  # pytest-repeat's repetition, 1-based as in its ids
 _REPEAT_FIXTURE = "__pytest_repeat_step_number"  # pytest-repeat's parametrized fixture
-
-
-# What --psweep-skip-dups and --psweep-compare match rows by: _sweep, _pset_hash and
-# _case_hash ("" for an item that no other parametrization multiplies)
-RowKey = tuple[str, str, str]
-
-
-@dataclass
-class Settings:
-    """The session's psweep options, resolved from command line and ini."""
-
-    calc_dir: Path  # as configured, absolute
-    simulate: bool
-    backup: bool
-    skip_dups: bool
-    compare: Path | None  # baseline database of --psweep-compare
-    rtol: float
-    atol: float
-    lock_timeout: float  # seconds to wait for the database's lock
-    run: Run
-    select: Selection | None = None  # --psweep-select
-    shard: Shard | None = None  # --psweep-shard: this job array task's psets only
-    chosen_run_id: bool = False  # --psweep-run-id (or a SLURM array's): shared by tasks
-    progress_seconds: float = 10.0  # a progress line at most this often (0: none)
-    html: bool = False  # pytest-html writes a report: sweep reports carry text for it
-    junitxml: bool = False  # --junitxml: sweep reports carry properties
-    report: Path | None = None  # --psweep-report: the HTML report, written at the end
-    worker: bool = False  # an xdist worker
-    rootdir: Path | None = None  # the controller's (an xdist worker must collect there)
-    done: set[RowKey] = field(default_factory=set)  # keys of passed rows
-    baseline: dict[RowKey, dict[str, Any]] = field(default_factory=dict)
-    provenance: dict[str, Any] = field(default_factory=dict)  # _git_commit, _git_dirty, ...
-    # sweep function -> its pytest.params, from collection until parametrize takes them
-    pending: dict[Any, list[Any]] = field(default_factory=dict)
-    sweeps: dict[str, SweepInfo] = field(default_factory=dict)  # by sweep id
-    # under --psweep-select or --psweep-shard: each sweep's number of psets before
-    # choosing, and the names of all parameters collected (a name in the expression
-    # must be one)
-    unselected: dict[str, int] = field(default_factory=dict)
-    param_names: set[str] = field(default_factory=set)
-    # a calc dir of sweeps that have their own -> its done keys and baseline rows
-    own_databases: dict[Path, tuple[set[RowKey], dict[RowKey, dict[str, Any]]]] = field(
-        default_factory=dict
-    )
-    # parameter -> kind of value ("number", "str", ...) -> the sweeps giving such values
-    param_kinds: dict[str, dict[str, set[str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,6 +23,7 @@ class SweepInfo:
     """What collection knows of a sweep function, shared by all its items."""
 
     sweep_id: str  # the _sweep column: "<module node id>::<function>"
+    module: str  # its module's node id (the path relative to the rootdir)
     argnames: tuple[str, ...]  # what the function is called with
     code_hash: str
     rtol: float | None
@@ -118,47 +68,8 @@ class SweepPset:
         self.value[HASH_KEY] = self.digest
 
 
-# A sweep item's report carries its row to the controller in one attribute of builtin
-# types, which pytest serializes with the report and xdist sends to the controller.
-_REPORT_ATTR = "psweep"
-
-
-class ReportedRow(NamedTuple):
-    """What a sweep item's report carries: its journal record (``journal.encode_row``),
-    its outcome (``started`` for the record of a pset that started), under
-    --psweep-compare the comparison's verdict and the differences found ([sweep, key,
-    abs diff, rel diff], numbers or None), and the pset's id. (A tuple: made twice
-    per pset, it must be cheap.)"""
-
-    record: bytes
-    outcome: str
-    verdict: str | None
-    pset_id: str
-    diffs: list[list[Any]] | None = None
-    calc_dir: str | None = None  # the sweep's own calc dir; None: the session's
-
-    def attach(self, report: pytest.TestReport) -> None:
-        setattr(report, _REPORT_ATTR, list(self))
-
-    @classmethod
-    def take(cls, report: pytest.TestReport) -> ReportedRow | None:
-        """The row a report carries, taken off it (pytest keeps every report to the
-        end, and each attribute is walked by its garbage collections at exit)."""
-        carried = getattr(report, _REPORT_ATTR, None)
-        if carried is None:
-            return None
-        delattr(report, _REPORT_ATTR)
-        return cls._make(carried)
-
-
-SETTINGS = pytest.StashKey[Settings]()
 RUNNING = pytest.StashKey[SweepPset]()
 ATTEMPTS = pytest.StashKey[int]()  # how often an item started (reruns)
-
-
-def settings_of(config: pytest.Config) -> Settings | None:
-    """The session's settings; None without ``--psweep``."""
-    return config.stash.get(SETTINGS, None)
 
 
 def item_value(params: dict[str, Any], digest: str) -> dict[str, Any]:
@@ -173,12 +84,11 @@ def sweep_of(item: pytest.Item) -> SweepInfo | None:
     if callspec is None:
         return None
     value = callspec.params.get("pset")
-    settings = settings_of(item.config)
-    if settings is None or not isinstance(value, dict) or HASH_KEY not in value:
+    if not isinstance(value, dict) or HASH_KEY not in value or options_of(item.config) is None:
         return None
     assert isinstance(item, pytest.Function) and item.parent is not None
     # None for a test of its own that has an argument named pset
-    return settings.sweeps.get(f"{item.parent.nodeid}::{item.originalname}")
+    return state_of(item.config).sweeps.get(f"{item.parent.nodeid}::{item.originalname}")
 
 
 def sweep_pset(item: pytest.Item) -> SweepPset | None:
@@ -230,39 +140,29 @@ def _case(callspec: Any) -> tuple[dict[str, Any], str]:
     return case, digest
 
 
-def header_counts(items: list[pytest.Item], unselected: dict[str, int]) -> list[list[Any]]:
-    """Per sweep among the items, [sweep id, psets, cases, psets before
-    --psweep-select or None, its own calc dir or None]: how many different psets, and
-    how many different values of its other parametrizations (1 without any)."""
+def header_counts(items: list[pytest.Item], unselected: dict[str, int]) -> list[SweepCount]:
+    """Per sweep among the items: how many different psets, and how many different
+    values of its other parametrizations (1 without any)."""
     psets: dict[str, set[str]] = {}
     cases: dict[str, set[str]] = {}
-    folders: dict[str, str | None] = {}
+    sweeps: dict[str, SweepInfo] = {}
     for item in items:
         sweep = sweep_of(item)
         if sweep is None:
             continue
-        folders[sweep.sweep_id] = sweep.calc_dir
+        sweeps[sweep.sweep_id] = sweep
         params = item.callspec.params  # type: ignore[attr-defined]
         psets.setdefault(sweep.sweep_id, set()).add(params["pset"][HASH_KEY])
         case = _case(item.callspec)[1] if len(params) > 1 else ""  # type: ignore[attr-defined]
         cases.setdefault(sweep.sweep_id, set()).add(case)
     return [
-        [sweep, len(psets[sweep]), len(cases[sweep]), unselected.get(sweep), folders[sweep]]
+        SweepCount(
+            sweep,
+            sweeps[sweep].module,
+            len(psets[sweep]),
+            len(cases[sweep]),
+            unselected.get(sweep),
+            sweeps[sweep].calc_dir,
+        )
         for sweep in psets
     ]
-
-
-# An xdist worker's header counts ride on its first report to the controller, which
-# collects nothing itself and learns only node ids from xdist's collection events.
-_HEADER_ATTR = "psweep_header"
-
-
-def attach_header(report: pytest.TestReport, counts: list[list[Any]]) -> None:
-    setattr(report, _HEADER_ATTR, counts)
-
-
-def take_header(report: pytest.TestReport) -> list[list[Any]] | None:
-    counts = getattr(report, _HEADER_ATTR, None)
-    if counts is not None:
-        delattr(report, _HEADER_ATTR)
-    return counts

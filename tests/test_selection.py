@@ -120,7 +120,10 @@ def test_hints_instead_of_silence(pytester):
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
-        ["psweep: 1 sweep_*.py files and 1 sweeps left out: run them with pytest --psweep"]
+        [
+            "psweep: 1 sweep_*.py files (sweep_sor.py) and 1 sweeps "
+            "(test_mixed.py::sweep_here) left out: run them with pytest --psweep"
+        ]
     )
     # a pset mark naming no parameter: a warning listing the parameters
     result = pytester.runpytest_subprocess("--psweep", "-m", "pset(mthod='rk4')")

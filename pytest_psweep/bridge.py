@@ -1,0 +1,81 @@
+"""The xdist bridge: what the controller hands its workers, and what it hears of
+them that pytest's own hooks do not say (as xdist's ``DSession`` beside its
+reporter). Registered only when xdist is there; each hook is xdist's.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .settings import Options, State
+from .sink import RowSink
+
+
+class XdistBridge:
+    """The controller's side of its xdist workers."""
+
+    def __init__(self, config: pytest.Config, options: Options, state: State, sink: RowSink):
+        self.config = config
+        self.options = options
+        self.state = state
+        self.sink = sink
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Hand what was made here once to an xdist worker, in builtin types: the run
+        id, the calc dir, and what the options need from the database (read now, so
+        the calc dir is opened now only when they need it or a shard runs)."""
+        options, state = self.options, self.state
+        if options.skip_dups or options.compare is not None or options.shard is not None:
+            self.sink.start()
+        node.workerinput["psweep_run_id"] = options.run_id
+        node.workerinput["psweep_calc_dir"] = str(self.sink.session.target.path)
+        node.workerinput["psweep_done"] = sorted(state.done)
+        node.workerinput["psweep_baseline"] = pickle.dumps(state.baseline)
+        node.workerinput["psweep_provenance"] = state.provenance
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodeready(self, node: Any) -> None:
+        """An xdist worker runs where the controller was started, or it would run other
+        sweeps (stale copies an ssh worker finds in its home) into this calc dir: an
+        error naming both places, never silent rows."""
+        here = str(self.config.invocation_params.dir)
+        there = node.workerinfo.get("cwd")
+        if there is not None and there != here:
+            pytest.exit(
+                f"psweep: xdist worker {node.gateway.id} runs in {there}, the controller in "
+                f"{here}: it would collect other sweeps or psets. Start it in the study's "
+                f"folder on a shared filesystem: --tx ssh=HOST//chdir={here} "
+                "(--rsyncdir is not needed)",
+                returncode=pytest.ExitCode.USAGE_ERROR,
+            )
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:
+        """An xdist worker died running a pset: its started record becomes its row."""
+        self.sink.crashed(crashitem)
+
+
+def reports_left_by_xdist(config: pytest.Config) -> Iterator[pytest.TestReport]:
+    """xdist's controller stops reading its workers' events at a Ctrl-C, while the
+    workers go on finishing psets until it has stopped them; the reports that came in
+    meanwhile wait in its queue, each carrying a row.
+
+    xdist has no hook for them: its ``DSession.queue`` holds the events as
+    (name, kwargs) pairs, a test report as ("testreport", {"node", "rep"}).
+    ``test_ctrl_c_to_the_xdist_controller_alone_...`` pins this for the xdist in use.
+    """
+    dsession = config.pluginmanager.getplugin("dsession")
+    queue = getattr(dsession, "queue", None)
+    while queue is not None:
+        try:
+            name, kwargs = queue.get_nowait()
+        except Exception:  # queue.Empty: all read
+            return
+        report = kwargs.get("rep") if name == "testreport" else None
+        if isinstance(report, pytest.TestReport):
+            yield report

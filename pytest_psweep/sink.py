@@ -1,0 +1,294 @@
+"""The row sink: every row a session makes, into its calc dirs' journals as it
+arrives and into their databases at the end.
+
+It runs in the one process that owns the calc dirs (serially the pytest process;
+under xdist the controller). It opens a calc dir only when a pset is about to run
+there: a session that runs no sweep starts no writer and makes no folder. A sweep
+with a calc dir of its own (``ps.sweep(calc_dir=...)``) gets a ``CalcSession`` of
+its own, opened when its first row arrives.
+"""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from . import journal
+from .errors import PsweepError
+from .options import usage_errors
+from .session import CalcSession
+from .settings import Options, State
+from .sweeps import header_counts
+from .wire import PsetRecord, SweepCount, take_counts
+
+if TYPE_CHECKING:
+    from .reporter import Reporter
+
+
+class RowSink:
+    """Journals each pset's record as its report arrives, so a killed session loses
+    none, and has the writer append the journal at the end."""
+
+    def __init__(self, config: pytest.Config, options: Options, state: State) -> None:
+        self.config = config
+        self.options = options
+        self.state = state
+        self.reporter: Reporter | None = None  # told of each record, and of the start
+        self.session = self._new_session(options.calc_dir)
+        # sweeps with a calc dir of their own: its session, opened with its first row
+        self.own: dict[str, CalcSession] = {}
+        # per session: module paths (rootdir-relative) that made rows
+        self.modules: dict[CalcSession, dict[str, None]] = {}
+        self.manifests: set[CalcSession] = set()  # a shard's sessions that wrote one
+        self.counts: collections.Counter[str] = collections.Counter()  # by outcome
+        # psets whose started record is journaled and whose row has not come yet
+        self.in_flight: dict[str, tuple[str, CalcSession]] = {}  # node id -> pset id
+        self.started = False
+        self.failure: str | None = None  # what stopped the session, said at the end
+        self.written: int | None = None  # rows written into databases at the end
+        self.databases: list[Path] = []  # the databases (or shard files) rows went to
+        self.interrupted = False
+        self.collected: list[SweepCount] = []  # the sweeps this session runs
+
+    # -- the start, when the first pset is about to run --------------------------------
+
+    def start(self) -> None:
+        """Merge interrupted runs, back up, start the writer, and find what the options
+        need from the database (done psets, baseline). Once, when psets are about to
+        run (serially after collection; under xdist when a worker needs it or the
+        first row arrives)."""
+        if self.started:
+            return
+        self.started = True
+        options, state = self.options, self.state
+        with usage_errors():
+            # a shard never writes the database: no writer to start
+            self.session.open(with_writer=options.shard is None)
+            if options.skip_dups:
+                state.done |= self.session.done()
+            if options.compare is not None:
+                state.baseline.update(self.session.baseline(options.compare))
+        if self.reporter is not None:
+            self.reporter.opened(self.session)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Serially: what this session runs is known; open the calc dir if a sweep is
+        among it (or a shard task runs, whose manifest says it ran)."""
+        if session.config.option.collectonly:
+            return
+        self.collected = header_counts(session.items, self.state.unselected)
+        if self.collected or (self.options.shard is not None and not _xdist_active(self.config)):
+            self.start()
+            self.write_manifests(self.collected)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        """Before the first pset runs: stop if the writer cannot read the database."""
+        if self.started:
+            with usage_errors():
+                self.session.wait_until_checked()
+
+    # -- while psets run -----------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Journal each row as its report arrives."""
+        counts = take_counts(report)  # an xdist worker's first report
+        if counts and not self.collected:
+            self.collected = counts
+            self.start()
+            self.write_manifests(counts)
+            if self.reporter is not None:
+                self.reporter.collected(counts)
+        record = PsetRecord.take(report)
+        if record is None:
+            return
+        self.start()
+        session = self.session_of(record.calc_dir)
+        self.journal(record.payload, session=session)
+        if record.outcome == "started":
+            self.in_flight[report.nodeid] = (record.pset_id, session)
+        else:
+            self.in_flight.pop(report.nodeid, None)
+            self.counts[record.outcome] += 1
+            self.modules.setdefault(session, {})[report.fspath] = None
+        if self.reporter is not None:
+            self.reporter.record(record)
+
+    def crashed(self, nodeid: str) -> None:
+        """A worker died running this item: its started record is its row."""
+        if self.in_flight.pop(nodeid, None) is not None:
+            self.counts["crashed"] += 1
+
+    def session_of(self, calc_dir: str | None) -> CalcSession:
+        """The session of the default calc dir, or of a sweep's own (opened now, when
+        its first row arrives); a calc dir that cannot be opened ends the session."""
+        if calc_dir is None:
+            return self.session
+        session = self.own.get(calc_dir)
+        if session is None:
+            session = self.own[calc_dir] = self._new_session(Path(calc_dir))
+            try:
+                session.open(with_writer=self.options.shard is None)
+            except PsweepError as exc:
+                self.failure = f"psweep: {exc}"
+                pytest.exit(self.failure, returncode=pytest.ExitCode.USAGE_ERROR)
+            if self.reporter is not None:
+                self.reporter.opened(session)
+        return session
+
+    def _new_session(self, calc_dir: Path) -> CalcSession:
+        options = self.options
+        return CalcSession(
+            calc_dir,
+            options.run_id,
+            options.simulate,
+            options.backup,
+            options.lock_timeout,
+            shard=options.shard,
+            chosen_run_id=options.chosen_run_id,
+        )
+
+    def sessions(self) -> list[CalcSession]:
+        return [self.session, *self.own.values()]
+
+    def journal(self, record: bytes, stop: bool = True, session: CalcSession | None = None) -> None:
+        """Journal one record; a journal that cannot be written (a full disk) ends the
+        session (``stop``) with a clear error, and the rows journaled before stay."""
+        if self.failure is not None:
+            return
+        session = session or self.session
+        try:
+            session.record_encoded(record)
+        except PsweepError as exc:
+            self.failure = (
+                f"psweep: {exc}; the session stopped: its {session.count} records "
+                "journaled before wait there for the next run (or 'psweep recover')"
+            )
+            if stop:
+                pytest.exit(self.failure, returncode=pytest.ExitCode.INTERNAL_ERROR)
+
+    def write_manifests(self, counts: list[SweepCount]) -> None:
+        """A shard's psets per sweep and calc dir, for what ``psweep merge`` counts as
+        missing."""
+        if self.options.shard is None:
+            return
+        by_calc_dir: dict[str | None, list[SweepCount]] = {None: []}
+        for count in counts:
+            by_calc_dir.setdefault(count.calc_dir, []).append(count)
+        for calc_dir, mine in by_calc_dir.items():
+            self._write_manifest(mine, self.session_of(calc_dir))
+
+    def _write_manifest(self, counts: list[SweepCount], session: CalcSession) -> None:
+        if session in self.manifests or not session.journaling:
+            return
+        self.manifests.add(session)
+        psets = {count.sweep: count.psets * count.cases for count in counts}
+        roots = sorted({import_root(self.config.rootpath / c.module) for c in counts})
+        try:
+            session.write_manifest(psets, roots)
+        except PsweepError as exc:  # its rows are what matters: they are journaled
+            if self.reporter is not None:
+                self.reporter.say(f"psweep: the shard's manifest cannot be written ({exc})")
+
+    # -- the end -------------------------------------------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Merge each journal into its database in one atomic write.
+
+        Last, after xdist has stopped its workers: after a Ctrl-C they may have gone
+        on finishing psets while they were stopped, and their reports came in.
+        """
+        if not self.started:  # a dry run, or no sweep ran
+            return
+        if self.session.writer is None and self.options.shard is None:
+            return  # the start failed
+        if session.exitstatus == pytest.ExitCode.INTERRUPTED:
+            self.interrupted = True
+            from .bridge import reports_left_by_xdist
+
+            for report in reports_left_by_xdist(self.config):
+                self.pytest_runtest_logreport(report)
+            # psets the user interrupted (Ctrl-C) did not crash: they get no row
+            for pset_id, calc_session in self.in_flight.values():
+                self.journal(journal.encode_cancel(pset_id), stop=False, session=calc_session)
+        elif self.in_flight:
+            self.counts["crashed"] += len(self.in_flight)
+        self.in_flight.clear()
+        if self.failure is not None:
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        for calc_session in self.sessions():
+            if self.options.shard is not None:
+                self._finish_shard(calc_session)
+            elif not self._finish(calc_session):
+                session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        if self.reporter is not None and self.options.shard is None:
+            self.reporter.write_report(self)
+
+    def _finish(self, session: CalcSession) -> bool:
+        """One calc dir's end: the writer appends its journal, the sweep modules are
+        kept, the finish hook and a CI job's summary; False if the rows could not be
+        written (they stay journaled, and the failure says where)."""
+        modules = self.modules.get(session, {})
+        try:
+            roots = [import_root(self.config.rootpath / module) for module in modules]
+            written = session.finish_in_writer(roots)
+        except PsweepError as exc:
+            self.failure = (
+                (self.failure + "\n" if self.failure else "")
+                + f"psweep: {exc}; this session's rows stay in "
+                f"{session.target.journal_dir}: the next run merges them, or "
+                f"'psweep recover {session.target.path}'"
+            )
+            return False
+        if session is self.session or written:
+            self.written = (self.written or 0) + written
+            self.databases.append(session.target.database)
+        if not session.count:
+            return True
+        for module in modules:
+            session.keep_module(self.config.rootpath / module, module)
+        if self.reporter is not None:
+            self.reporter.finished(session)
+        return True
+
+    def _finish_shard(self, session: CalcSession) -> None:
+        """A shard leaves its rows in its own file under ``<calc_dir>/shards/``."""
+        if not session.journaling:
+            return  # its start failed: nothing ran
+        self._write_manifest([], session)  # a task that collected no psets ran too
+        try:
+            shard_file = session.finish_shard()
+        except OSError as exc:
+            self.failure = f"psweep: {session.journal_path} cannot be renamed: {exc}"
+            return
+        self.databases.append(shard_file or session.journal_path)
+        for module in self.modules.get(session, {}):
+            session.keep_module(self.config.rootpath / module, module)
+
+    def pytest_unconfigure(self) -> None:
+        for session in self.sessions():
+            session.close()
+
+
+def import_root(module: Path) -> str:
+    """The folder a test module is imported from (pytest's default ``prepend`` import
+    mode): above its topmost package, or its own folder. Under xdist the controller
+    collects nothing, so its ``sys.path`` lacks these; the writer needs them to
+    decode rows holding objects of classes from the sweep modules."""
+    folder = module.parent
+    while (folder / "__init__.py").is_file() and folder.parent != folder:
+        folder = folder.parent
+    return str(folder)
+
+
+def _xdist_active(config: pytest.Config) -> bool:
+    """Does this process control xdist workers? (``dist`` is missing under -p no:xdist)"""
+    return getattr(config.option, "dist", "no") != "no" or bool(
+        getattr(config.option, "numprocesses", None)
+    )
