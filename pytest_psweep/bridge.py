@@ -27,8 +27,9 @@ class XdistBridge:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         """Hand what was made here once to an xdist worker, in builtin types: the run
-        id, the calc dir, and what the options need from the database (read now, so
-        the calc dir is opened now only when they need it or a shard runs)."""
+        id, the calc dir, and what the options need from the database (a calc dir
+        that does not exist yet is made now only if they need it, else when the
+        first row arrives)."""
         options, state = self.options, self.state
         if options.skip_dups or options.compare is not None or options.shard is not None:
             self.sink.start()

@@ -31,7 +31,6 @@ from .names import (
     SIMULATE_SUFFIX,
     SWEEP_ATTR,
 )
-from .settings import OPTIONS, STATE, options_of
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -146,8 +145,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
     from . import collect, controller, options
     from .runner import SweepRunner
-    from .settings import State
+    from .settings import OPTIONS, STATE, State
 
+    config.stash[_ACTIVE] = True
     resolved = options.resolve(config)
     state = State()
     config.stash[OPTIONS] = resolved
@@ -165,9 +165,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 # -- without --psweep: what was left out, and nothing else ----------------------------
 
+_ACTIVE = pytest.StashKey[bool]()  # --psweep given
 _LEFT_OUT = pytest.StashKey[dict[str, list[str]]]()  # "files"/"sweeps" -> names
 # a sweep in a file's text: a decorator such as @ps.sweep(...) or @sweep(...)
-_SWEEP_DECORATOR = re.compile(rb"^[ \t]*@[\w.]*\bsweep\s*\(", re.MULTILINE)
+_SWEEP_DECORATOR = rb"^[ \t]*@[\w.]*\bsweep\s*\("
 
 
 def _left_out(config: pytest.Config, kind: str, name: str) -> None:
@@ -181,15 +182,15 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> None:
     if file_path.suffix != ".py" or not file_path.name.startswith("sweep_"):
         return
     config = parent.config
-    if options_of(config) is not None or parent.session.isinitpath(file_path):
+    if config.stash.get(_ACTIVE, False) or parent.session.isinitpath(file_path):
         return
     if any(fnmatch(file_path.name, pattern) for pattern in config.getini("python_files")):
         return  # pytest collects it: its sweeps are noted one by one
     try:
-        holds_sweep = _SWEEP_DECORATOR.search(file_path.read_bytes()) is not None
+        text = file_path.read_bytes()
     except OSError:
         return
-    if holds_sweep:
+    if re.search(_SWEEP_DECORATOR, text, re.MULTILINE):
         try:
             shown = str(file_path.relative_to(config.rootpath))
         except ValueError:
@@ -204,7 +205,7 @@ def pytest_pycollect_makeitem(
     """Without --psweep, a sweep in a test module is left alone, and noted."""
     if not name.startswith("sweep_") or getattr(obj, SWEEP_ATTR, None) is None:
         return None
-    if options_of(collector.config) is not None:
+    if collector.config.stash.get(_ACTIVE, False):
         return None  # collect.py's
     _left_out(collector.config, "sweeps", f"{collector.nodeid}::{name}")
     return []
@@ -213,7 +214,7 @@ def pytest_pycollect_makeitem(
 def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
     """Without --psweep, one line says what was left out and how to run it."""
     left_out = config.stash.get(_LEFT_OUT, None)
-    if not left_out or options_of(config) is not None:
+    if not left_out or config.stash.get(_ACTIVE, False):
         return []
     parts = []
     for kind, what in (("files", "sweep_*.py files"), ("sweeps", "sweeps")):

@@ -106,7 +106,7 @@ class Reporter:
         """Serially: the header, and on a terminal what these psets took before."""
         if self.collect_only and self.config.get_verbosity() < 0:
             return []  # node ids only: the output of --co -q is fed back to pytest
-        counts = self.sink.collected or header_counts(items, self.sink.state.unselected)
+        counts = self.sink.collected or header_counts(items, self.sink.state)
         lines = self._header(counts)
         if self.progress is not None and self.sink.session.target.database.exists():
             # before the first pset finishes: what these psets took when they last passed
@@ -329,6 +329,12 @@ class Reporter:
                 "--psweep-skip-dups",
                 yellow=True,
             )
+            if sink.moved:
+                write(
+                    f"the files of {len(sink.moved)} interrupted psets were moved to "
+                    f"{sink.moved[0].parent}",
+                    yellow=True,
+                )
         for writer in [s.writer for s in sink.sessions() if s.writer is not None]:
             if writer.recovered:
                 write(f"merged {writer.recovered} rows left by an interrupted session")

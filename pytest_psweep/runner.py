@@ -81,7 +81,8 @@ class SweepRunner:
         """An xdist worker counts the psets it collected for the controller's header
         (the controller collects nothing), sent with its first report."""
         if self.options.worker and not session.config.option.collectonly:
-            self.counts = header_counts(session.items, self.state.unselected) or None
+            counts = header_counts(session.items, self.state)
+            self.counts = counts if any(count.psets for count in counts) else None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -133,10 +134,14 @@ class SweepRunner:
             pset = self.running(item)
             if pset is not None:
                 self.attach_row(item, pset, call, report)
-        elif when == "setup" and report.passed:
+        elif when == "setup":
             pset = self.running(item)
-            if pset is not None:
+            if pset is not None and report.passed:
                 self.attach_started(pset, report)
+            elif pset is not None:  # skipped before it ran (a mark, --psweep-skip-dups):
+                # no row, but counted as the skipped pset it is
+                sweep, digest, case = pset.key
+                PsetRecord(sweep, digest, case, "skipped", "", b"").attach(report)
         elif when == "teardown":
             pset = item.stash.get(RUNNING, None)
             if pset is not None:

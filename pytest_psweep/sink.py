@@ -2,8 +2,10 @@
 arrives and into their databases at the end.
 
 It runs in the one process that owns the calc dirs (serially the pytest process;
-under xdist the controller). It opens a calc dir only when a pset is about to run
-there: a session that runs no sweep starts no writer and makes no folder. A sweep
+under xdist the controller). It opens a calc dir that exists when the session
+starts (merging what interrupted runs left), and makes a new one only when a pset is
+about to run there: a session that runs no sweep starts no writer and makes no
+folder. A sweep
 with a calc dir of its own (``ps.sweep(calc_dir=...)``) gets a ``CalcSession`` of
 its own, opened when its first row arrives.
 """
@@ -51,6 +53,7 @@ class RowSink:
         self.written: int | None = None  # rows written into databases at the end
         self.databases: list[Path] = []  # the databases (or shard files) rows went to
         self.interrupted = False
+        self.moved: list[Path] = []  # interrupted psets' folders, moved out of the way
         self.collected: list[SweepCount] = []  # the sweeps this session runs
 
     # -- the start, when the first pset is about to run --------------------------------
@@ -75,15 +78,26 @@ class RowSink:
             self.reporter.opened(self.session)
 
     @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """A calc dir that exists is opened at once, before collection: what
+        interrupted runs left there is merged by any session with --psweep (a fresh
+        one is made only when a pset is about to run)."""
+        if not session.config.option.collectonly and self.session.calc_dir.path.exists():
+            self.start()
+
+    @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Serially: what this session runs is known; open the calc dir if a sweep is
         among it (or a shard task runs, whose manifest says it ran)."""
         if session.config.option.collectonly:
             return
-        self.collected = header_counts(session.items, self.state.unselected)
-        if self.collected or (self.options.shard is not None and not _xdist_active(self.config)):
+        self.collected = header_counts(session.items, self.state)
+        runs = any(count.psets for count in self.collected)
+        if runs or (self.options.shard is not None and not _xdist_active(self.config)):
             self.start()
             self.write_manifests(self.collected)
+        if runs:
+            _freeze_collected()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> None:
@@ -98,7 +112,7 @@ class RowSink:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Journal each row as its report arrives."""
         counts = take_counts(report)  # an xdist worker's first report
-        if counts and not self.collected:
+        if counts and not self.collected:  # psets run: the worker collected some
             self.collected = counts
             self.start()
             self.write_manifests(counts)
@@ -107,7 +121,13 @@ class RowSink:
         record = PsetRecord.take(report)
         if record is None:
             return
-        self.start()
+        if not record.payload:  # a pset skipped before it ran: counted, no row
+            self.counts[record.outcome] += 1
+            if self.reporter is not None:
+                self.reporter.record(record)
+            return
+        if not self.started:
+            self.start()
         session = self.session_of(record.calc_dir)
         self.journal(record.payload, session=session)
         if record.outcome == "started":
@@ -214,9 +234,13 @@ class RowSink:
 
             for report in reports_left_by_xdist(self.config):
                 self.pytest_runtest_logreport(report)
-            # psets the user interrupted (Ctrl-C) did not crash: they get no row
+            # psets the user interrupted (Ctrl-C) did not crash: they get no row, and
+            # the files they began are moved out of the way (no folder without a row)
             for pset_id, calc_session in self.in_flight.values():
                 self.journal(journal.encode_cancel(pset_id), stop=False, session=calc_session)
+                moved = move_interrupted(calc_session.target.path, pset_id)
+                if moved is not None:
+                    self.moved.append(moved)
         elif self.in_flight:
             self.counts["crashed"] += len(self.in_flight)
         self.in_flight.clear()
@@ -276,6 +300,24 @@ class RowSink:
             session.close()
 
 
+INTERRUPTED = "interrupted"  # <calc_dir>/interrupted/<_pset_id>/: no row points there
+
+
+def move_interrupted(calc_dir: Path, pset_id: str) -> Path | None:
+    """Move the folder of a pset that was interrupted (it gets no row) to
+    ``<calc_dir>/interrupted/<_pset_id>/``; where it went, or None without one."""
+    folder = calc_dir / pset_id
+    if not folder.is_dir():
+        return None
+    target = calc_dir / INTERRUPTED / pset_id
+    try:
+        target.parent.mkdir(exist_ok=True)
+        folder.rename(target)
+    except OSError:
+        return None  # it stays: said nowhere, harmless
+    return target
+
+
 def import_root(module: Path) -> str:
     """The folder a test module is imported from (pytest's default ``prepend`` import
     mode): above its topmost package, or its own folder. Under xdist the controller
@@ -292,3 +334,15 @@ def _xdist_active(config: pytest.Config) -> bool:
     return getattr(config.option, "dist", "no") != "no" or bool(
         getattr(config.option, "numprocesses", None)
     )
+
+
+def _freeze_collected() -> None:
+    """After collection: move what collection made (items, their marks and params:
+    they live to the end of the session) out of the garbage collector's sight, so
+    that its collections while psets run do not walk them again and again (with
+    10k items, about a tenth of a trivial sweep's time; benchmarks/README.md).
+    Garbage of collection itself is collected first."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

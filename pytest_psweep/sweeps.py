@@ -12,7 +12,7 @@ import pytest
 from .errors import PsweepError
 from .names import HASH_KEY, REPEAT_KEY, RowKey
 from .params import BOOKKEEPING, pset_hash
-from .settings import options_of, state_of
+from .settings import State, options_of, state_of
 from .wire import SweepCount
 
 _REPEAT_FIXTURE = "__pytest_repeat_step_number"  # pytest-repeat's parametrized fixture
@@ -140,29 +140,31 @@ def _case(callspec: Any) -> tuple[dict[str, Any], str]:
     return case, digest
 
 
-def header_counts(items: list[pytest.Item], unselected: dict[str, int]) -> list[SweepCount]:
+def header_counts(items: list[pytest.Item], state: State) -> list[SweepCount]:
     """Per sweep among the items: how many different psets, and how many different
-    values of its other parametrizations (1 without any)."""
+    values of its other parametrizations (1 without any); a sweep whose psets
+    --psweep-select or --psweep-shard all left out, with 0 psets."""
     psets: dict[str, set[str]] = {}
     cases: dict[str, set[str]] = {}
-    sweeps: dict[str, SweepInfo] = {}
     for item in items:
         sweep = sweep_of(item)
         if sweep is None:
             continue
-        sweeps[sweep.sweep_id] = sweep
         params = item.callspec.params  # type: ignore[attr-defined]
         psets.setdefault(sweep.sweep_id, set()).add(params["pset"][HASH_KEY])
         case = _case(item.callspec)[1] if len(params) > 1 else ""  # type: ignore[attr-defined]
         cases.setdefault(sweep.sweep_id, set()).add(case)
+    for sweep_id in state.unselected:
+        psets.setdefault(sweep_id, set())
     return [
         SweepCount(
-            sweep,
-            sweeps[sweep].module,
-            len(psets[sweep]),
-            len(cases[sweep]),
-            unselected.get(sweep),
-            sweeps[sweep].calc_dir,
+            sweep_id,
+            state.sweeps[sweep_id].module,
+            len(psets[sweep_id]),
+            len(cases.get(sweep_id, ())) or 1,
+            state.unselected.get(sweep_id),
+            state.sweeps[sweep_id].calc_dir,
         )
-        for sweep in psets
+        for sweep_id in psets
+        if sweep_id in state.sweeps
     ]

@@ -4,7 +4,7 @@ A report is pytest's message from the process that ran an item to the one that
 reports it; under xdist pytest serializes it (``pytest_report_to_serializable``
 copies the report's ``__dict__``) and execnet sends it, which carries builtin types
 only. So a sweep item's report carries, in the attribute ``psweep_record``, one
-``PsetRecord`` as a list of builtin values (``attach``, ``take``), and a worker's
+``PsetRecord`` as a tuple of builtin values (``attach``, ``take``), and a worker's
 first report carries in ``psweep_counts`` what it collected, a list of
 ``SweepCount``. ``tests/test_wire.py`` pins both through pytest's own serialization.
 Nothing else travels, and no code parses node ids: the sweep id and the key of a
@@ -31,8 +31,8 @@ class PsetRecord(NamedTuple):
     digest: str  # the pset's _pset_hash
     case: str  # _case_hash of its other parametrizations, "" without
     outcome: str  # "started", "passed", "failed", "skipped" or "rerun"
-    pset_id: str  # the row's _pset_id
-    payload: bytes  # the row as a journal record (journal.encode_row)
+    pset_id: str  # the row's _pset_id ("" for a pset skipped before it ran)
+    payload: bytes  # the row as a journal record (journal.encode_row); b"": no row
     calc_dir: str | None = None  # the sweep's own calc dir; None: the session's
     verdict: str | None = None  # --psweep-compare: "new", "same" or "differs"
     drift: tuple[tuple[str, float | None, float | None], ...] = ()  # key, abs, rel diff
@@ -42,7 +42,7 @@ class PsetRecord(NamedTuple):
         return (self.sweep, self.digest, self.case)
 
     def attach(self, report: pytest.TestReport) -> None:
-        setattr(report, RECORD_ATTR, [*self[:-1], [list(d) for d in self.drift]])
+        setattr(report, RECORD_ATTR, tuple(self))  # a plain tuple: execnet sends those
 
     @classmethod
     def take(cls, report: pytest.TestReport) -> PsetRecord | None:
@@ -52,18 +52,7 @@ class PsetRecord(NamedTuple):
         if carried is None:
             return None
         delattr(report, RECORD_ATTR)
-        sweep, digest, case, outcome, pset_id, payload, calc_dir, verdict, drift = carried
-        return cls(
-            sweep,
-            digest,
-            case,
-            outcome,
-            pset_id,
-            payload,
-            calc_dir,
-            verdict,
-            tuple((key, abs_diff, rel_diff) for key, abs_diff, rel_diff in drift),
-        )
+        return cls._make(carried)
 
 
 class SweepCount(NamedTuple):
@@ -78,7 +67,7 @@ class SweepCount(NamedTuple):
 
 
 def attach_counts(report: pytest.TestReport, counts: list[SweepCount]) -> None:
-    setattr(report, COUNTS_ATTR, [list(count) for count in counts])
+    setattr(report, COUNTS_ATTR, [tuple(count) for count in counts])
 
 
 def take_counts(report: pytest.TestReport) -> list[SweepCount] | None:

@@ -46,11 +46,21 @@ def test_backups_are_named_by_the_newest_row_and_recognised(in_tmp):
 
 def test_calc_dirs_their_copies_and_other_calc_dirs_are_never_collected(in_tmp):
     calc = calcdir.CalcDir(in_tmp / "calc")
+    # a folder merely named like a calc dir, or holding a file named like a
+    # database, is no calc dir: a project's test package "calc" is collected
+    calc.path.mkdir()
+    assert not calc.holds(calc.path)
     other = in_tmp / "studies" / "results"
     other.mkdir(parents=True)
     (other / "results.pk").write_bytes(b"")
-    assert calc.holds(calc.path) and calc.holds(calc.simulate.path)
-    assert calc.holds(calc.backup(datetime.now(timezone.utc)))
+    assert not calc.holds(other)
+    # the configured calc dir, its simulate copy and its backups with a calc dir's
+    # files (made before the marker existed)
+    for folder in (calc.path, calc.simulate.path, calc.backup(datetime.now(timezone.utc))):
+        (folder / "backup_script").mkdir(parents=True)
+        assert calc.holds(folder)
+    # any calc dir this package made carries the marker, wherever it is
+    calcdir.CalcDir(other).check()
     assert calc.holds(other)
     assert not calc.holds(in_tmp / "studies")
 

@@ -101,7 +101,6 @@ def test_the_entry_point_imports_only_what_its_options_need():
         "pytest_psweep.hookspecs",
         "pytest_psweep.names",
         "pytest_psweep.plugin",
-        "pytest_psweep.settings",
     ]
     for heavy in ("pandas", "multiprocessing", "concurrent.futures", "filelock", "numpy"):
         assert heavy not in loaded

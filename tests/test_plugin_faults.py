@@ -170,11 +170,16 @@ def test_rows_stay_in_the_journal_when_the_writer_process_dies(pytester, read_db
 def test_pandas_stays_out_of_the_pytest_processes(pytester, read_db, workers):
     # the database is written by a child process: pytest's processes never pay
     # for importing pandas (SPEC: import pandas where a DataFrame is made)
+    # said when the session is over, after every plugin's sessionfinish (outermost
+    # wrapper): a worker's unconfigure may come after its controller stopped waiting
     pytester.makeconftest(
         """
         import os, sys
+        import pytest
 
-        def pytest_unconfigure(config):
+        @pytest.hookimpl(wrapper=True, tryfirst=True)
+        def pytest_sessionfinish(session):
+            yield
             with open("processes.txt", "a") as fh:
                 fh.write(f"{os.getpid()} {'pandas' in sys.modules}\\n")
     """
@@ -280,9 +285,10 @@ def test_values_of_classes_from_the_sweep_module_are_written_and_recovered(
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 
+    # the calc dir is opened after collection, which imported the sweep module: the
+    # killed run's rows decode and are merged before the first pset runs
     first = run()
-    assert "killed.jnl holds objects whose classes cannot be imported here" in first
-    assert "(ModuleNotFoundError" in first
+    assert "classes cannot be imported" not in first
     assert "merged 1 rows left by an interrupted session" in first
     assert not journal_file.exists()
     run()
