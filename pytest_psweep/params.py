@@ -12,6 +12,8 @@ import itertools
 import math
 import numbers
 import os
+import pickle
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -221,13 +223,34 @@ def _canonical_object(value: Any, key: str, out: list[str]) -> None:
         # documented fallback: the qualified class name and the attributes
         out.append(f"o{_qualified(kind)}")
         _canonical(dict(vars(value)), key, out)
+    elif _found_by_name(value):
+        out.append(f"q{_qualified(value)}")  # numpy's ufuncs and other named objects
     else:
+        out.append(f"P{_pickled(value, key)}")
+
+
+def _found_by_name(value: Any) -> bool:
+    """Whether value is what its module holds under its qualified name (``np.sin``)."""
+    module = sys.modules.get(getattr(value, "__module__", None) or "")
+    name = getattr(value, "__qualname__", None) or getattr(value, "__name__", None)
+    if module is None or not isinstance(name, str):
+        return False
+    found: Any = module
+    for part in name.split("."):
+        found = getattr(found, part, None)
+    return found is value
+
+
+def _pickled(value: Any, key: str) -> str:
+    """The digest of value's pickle: any other value psweep takes gets a stable one."""
+    try:
+        return hashlib.sha1(pickle.dumps(value, protocol=4)).hexdigest()
+    except Exception as error:  # pickling fails in many ways (TypeError, PicklingError...)
         raise PsweepHashError(
             f"pset_hash: cannot hash the value of key {key!r}: "
-            f"{type(value).__name__} {value!r}; use numbers, strings, bools, None, "
-            "lists, tuples, dicts, sets, numpy arrays, times, functions, classes or "
-            "objects whose attributes are such values"
-        )
+            f"{type(value).__name__} {value!r} cannot be pickled ({error}); use values "
+            "that can, such as numbers, strings, arrays, functions or plain objects"
+        ) from error
 
 
 def _qualified(obj: Any) -> str:

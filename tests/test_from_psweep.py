@@ -12,6 +12,7 @@ import dataclasses
 import datetime
 import decimal
 import enum
+import functools
 import io
 import json
 import math
@@ -19,6 +20,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -289,10 +291,23 @@ def test_pset_hash_takes_what_psweep_takes():
     assert h({"v": Setup(3, ("a",))}) == digests["dataclass"] != h({"v": Setup(4, ("a",))})
     assert h({"v": Plain([1, 2])}) == digests["object"] != h({"v": Plain([1, 3])})
     assert h({"v": {1: 2}}) != h({"v": {"1": 2}})
-    with pytest.raises(ps.PsweepHashError, match="key 'v'"):
-        h({"v": object()})
-    assert math.isnan(h({"v": object()}, raise_error=False))
+    with pytest.raises(ps.PsweepHashError, match="key 'v'.*cannot be pickled"):
+        h({"v": threading.Lock()})
+    assert math.isnan(h({"v": threading.Lock()}, raise_error=False))
     assert isinstance(ps.PsweepHashError("x"), TypeError)  # as psweep's
+
+
+def test_pset_hash_takes_every_picklable_value_as_psweep_does():
+    """numpy's ufuncs by name; anything else picklable by its pickle (issue 25, 1)."""
+    h = ps.pset_hash
+    assert h({"f": np.sin}) == h({"f": np.sin}) != h({"f": np.cos})
+    assert h({"f": np.sin}) != h({"f": "numpy.sin"})
+    bare = object()  # no attributes, no name: its pickle
+    assert h({"v": bare}) == h({"v": object()})
+    assert h({"v": functools.partial(max, 1)}) != h({"v": functools.partial(max, 2)})
+    params = ps.plist("f", [np.sin, np.cos, solver])
+    df = ps.run(lambda pset: {}, params, save=False)
+    assert df["_pset_hash"].tolist() == [h(p) for p in params]
 
 
 def test_pset_hash_of_functions_and_objects_is_stable_across_processes(tmp_path):
