@@ -197,8 +197,19 @@ def test_update_pset_cols_adds_columns_and_rehashes(both_frames):
     _, ours = both_frames
     updated = ps.df_update_pset_cols(ours, ["a", "b", "d"], copy=True)
     assert "d" not in ours and updated["d"].isna().all()
-    # the hashes are the parameters' own: a missing value is no parameter
-    assert updated["_pset_hash"].tolist() == ours["_pset_hash"].tolist()
+    # a column named in pset_cols is a parameter with the fill value, missing or not
+    assert updated["_pset_hash"].tolist() == [
+        ps.pset_hash({**p, "d": None}) for p in ps.df_extract_params(ours)
+    ]
+    for missing in (np.nan, pd.NA, None):
+        filled = ps.df_update_pset_cols(ours, ["a", "b", "d"], fill_value=missing, copy=True)
+        assert filled["_pset_hash"].tolist() == [
+            ps.pset_hash({**p, "d": missing}) for p in ps.df_extract_params(ours)
+        ], missing
+    # and the hash of the rows as they now are stays theirs
+    assert ps.df_update_pset_hash(updated, copy=True)["_pset_hash"].tolist() == (
+        ours["_pset_hash"].tolist()
+    )
     with pytest.raises(ValueError, match="'b'"):
         ps.df_update_pset_cols(ours, ["a"])
     filled = ps.df_update_pset_cols(ours, ["a", "b", "d"], fill_value=0, copy=True)
