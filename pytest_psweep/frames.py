@@ -110,10 +110,10 @@ def df_update_pset_cols(
     filled = {column: fill_value for column in sorted(new - old)}
     for column in filled:
         out[column] = pd.NA if fill_value is None else fill_value
-    out["_pset_hash"] = [
-        pset_hash({**{k: v for k, v in row.items() if not is_missing(v)}, **filled})
-        for row in df_extract_params(out)
-    ]
+    # pset_cols are the parameters, missing values included, as psweep hashes them
+    hashes = [pset_hash({**row, **filled}) for row in df_extract_dicts(out[sorted(old)])]
+    dtype = out["_pset_hash"].dtype if "_pset_hash" in out else object
+    out["_pset_hash"] = pd.Series(hashes, index=out.index, dtype=dtype)
     return out
 
 

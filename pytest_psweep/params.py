@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from .errors import PsweepError, PsweepHashError
+from .errors import PsweepDuplicateKeyError, PsweepError, PsweepHashError
 
 # Columns the engine and the plugin write into every row. A pset must not bring
 # its own value for any of them.
@@ -57,7 +57,7 @@ def _merge(item: Any, into: dict[str, Any]) -> None:
     if isinstance(item, dict):
         for key, value in item.items():
             if key in into:
-                raise PsweepError(
+                raise PsweepDuplicateKeyError(
                     f"params: key {key!r} is set twice in one pset while merging "
                     f"{item!r} into {into!r}; give each parameter one plist"
                 )

@@ -56,6 +56,17 @@ def test_sequence_and_dict_helpers_as_psweep():
     assert ps.merge_dicts(a) == psweep.merge_dicts(a) == a
     with pytest.raises(ValueError, match="overlap.*'x'"):
         ps.merge_dicts(a, b, allow_dup_keys=False)
+    # what psweep raises there, for except clauses written for psweep (issue 25, 6)
+    for misuse in (
+        lambda: ps.merge_dicts(a, b, allow_dup_keys=False),
+        lambda: ps.pgrid(ps.plist("a", [1]), ps.plist("a", [2])),
+    ):
+        with pytest.raises(AssertionError):
+            misuse()
+        with pytest.raises(ps.PsweepError):
+            misuse()
+    with pytest.raises(AssertionError):
+        psweep.merge_dicts(a, b, allow_dup_keys=False)
     assert ps.merge_dicts(a, {"b": 1}, allow_dup_keys=False) == {"a": 1, "x": 1, "b": 1}
 
     @ps.itr
@@ -691,3 +702,43 @@ def test_psweep_commands_db2json_and_db2table(psweep_calc):
         assert "_pset_id" in command("psweep-db2table", "-a", str(calc)).stdout
     done = command("psweep-db2table", str(psweep_calc), "nope", check=False)
     assert done.returncode == 1 and "no column 'nope'" in done.stderr
+
+
+# -- run(df=...) and backups, as psweep's ------------------------------------------------
+
+
+def test_run_df_is_the_database_to_extend(in_tmp, capsys):
+    """issue 25 item 4: the returned and the written database are df plus the new rows."""
+    first = ps.run(square, ps.plist("a", [1, 2]), save=False)
+    assert not (in_tmp / "calc").exists()
+    both = ps.run(square, ps.plist("a", [3]), df=first)
+    on_disk = ps.df_read("calc/results.pk")
+    assert both["a"].tolist() == on_disk["a"].tolist() == [1, 2, 3]
+    assert on_disk["_pset_seq"].tolist() == [0, 1, 2]
+    assert on_disk["_pset_id"].tolist() == both["_pset_id"].tolist()
+    assert not list(in_tmp.glob("calc_*"))  # nothing the file had was left out
+    # a df without the file's rows: those are kept in a backup, and it says where
+    fresh = ps.run(square, ps.plist("a", [7]), df=pd.DataFrame())
+    assert fresh["a"].tolist() == ps.df_read("calc/results.pk")["a"].tolist() == [7]
+    (kept,) = in_tmp.glob("calc_*")
+    assert ps.df_read(kept / "results.pk")["a"].tolist() == [1, 2, 3, 7]  # as it was
+    assert f"kept in {kept.name}" in capsys.readouterr().err.replace(str(in_tmp) + "/", "")
+
+
+def _with_a_link(pset):
+    folder = Path(pset["_calc_dir"]) / pset["_pset_id"]
+    folder.mkdir(parents=True)
+    (folder / "data").write_text("x")
+    (folder / "link").symlink_to(folder / "data")
+    (folder / "dangling").symlink_to(folder / "nowhere")
+    return {"y_": 1}
+
+
+def test_backup_keeps_symlinks_as_symlinks(in_tmp):
+    """issue 25 item 5."""
+    df = ps.run(_with_a_link, ps.plist("a", [1]))
+    ps.run(_with_a_link, ps.plist("a", [2]), backup=True)
+    (kept,) = in_tmp.glob("calc_*")
+    folder = kept / df["_pset_id"].iloc[0]
+    assert (folder / "link").is_symlink() and (folder / "dangling").is_symlink()
+    assert (folder / "data").read_text() == "x"
