@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .batch import FileTemplate, Machine, gather_calc_templates, gather_machines, prep_batch
 from .calcdir import CALC_DIR, DATABASE
 from .database import df_read, df_to_json, df_write
 from .engine import run
-from .errors import PsweepError, PsweepHashError
+from .errors import PsweepDuplicateKeyError, PsweepError, PsweepHashError
 from .frames import (
     df_ensure_dtypes,
     df_extract_dicts,
@@ -78,12 +79,16 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "__version__",
     "CALC_DIR",
     "DATABASE",
     "DATABASE_BASENAME",
+    "FileTemplate",
+    "Machine",
     "PANDAS_DEFAULT_ORIENT",
     "PANDAS_TIME_UNIT",
     "PSET_HASH_ALG",
+    "PsweepDuplicateKeyError",
     "PsweepError",
     "PsweepHashError",
     "df_ensure_dtypes",
@@ -107,6 +112,8 @@ __all__ = [
     "filter_params_unique",
     "flatten",
     "flatten_dict",
+    "gather_calc_templates",
+    "gather_machines",
     "fullpath",
     "get_many_uuids",
     "get_uuid",
@@ -124,6 +131,7 @@ __all__ = [
     "pickle_read",
     "pickle_write",
     "plist",
+    "prep_batch",
     "pset_hash",
     "run",
     "stargrid",
