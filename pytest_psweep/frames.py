@@ -46,10 +46,8 @@ def df_extract_row(
         raise ValueError(
             f"df_extract_row: _pset_id {pset_id!r} is in {len(selected)} rows, not in one"
         )
-    series = selected.iloc[0]
-    if py_types:
-        return dict(series.to_dict())
-    return dict(zip(series.index, series.to_list()))
+    # as df_extract_dicts gives it: the same value types, whatever the column dtypes
+    return df_extract_dicts(selected, py_types=py_types)[0]
 
 
 def df_extract_pset(df: pd.DataFrame, pset_id: str, py_types: bool = False) -> dict[str, Any]:

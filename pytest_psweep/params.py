@@ -151,9 +151,11 @@ def _canonical(value: Any, key: str, out: list[str]) -> None:
     """Append a type-tagged text form of value to out in which equal values agree.
 
     Numbers are written by value (1, 1.0 and numpy's int64(1) agree); bools, None and
-    strings keep tags of their own so that they never meet a number.
+    strings keep tags of their own so that they never meet a number. The missing
+    values None, NaN, ``pd.NA`` and ``pd.NaT`` are one: a DataFrame column stores
+    whichever its dtype holds, and the pset read back must hash as it ran.
     """
-    if value is None:
+    if value is None or (type(value).__name__ in _MISSING and _from_pandas(value)):
         out.append("N")
     elif _is_bool(value):
         out.append("T" if value else "F")
@@ -203,9 +205,7 @@ def _canonical_object(value: Any, key: str, out: list[str]) -> None:
     """Values other than plain data: missing values, times, functions and classes,
     enums, and other objects by their class and attributes."""
     kind = type(value)
-    if kind.__name__ in ("NAType", "NaTType") and kind.__module__.startswith("pandas"):
-        out.append(kind.__name__)  # pd.NA, pd.NaT (a datetime subclass: first)
-    elif isinstance(value, datetime.datetime):
+    if isinstance(value, datetime.datetime):
         out.append(f"t{value.isoformat()}")  # pandas' Timestamp too; naive is not UTC
     elif isinstance(value, datetime.date | datetime.time):
         out.append(f"t{kind.__name__[0]}{value.isoformat()}")
@@ -253,6 +253,13 @@ def _pickled(value: Any, key: str) -> str:
         ) from error
 
 
+_MISSING = ("NAType", "NaTType")
+
+
+def _from_pandas(value: Any) -> bool:
+    return type(value).__module__.startswith("pandas")
+
+
 def _qualified(obj: Any) -> str:
     return f"{getattr(obj, '__module__', None)}.{getattr(obj, '__qualname__', repr(obj))}"
 
@@ -280,6 +287,9 @@ def _canonical_number(value: Any, key: str, out: list[str]) -> None:
             out.append(")")
         return
     number = float(value)
+    if math.isnan(number):
+        out.append("N")  # missing, as None (see _canonical)
+        return
     if isinstance(value, decimal.Decimal) and decimal.Decimal(number) != value:
         out.append(f"d{value.normalize()}")  # a decimal no float holds exactly
         return
