@@ -509,6 +509,73 @@ SCRIPTS = {
 
         ps.run(func, ps.plist("n", [1, 2]), capture_logs="db")
     """,
+    # psweep's examples, in this project's words: repeat what failed (df=, a study
+    # column, capture_logs), files under each pset's folder, batch templates
+    "repeat_failed": """
+        import traceback
+        from functools import partial
+        import {module} as ps
+
+        def safe(pset, *, func):
+            out = {{}}
+            try:
+                out.update(func(pset))
+                out.update(_failed=False, _exc_txt=None)
+            except Exception:
+                print("failed")
+                out.update(_failed=True, _exc_txt=traceback.format_exc().splitlines()[-1])
+            return out
+
+        def flaky(pset):
+            if pset["a"] % 2 == 0:
+                raise ValueError("even")
+            return {{"result_": pset["a"] * 1.5}}
+
+        def fixed(pset):
+            return {{"result_": pset["a"] * 1.5}}
+
+        params = ps.pgrid(ps.plist("a", list(range(6))), [{{"study": "repeat"}}])
+        df = ps.run(partial(safe, func=flaky), params, capture_logs="db", save=False)
+        cols = [c for c in df.columns if not (c.startswith("_") or c.endswith("_"))]
+        again = [row.to_dict() for _, row in df[df._failed.astype(bool)][cols].iterrows()]
+        df = ps.run(partial(safe, func=fixed), again, capture_logs="db", df=df)
+        latest = df[df._run_seq == 1]
+        assert latest.a.tolist() == [0, 2, 4], latest.a.tolist()
+        first = df[(df._run_seq == 0) & df._failed.astype(bool)]
+        assert latest._pset_hash.tolist() == first._pset_hash.tolist()
+    """,
+    "files_per_pset": """
+        import os
+        import subprocess
+        import {module} as ps
+
+        def func(pset):
+            path = os.path.join(pset["_calc_dir"], pset["_pset_id"], "output.txt")
+            subprocess.run(
+                f"mkdir -p $(dirname {{path}}); echo {{pset['a']}} {{pset['a'] * 2}} > {{path}}",
+                shell=True,
+                check=True,
+            )
+            with open(path) as fh:
+                return {{"total_": sum(map(int, fh.read().split()))}}
+
+        ps.run(func, ps.plist("a", [1, 2, 3]))
+    """,
+    "batch": """
+        import os
+        import {module} as ps
+
+        for name, text in {{
+            "calc/input.txt": "a={{{{a}}}} b={{{{b}}}}",
+            "machines/local/info.yaml": "subcmd: sh",
+            "machines/local/jobscript": "cat input.txt > out.txt",
+        }}.items():
+            os.makedirs(os.path.dirname(f"templates/{{name}}"), exist_ok=True)
+            ps.file_write(f"templates/{{name}}", text)
+        ps.prep_batch(ps.pgrid(ps.plist("a", [1, 2]), ps.plist("b", ["x"])), write_pset=True)
+        ps.prep_batch(ps.pgrid(ps.plist("a", [3]), ps.plist("b", ["y"])))
+        assert os.system("sh calc/run_local.sh") == 0
+    """,
 }
 
 
@@ -529,9 +596,16 @@ def test_psweep_scripts_write_the_same_rows(tmp_path, name):
     if "_logs" in theirs:
         values.append("_logs")
 
+    def plain(value):
+        if hasattr(value, "tolist"):
+            return value.tolist()
+        # a missing result: NaN in our float column, pd.NA in psweep's object one
+        # (README "Coming from psweep": numeric columns keep numeric dtypes)
+        return None if value is None or value is pd.NA or value != value else value
+
     def rows(df):
         return sorted(
-            repr([v.tolist() if hasattr(v, "tolist") else v for v in row])
+            repr([plain(v) for v in row])
             for row in df[values].astype(object).itertuples(index=False, name=None)
         )
 
