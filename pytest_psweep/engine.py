@@ -184,7 +184,7 @@ def run(
             whole, new = session.finish(counters_after=df)
             if df is not None:  # the database is df and the new rows, as psweep writes it
                 whole = concat(df, new)
-                kept = Database(session.target).replace(whole)
+                kept = Database(session.target).replace(whole) if len(whole) else None
                 if kept is not None:
                     print(
                         f"psweep: run(df=...) replaced {session.target.database}; "
