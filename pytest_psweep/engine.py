@@ -214,10 +214,12 @@ def _next_counters(before: pd.DataFrame | None) -> tuple[int, int]:
     """The ``_pset_seq`` of the next row and the ``_run_seq`` of the next run."""
     if before is None or len(before) == 0:
         return 0, 0
-    numbers = [
-        int(before[column].max()) + 1 if column in before else 0
-        for column in ("_pset_seq", "_run_seq")
-    ]
+    import pandas as pd
+
+    numbers = []
+    for column in ("_pset_seq", "_run_seq"):
+        highest = before[column].max() if column in before else None
+        numbers.append(0 if highest is None or pd.isna(highest) else int(highest) + 1)
     return numbers[0], numbers[1]
 
 
