@@ -818,3 +818,14 @@ def test_backup_keeps_symlinks_as_symlinks(in_tmp):
     folder = kept / df["_pset_id"].iloc[0]
     assert (folder / "link").is_symlink() and (folder / "dangling").is_symlink()
     assert (folder / "data").read_text() == "x"
+
+
+def test_extract_row_gives_what_extract_dicts_gives(in_tmp):
+    """The same value types from both, whatever the column dtypes (a complex column
+    with a missing value: numpy's complex128 from one, Python's complex from the
+    other before)."""
+    df = ps.run(lambda pset: {}, ps.plist("a", [1.5, None, complex(1, 2)]), save=False)
+    for row in ps.df_extract_dicts(df):
+        theirs = ps.df_extract_row(df, row["_pset_id"])
+        assert [type(v) for v in theirs.values()] == [type(v) for v in row.values()]
+        assert ps.pset_hash(theirs) == row["_pset_hash"]
