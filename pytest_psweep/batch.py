@@ -77,7 +77,7 @@ class Machine:
 
     def __init__(self, machine_dir: str | os.PathLike[str], jobscript_name: str = "jobscript"):
         folder = Path(machine_dir)
-        self.name = folder.resolve().name
+        self.name = Path(os.path.normpath(folder)).name  # a link's own name, as psweep
         self.template = FileTemplate(folder / jobscript_name, target_suffix=f"_{self.name}")
         self.subcmd = "sh"
         for key, value in read_info(folder / "info.yaml").items():
