@@ -10,10 +10,25 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import PsweepError, PsweepHashError
+from .errors import PsweepDuplicateKeyError, PsweepError, PsweepHashError
 from .names import CALC_DIR, DATABASE
 
 if TYPE_CHECKING:
+    from .batch import (
+        FileTemplate as FileTemplate,
+    )
+    from .batch import (
+        Machine as Machine,
+    )
+    from .batch import (
+        gather_calc_templates as gather_calc_templates,
+    )
+    from .batch import (
+        gather_machines as gather_machines,
+    )
+    from .batch import (
+        prep_batch as prep_batch,
+    )
     from .database import (
         df_read as df_read,
     )
@@ -157,6 +172,7 @@ PSET_HASH_ALG = "sha1"
 # in every run of an environment where the plugin is installed, and plain pytest
 # must not pay for the engine, the database or multiprocessing (benchmarks/README.md)
 _LAZY: dict[str, tuple[str, ...]] = {
+    "batch": ("FileTemplate", "Machine", "gather_calc_templates", "gather_machines", "prep_batch"),
     "database": (
         "df_read",
         "df_to_json",
@@ -230,12 +246,14 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "__version__",
     "CALC_DIR",
     "DATABASE",
     "DATABASE_BASENAME",
     "PANDAS_DEFAULT_ORIENT",
     "PANDAS_TIME_UNIT",
     "PSET_HASH_ALG",
+    "PsweepDuplicateKeyError",
     "PsweepError",
     "PsweepHashError",
     *_MODULE_OF,

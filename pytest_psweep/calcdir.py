@@ -263,6 +263,21 @@ class Database:
                 self._kept = (self._stamp(), database)
         return database, new
 
+    def replace(self, frame: pd.DataFrame) -> Path | None:
+        """Write frame as the whole database, under the lock (``ps.run(df=...)``, as
+        psweep writes it). Rows of the file that frame lacks are kept in a backup of
+        the calc dir first: its path, or None when nothing would be lost."""
+        self.calc_dir.check()
+        with self._locked():
+            old = self.read()
+            kept = None
+            if old is not None and len(old):
+                ids = frame["_pset_id"] if "_pset_id" in frame else ()
+                if not old["_pset_id"].isin(ids).all():
+                    kept = backup(self.calc_dir, old)
+            df_write(frame, self.path)
+        return kept
+
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         """Hold the database's lock; say so while another process holds it, and give
@@ -401,7 +416,11 @@ def backup(calc_dir: CalcDir, database: pd.DataFrame | None) -> Path | None:
         return None
     target = calc_dir.backup(database["_time_utc"].max())
     if not target.exists():
-        shutil.copytree(calc_dir.path, target, ignore=shutil.ignore_patterns("*.lock"))
+        # links stay links (psweep's backups too): a link to a big file outside is
+        # not copied, and one that points nowhere does not stop the backup
+        shutil.copytree(
+            calc_dir.path, target, symlinks=True, ignore=shutil.ignore_patterns("*.lock")
+        )
     return target
 
 

@@ -14,139 +14,26 @@ import hashlib
 import inspect
 import io
 import platform
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .calcdir import LEGACY_DATABASE
+from .calcdir import LEGACY_DATABASE, Database
 from .database import assign_counters, concat, rows_to_frame
 from .errors import PsweepError
-from .names import CALC_DIR, DATABASE, new_id
-from .params import BOOKKEEPING, check_params, hash_params, pset_hash, public_params
+from .names import CALC_DIR, DATABASE
+from .names import new_id as new_id
+from .params import check_params, hash_params
+from .rows import Run as Run
+from .rows import merge_result as merge_result
 from .session import CalcSession
 
 if TYPE_CHECKING:
     import pandas as pd
-
-_HOST = socket.gethostname()
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-class Run:
-    """One run (a ``run()`` call or a pytest session): its id and how a pset becomes a row.
-
-    A row leaves ``finish`` in wire form: builtin types only where book-keeping is
-    concerned (``_time_utc`` as integer microseconds since the epoch), so that it
-    pickles fast into the journal and crosses to an xdist controller.
-    """
-
-    def __init__(self, calc_dir: str, run_id: str | None = None) -> None:
-        self.calc_dir = str(calc_dir)
-        self.run_id = run_id or new_id()
-
-    def bookkeep(self, row: dict[str, Any], digest: str | None = None) -> dict[str, Any]:
-        """Set, in place, the fields the function may use before it is called, and
-        return them: the row's true book-keeping, which ``finish`` puts back whatever
-        the function did to its pset."""
-        truth = {
-            "_run_id": self.run_id,
-            "_pset_id": new_id(),
-            "_pset_hash": digest or pset_hash(row),
-            "_calc_dir": self.calc_dir,
-            "_time_utc": datetime.now(timezone.utc),
-        }
-        row.update(truth)
-        return truth
-
-    def call(
-        self, call: Callable[[], Any], row: dict[str, Any], truth: dict[str, Any], where: str
-    ) -> list[str]:
-        """Run ``call()`` (the function on this row), time it, merge what it returns.
-
-        Returns the keys the function returned.
-        """
-        __tracebackhide__ = True  # a failed pset shows the user's code, not ours
-        start = time.perf_counter()
-        try:
-            result = call()
-        finally:
-            truth["_pset_runtime"] = time.perf_counter() - start
-        return merge_result(row, result, truth, where)
-
-    def finish(self, row: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:
-        """Complete the row's book-keeping, its true values over whatever the function
-        left, and put it in wire form."""
-        row.update(truth)
-        row.setdefault("_pset_runtime", 0.0)
-        row["_exec_host"] = _HOST
-        started = row["_time_utc"]
-        if isinstance(started, datetime):
-            row["_time_utc"] = (started - _EPOCH) // _MICROSECOND
-        return row
-
-    def execute(
-        self,
-        func: Callable[[dict[str, Any]], Any],
-        pset: dict[str, Any],
-        digest: str | None = None,
-        simulate: bool = False,
-    ) -> dict[str, Any]:
-        """The row of one pset: prepared, func's result merged (unless simulating)."""
-        row = dict(pset)
-        truth = self.bookkeep(row, digest)
-        if not simulate:
-            self.call(lambda: func(row), row, truth, _func_name(func))
-        return self.finish(row, truth)
-
-
-def merge_result(row: dict[str, Any], result: Any, truth: dict[str, Any], where: str) -> list[str]:
-    """``row.update(result)`` for a dict or None; anything else, or a book-keeping key
-    with another value than the row's (returning the pset itself is fine), is the
-    user's mistake: the rest of the result is merged, then a PsweepError says so."""
-    __tracebackhide__ = True  # a failed pset shows the user's code, not ours
-    if result is None:
-        return []
-    if not isinstance(result, dict):
-        kind = type(result).__name__
-        article = "an" if kind[:1].lower() in "aeiou" else "a"
-        raise PsweepError(
-            f"{where}: returned {article} {kind} for pset "
-            f"{public_params(row)}; return a dict of results (or None)"
-        )
-    clash = [key for key in result if key in BOOKKEEPING and not _same(result[key], truth.get(key))]
-    if not clash:
-        row.update(result)
-        return list(result)
-    row.update((key, value) for key, value in result.items() if key not in clash)
-    raise PsweepError(
-        f"{where}: returned book-keeping key(s) {', '.join(map(repr, clash))} for pset "
-        f"{public_params(row)}; pytest-psweep sets these columns: rename the result(s)"
-    )
-
-
-def _same(value: Any, true: Any) -> bool:
-    """Is a returned book-keeping value the row's own (the function returned its pset)?"""
-    if value is true:
-        return True
-    try:
-        return bool(value == true)
-    except Exception:
-        return False
-
-
-def _func_name(func: Callable[..., Any]) -> str:
-    return getattr(func, "__qualname__", None) or repr(func)
-
 
 # -- ps.run ---------------------------------------------------------------------------
 
@@ -246,7 +133,7 @@ def run(
         func = functools.partial(_capturing_logs, func=func, mode=_logs_mode(capture_logs))
     provenance_columns = _git_enter(calc_dir) if git else {}
     session = CalcSession(calc_dir, new_id(), simulate=simulate, backup=backup_calc_dir or backup)
-    this_run = Run(str(session.target.path), session.run_id)
+    this_run = Run(str(session.target.path), session.run_id, as_psweep=True)
     if save or simulate:
         session.open(journal=save)
         if session.recovery.saved:
@@ -263,6 +150,13 @@ def run(
     if skip_dups and before is not None and "_pset_hash" in before:
         done = set(before["_pset_hash"])
         tasks = [task for task in tasks if task[1] not in done]
+    # psweep's function sees its row's counters (the database numbers the rows again
+    # when it appends them: the same numbers unless another run appended meanwhile)
+    pset_seq, run_seq = _next_counters(before)
+    tasks = [
+        ({**pset, "_run_seq": run_seq, "_pset_seq": pset_seq + index}, digest)
+        for index, (pset, digest) in enumerate(tasks)
+    ]
 
     if backup_script is not None and save:
         session.keep_script(backup_script)
@@ -289,6 +183,15 @@ def run(
         if save:
             session.order_rows(rows)
             whole, new = session.finish(counters_after=df)
+            if df is not None:  # the database is df and the new rows, as psweep writes it
+                whole = concat(df, new)
+                kept = Database(session.target).replace(whole) if len(whole) else None
+                if kept is not None:
+                    print(
+                        f"psweep: run(df=...) replaced {session.target.database}; "
+                        f"its rows that df lacks are kept in {kept}",
+                        file=sys.stderr,
+                    )
         else:
             new = rows_to_frame(rows)
             if rows:
@@ -300,12 +203,25 @@ def run(
             where = session.target.database if save else "nowhere (save=False)"
             failure.add_note(f"psweep: the {len(rows)} psets finished before were saved to {where}")
         raise failure
-    result = whole if save and df is None else concat(before, new)
+    result = whole if save else concat(before, new)
     if git and save and not simulate:
         _git_commit(session.calc_dir.path, session.run_id)
     if fill_value is not _NA and result is not None:
         result = result.astype(object).where(result.notna(), fill_value)
     return result
+
+
+def _next_counters(before: pd.DataFrame | None) -> tuple[int, int]:
+    """The ``_pset_seq`` of the next row and the ``_run_seq`` of the next run."""
+    if before is None or len(before) == 0:
+        return 0, 0
+    import pandas as pd
+
+    numbers = []
+    for column in ("_pset_seq", "_run_seq"):
+        highest = before[column].max() if column in before else None
+        numbers.append(0 if highest is None or pd.isna(highest) else int(highest) + 1)
+    return numbers[0], numbers[1]
 
 
 _LOGS_MODES = ("db", "file", "db+file")

@@ -12,3 +12,9 @@ class PsweepError(Exception):
 
 class PsweepHashError(PsweepError, TypeError):
     """A pset value ``pset_hash`` cannot hash (psweep's name, a TypeError there too)."""
+
+
+class PsweepDuplicateKeyError(PsweepError, ValueError, AssertionError):
+    """A key set twice where each may come once (``merge_dicts(...,
+    allow_dup_keys=False)``, a pset built by ``pgrid``). psweep asserts there, so
+    ``except AssertionError`` written for psweep still catches it."""

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .helpers import filter_cols
-from .params import is_missing, row_hash
+from .params import is_missing, pset_hash, row_hash
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,10 +46,8 @@ def df_extract_row(
         raise ValueError(
             f"df_extract_row: _pset_id {pset_id!r} is in {len(selected)} rows, not in one"
         )
-    series = selected.iloc[0]
-    if py_types:
-        return dict(series.to_dict())
-    return dict(zip(series.index, series.to_list()))
+    # as df_extract_dicts gives it: the same value types, whatever the column dtypes
+    return df_extract_dicts(selected, py_types=py_types)[0]
 
 
 def df_extract_pset(df: pd.DataFrame, pset_id: str, py_types: bool = False) -> dict[str, Any]:
@@ -94,7 +92,9 @@ def df_update_pset_cols(
     copy: bool = False,
 ) -> pd.DataFrame:
     """Give ``df`` every parameter column of ``pset_cols`` (new ones filled with
-    ``fill_value``, default ``pd.NA``) and recompute ``_pset_hash``."""
+    ``fill_value``, stored as ``pd.NA`` for None) and recompute ``_pset_hash``: a new
+    column is a parameter with value ``fill_value``, as ``pset_hash`` of such a dict
+    says, whether that value is missing or not (psweep's hashes)."""
     import pandas as pd
 
     out = df.copy() if copy else df
@@ -105,9 +105,14 @@ def df_update_pset_cols(
             f"df_update_pset_cols: the frame has parameter columns {sorted(old - new)} "
             "that pset_cols lacks"
         )
-    for column in sorted(new - old):
+    filled = {column: fill_value for column in sorted(new - old)}
+    for column in filled:
         out[column] = pd.NA if fill_value is None else fill_value
-    return df_update_pset_hash(out)
+    # pset_cols are the parameters, missing values included, as psweep hashes them
+    hashes = [pset_hash({**row, **filled}) for row in df_extract_dicts(out[sorted(old)])]
+    dtype = out["_pset_hash"].dtype if "_pset_hash" in out else object
+    out["_pset_hash"] = pd.Series(hashes, index=out.index, dtype=dtype)
+    return out
 
 
 def df_ensure_dtypes(df: pd.DataFrame, fill_value: Any = None) -> pd.DataFrame:

@@ -20,6 +20,8 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from .errors import PsweepDuplicateKeyError
+
 # -- shell and files -------------------------------------------------------------------
 
 
@@ -147,7 +149,10 @@ def merge_dicts(dicts: Sequence[dict[Any, Any]], *, allow_dup_keys: bool = True)
         if not allow_dup_keys:
             again = merged.keys() & dct.keys()
             if again:
-                raise ValueError(f"merge_dicts: dict keys overlap: {sorted(again, key=str)}")
+                raise PsweepDuplicateKeyError(
+                    f"merge_dicts: dict keys overlap: {sorted(again, key=str)} (dict {index}); "
+                    "rename them, or merge with allow_dup_keys=True (later ones win)"
+                )
         merged.update(dct)
     return merged
 

@@ -12,10 +12,12 @@ import itertools
 import math
 import numbers
 import os
+import pickle
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from .errors import PsweepError, PsweepHashError
+from .errors import PsweepDuplicateKeyError, PsweepError, PsweepHashError
 from .names import SWEEP_ATTR
 
 # Columns the engine and the plugin write into every row. A pset must not bring
@@ -56,7 +58,7 @@ def _merge(item: Any, into: dict[str, Any]) -> None:
     if isinstance(item, dict):
         for key, value in item.items():
             if key in into:
-                raise PsweepError(
+                raise PsweepDuplicateKeyError(
                     f"params: key {key!r} is set twice in one pset while merging "
                     f"{item!r} into {into!r}; give each parameter one plist"
                 )
@@ -150,9 +152,11 @@ def _canonical(value: Any, key: str, out: list[str]) -> None:
     """Append a type-tagged text form of value to out in which equal values agree.
 
     Numbers are written by value (1, 1.0 and numpy's int64(1) agree); bools, None and
-    strings keep tags of their own so that they never meet a number.
+    strings keep tags of their own so that they never meet a number. The missing
+    values None, NaN, ``pd.NA`` and ``pd.NaT`` are one: a DataFrame column stores
+    whichever its dtype holds, and the pset read back must hash as it ran.
     """
-    if value is None:
+    if value is None or (type(value).__name__ in _MISSING and _from_pandas(value)):
         out.append("N")
     elif _is_bool(value):
         out.append("T" if value else "F")
@@ -202,9 +206,7 @@ def _canonical_object(value: Any, key: str, out: list[str]) -> None:
     """Values other than plain data: missing values, times, functions and classes,
     enums, and other objects by their class and attributes."""
     kind = type(value)
-    if kind.__name__ in ("NAType", "NaTType") and kind.__module__.startswith("pandas"):
-        out.append(kind.__name__)  # pd.NA, pd.NaT (a datetime subclass: first)
-    elif isinstance(value, datetime.datetime):
+    if isinstance(value, datetime.datetime):
         out.append(f"t{value.isoformat()}")  # pandas' Timestamp too; naive is not UTC
     elif isinstance(value, datetime.date | datetime.time):
         out.append(f"t{kind.__name__[0]}{value.isoformat()}")
@@ -222,13 +224,41 @@ def _canonical_object(value: Any, key: str, out: list[str]) -> None:
         # documented fallback: the qualified class name and the attributes
         out.append(f"o{_qualified(kind)}")
         _canonical(dict(vars(value)), key, out)
+    elif _found_by_name(value):
+        out.append(f"q{_qualified(value)}")  # numpy's ufuncs and other named objects
     else:
+        out.append(f"P{_pickled(value, key)}")
+
+
+def _found_by_name(value: Any) -> bool:
+    """Whether value is what its module holds under its qualified name (``np.sin``)."""
+    module = sys.modules.get(getattr(value, "__module__", None) or "")
+    name = getattr(value, "__qualname__", None) or getattr(value, "__name__", None)
+    if module is None or not isinstance(name, str):
+        return False
+    found: Any = module
+    for part in name.split("."):
+        found = getattr(found, part, None)
+    return found is value
+
+
+def _pickled(value: Any, key: str) -> str:
+    """The digest of value's pickle: any other value psweep takes gets a stable one."""
+    try:
+        return hashlib.sha1(pickle.dumps(value, protocol=4)).hexdigest()
+    except Exception as error:  # pickling fails in many ways (TypeError, PicklingError...)
         raise PsweepHashError(
             f"pset_hash: cannot hash the value of key {key!r}: "
-            f"{type(value).__name__} {value!r}; use numbers, strings, bools, None, "
-            "lists, tuples, dicts, sets, numpy arrays, times, functions, classes or "
-            "objects whose attributes are such values"
-        )
+            f"{type(value).__name__} {value!r} cannot be pickled ({error}); use values "
+            "that can, such as numbers, strings, arrays, functions or plain objects"
+        ) from error
+
+
+_MISSING = ("NAType", "NaTType")
+
+
+def _from_pandas(value: Any) -> bool:
+    return type(value).__module__.startswith("pandas")
 
 
 def _qualified(obj: Any) -> str:
@@ -258,6 +288,9 @@ def _canonical_number(value: Any, key: str, out: list[str]) -> None:
             out.append(")")
         return
     number = float(value)
+    if math.isnan(number):
+        out.append("N")  # missing, as None (see _canonical)
+        return
     if isinstance(value, decimal.Decimal) and decimal.Decimal(number) != value:
         out.append(f"d{value.normalize()}")  # a decimal no float holds exactly
         return

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from . import compare, hints, integrations, journal
-from .engine import Run
+from .rows import Run
 from .errors import PsweepError
 from .names import ATTEMPT_KEY, CASE_KEY, SIMULATE_SUFFIX
 from .settings import Options, State

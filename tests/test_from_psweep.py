@@ -12,6 +12,7 @@ import dataclasses
 import datetime
 import decimal
 import enum
+import functools
 import io
 import json
 import math
@@ -19,6 +20,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +56,17 @@ def test_sequence_and_dict_helpers_as_psweep():
     assert ps.merge_dicts(a) == psweep.merge_dicts(a) == a
     with pytest.raises(ValueError, match="overlap.*'x'"):
         ps.merge_dicts(a, b, allow_dup_keys=False)
+    # what psweep raises there, for except clauses written for psweep (issue 25, 6)
+    for misuse in (
+        lambda: ps.merge_dicts(a, b, allow_dup_keys=False),
+        lambda: ps.pgrid(ps.plist("a", [1]), ps.plist("a", [2])),
+    ):
+        with pytest.raises(AssertionError):
+            misuse()
+        with pytest.raises(ps.PsweepError):
+            misuse()
+    with pytest.raises(AssertionError):
+        psweep.merge_dicts(a, b, allow_dup_keys=False)
     assert ps.merge_dicts(a, {"b": 1}, allow_dup_keys=False) == {"a": 1, "x": 1, "b": 1}
 
     @ps.itr
@@ -195,8 +208,19 @@ def test_update_pset_cols_adds_columns_and_rehashes(both_frames):
     _, ours = both_frames
     updated = ps.df_update_pset_cols(ours, ["a", "b", "d"], copy=True)
     assert "d" not in ours and updated["d"].isna().all()
-    # the hashes are the parameters' own: a missing value is no parameter
-    assert updated["_pset_hash"].tolist() == ours["_pset_hash"].tolist()
+    # a column named in pset_cols is a parameter with the fill value, missing or not
+    assert updated["_pset_hash"].tolist() == [
+        ps.pset_hash({**p, "d": None}) for p in ps.df_extract_params(ours)
+    ]
+    for missing in (np.nan, pd.NA, None):
+        filled = ps.df_update_pset_cols(ours, ["a", "b", "d"], fill_value=missing, copy=True)
+        assert filled["_pset_hash"].tolist() == [
+            ps.pset_hash({**p, "d": missing}) for p in ps.df_extract_params(ours)
+        ], missing
+    # and the hash of the rows as they now are stays theirs
+    assert ps.df_update_pset_hash(updated, copy=True)["_pset_hash"].tolist() == (
+        ours["_pset_hash"].tolist()
+    )
     with pytest.raises(ValueError, match="'b'"):
         ps.df_update_pset_cols(ours, ["a"])
     filled = ps.df_update_pset_cols(ours, ["a", "b", "d"], fill_value=0, copy=True)
@@ -267,8 +291,6 @@ def test_pset_hash_takes_what_psweep_takes():
         "date": datetime.date(2024, 1, 2),
         "time": datetime.time(3, 4),
         "timedelta": datetime.timedelta(seconds=90),
-        "na": pd.NA,
-        "nat": pd.NaT,
         "none": None,
         "decimal": decimal.Decimal("0.1"),
         "enum": Colour.RED,
@@ -277,7 +299,11 @@ def test_pset_hash_takes_what_psweep_takes():
     }
     digests = {name: h({"v": value}) for name, value in values.items()}
     assert len(set(digests.values())) == len(values), "each value hashes apart"
-    # equal values hash alike
+    # equal values hash alike; the missing values are one (a column stores whichever
+    # its dtype holds: the pset read back hashes as it ran)
+    for missing in (pd.NA, pd.NaT, math.nan, np.float32("nan"), complex(math.nan, 0)):
+        assert h({"v": missing}) == digests["none"], missing
+    assert h({"v": [math.nan, 1]}) == h({"v": [None, 1]}) != h({"v": [None, 2]})
     assert h({"v": pd.Timestamp(moment)}) == digests["datetime"]
     assert (
         h({"v": moment.astimezone(datetime.timezone(datetime.timedelta(hours=2)))})
@@ -289,10 +315,23 @@ def test_pset_hash_takes_what_psweep_takes():
     assert h({"v": Setup(3, ("a",))}) == digests["dataclass"] != h({"v": Setup(4, ("a",))})
     assert h({"v": Plain([1, 2])}) == digests["object"] != h({"v": Plain([1, 3])})
     assert h({"v": {1: 2}}) != h({"v": {"1": 2}})
-    with pytest.raises(ps.PsweepHashError, match="key 'v'"):
-        h({"v": object()})
-    assert math.isnan(h({"v": object()}, raise_error=False))
+    with pytest.raises(ps.PsweepHashError, match="key 'v'.*cannot be pickled"):
+        h({"v": threading.Lock()})
+    assert math.isnan(h({"v": threading.Lock()}, raise_error=False))
     assert isinstance(ps.PsweepHashError("x"), TypeError)  # as psweep's
+
+
+def test_pset_hash_takes_every_picklable_value_as_psweep_does():
+    """numpy's ufuncs by name; anything else picklable by its pickle (issue 25, 1)."""
+    h = ps.pset_hash
+    assert h({"f": np.sin}) == h({"f": np.sin}) != h({"f": np.cos})
+    assert h({"f": np.sin}) != h({"f": "numpy.sin"})
+    bare = object()  # no attributes, no name: its pickle
+    assert h({"v": bare}) == h({"v": object()})
+    assert h({"v": functools.partial(max, 1)}) != h({"v": functools.partial(max, 2)})
+    params = ps.plist("f", [np.sin, np.cos, solver])
+    df = ps.run(lambda pset: {}, params, save=False)
+    assert df["_pset_hash"].tolist() == [h(p) for p in params]
 
 
 def test_pset_hash_of_functions_and_objects_is_stable_across_processes(tmp_path):
@@ -470,6 +509,73 @@ SCRIPTS = {
 
         ps.run(func, ps.plist("n", [1, 2]), capture_logs="db")
     """,
+    # psweep's examples, in this project's words: repeat what failed (df=, a study
+    # column, capture_logs), files under each pset's folder, batch templates
+    "repeat_failed": """
+        import traceback
+        from functools import partial
+        import {module} as ps
+
+        def safe(pset, *, func):
+            out = {{}}
+            try:
+                out.update(func(pset))
+                out.update(_failed=False, _exc_txt=None)
+            except Exception:
+                print("failed")
+                out.update(_failed=True, _exc_txt=traceback.format_exc().splitlines()[-1])
+            return out
+
+        def flaky(pset):
+            if pset["a"] % 2 == 0:
+                raise ValueError("even")
+            return {{"result_": pset["a"] * 1.5}}
+
+        def fixed(pset):
+            return {{"result_": pset["a"] * 1.5}}
+
+        params = ps.pgrid(ps.plist("a", list(range(6))), [{{"study": "repeat"}}])
+        df = ps.run(partial(safe, func=flaky), params, capture_logs="db", save=False)
+        cols = [c for c in df.columns if not (c.startswith("_") or c.endswith("_"))]
+        again = [row.to_dict() for _, row in df[df._failed.astype(bool)][cols].iterrows()]
+        df = ps.run(partial(safe, func=fixed), again, capture_logs="db", df=df)
+        latest = df[df._run_seq == 1]
+        assert latest.a.tolist() == [0, 2, 4], latest.a.tolist()
+        first = df[(df._run_seq == 0) & df._failed.astype(bool)]
+        assert latest._pset_hash.tolist() == first._pset_hash.tolist()
+    """,
+    "files_per_pset": """
+        import os
+        import subprocess
+        import {module} as ps
+
+        def func(pset):
+            path = os.path.join(pset["_calc_dir"], pset["_pset_id"], "output.txt")
+            subprocess.run(
+                f"mkdir -p $(dirname {{path}}); echo {{pset['a']}} {{pset['a'] * 2}} > {{path}}",
+                shell=True,
+                check=True,
+            )
+            with open(path) as fh:
+                return {{"total_": sum(map(int, fh.read().split()))}}
+
+        ps.run(func, ps.plist("a", [1, 2, 3]))
+    """,
+    "batch": """
+        import os
+        import {module} as ps
+
+        for name, text in {{
+            "calc/input.txt": "a={{{{a}}}} b={{{{b}}}}",
+            "machines/local/info.yaml": "subcmd: sh",
+            "machines/local/jobscript": "cat input.txt > out.txt",
+        }}.items():
+            os.makedirs(os.path.dirname(f"templates/{{name}}"), exist_ok=True)
+            ps.file_write(f"templates/{{name}}", text)
+        ps.prep_batch(ps.pgrid(ps.plist("a", [1, 2]), ps.plist("b", ["x"])), write_pset=True)
+        ps.prep_batch(ps.pgrid(ps.plist("a", [3]), ps.plist("b", ["y"])))
+        assert os.system("sh calc/run_local.sh") == 0
+    """,
 }
 
 
@@ -490,9 +596,16 @@ def test_psweep_scripts_write_the_same_rows(tmp_path, name):
     if "_logs" in theirs:
         values.append("_logs")
 
+    def plain(value):
+        if hasattr(value, "tolist"):
+            return value.tolist()
+        # a missing result: NaN in our float column, pd.NA in psweep's object one
+        # (README "Coming from psweep": numeric columns keep numeric dtypes)
+        return None if value is None or value is pd.NA or value != value else value
+
     def rows(df):
         return sorted(
-            repr([v.tolist() if hasattr(v, "tolist") else v for v in row])
+            repr([plain(v) for v in row])
             for row in df[values].astype(object).itertuples(index=False, name=None)
         )
 
@@ -665,3 +778,54 @@ def test_psweep_commands_db2json_and_db2table(psweep_calc):
         assert "_pset_id" in command("psweep-db2table", "-a", str(calc)).stdout
     done = command("psweep-db2table", str(psweep_calc), "nope", check=False)
     assert done.returncode == 1 and "no column 'nope'" in done.stderr
+
+
+# -- run(df=...) and backups, as psweep's ------------------------------------------------
+
+
+def test_run_df_is_the_database_to_extend(in_tmp, capsys):
+    """issue 25 item 4: the returned and the written database are df plus the new rows."""
+    first = ps.run(square, ps.plist("a", [1, 2]), save=False)
+    assert not (in_tmp / "calc").exists()
+    both = ps.run(square, ps.plist("a", [3]), df=first)
+    on_disk = ps.df_read("calc/results.pk")
+    assert both["a"].tolist() == on_disk["a"].tolist() == [1, 2, 3]
+    assert on_disk["_pset_seq"].tolist() == [0, 1, 2]
+    assert on_disk["_pset_id"].tolist() == both["_pset_id"].tolist()
+    assert not list(in_tmp.glob("calc_*"))  # nothing the file had was left out
+    # a df without the file's rows: those are kept in a backup, and it says where
+    fresh = ps.run(square, ps.plist("a", [7]), df=pd.DataFrame())
+    assert fresh["a"].tolist() == ps.df_read("calc/results.pk")["a"].tolist() == [7]
+    (kept,) = in_tmp.glob("calc_*")
+    assert ps.df_read(kept / "results.pk")["a"].tolist() == [1, 2, 3, 7]  # as it was
+    assert f"kept in {kept.name}" in capsys.readouterr().err.replace(str(in_tmp) + "/", "")
+
+
+def _with_a_link(pset):
+    folder = Path(pset["_calc_dir"]) / pset["_pset_id"]
+    folder.mkdir(parents=True)
+    (folder / "data").write_text("x")
+    (folder / "link").symlink_to(folder / "data")
+    (folder / "dangling").symlink_to(folder / "nowhere")
+    return {"y_": 1}
+
+
+def test_backup_keeps_symlinks_as_symlinks(in_tmp):
+    """issue 25 item 5."""
+    df = ps.run(_with_a_link, ps.plist("a", [1]))
+    ps.run(_with_a_link, ps.plist("a", [2]), backup=True)
+    (kept,) = in_tmp.glob("calc_*")
+    folder = kept / df["_pset_id"].iloc[0]
+    assert (folder / "link").is_symlink() and (folder / "dangling").is_symlink()
+    assert (folder / "data").read_text() == "x"
+
+
+def test_extract_row_gives_what_extract_dicts_gives(in_tmp):
+    """The same value types from both, whatever the column dtypes (a complex column
+    with a missing value: numpy's complex128 from one, Python's complex from the
+    other before)."""
+    df = ps.run(lambda pset: {}, ps.plist("a", [1.5, None, complex(1, 2)]), save=False)
+    for row in ps.df_extract_dicts(df):
+        theirs = ps.df_extract_row(df, row["_pset_id"])
+        assert [type(v) for v in theirs.values()] == [type(v) for v in row.values()]
+        assert ps.pset_hash(theirs) == row["_pset_hash"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -171,4 +172,4 @@ def test_pset_hash_is_stable_between_sessions():
 
 def test_pset_hash_error_names_the_key():
     with pytest.raises(ps.PsweepError, match="'f'"):
-        ps.pset_hash({"a": 1, "f": object()})
+        ps.pset_hash({"a": 1, "f": threading.Lock()})  # cannot be pickled

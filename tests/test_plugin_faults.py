@@ -77,7 +77,7 @@ def test_two_sessions_at_once_keep_all_rows(pytester, read_db):
         ("[{'a': 1}, 3]", "sweep sweep_bad.py::sweep_bad: pset #1 is a int"),
         ("[{'a': 1, '_outcome': 'x'}]", "*pset #0*book-keeping column(s) '_outcome'*"),
         (
-            "[{'a': object()}]",
+            "[{'a': __import__('threading').Lock()}]",
             "sweep sweep_bad.py::sweep_bad: pset #0 *cannot hash the value of key 'a'*",
         ),
         ("[{1: 'x'}]", "sweep sweep_bad.py::sweep_bad: pset #0 {1: 'x'}*key 1*not a string"),
