@@ -150,7 +150,12 @@ def test_simulate_runs_in_copy_without_calling_func():
     assert list(df["a"]) == [1, 2, 3]
     assert list(df["_calc_dir"])[1:] == ["calc.simulate", "calc.simulate"]
     assert len(ps.df_read("calc.simulate/results.pk")) == 3
-    assert sorted(os.listdir("calc.simulate")) == ["journal", "results.pk", "results.pk.lock"]
+    assert sorted(os.listdir("calc.simulate")) == [
+        ".psweep-calc-dir",
+        "journal",
+        "results.pk",
+        "results.pk.lock",
+    ]
 
 
 def test_backup_calc_dir_copies_old_calc_dir():
@@ -301,7 +306,12 @@ def test_failed_write_leaves_old_database_intact():
     with pytest.raises(RuntimeError, match="disk full"):
         ps.df_write(broken, "calc/results.pk")
     assert Path("calc/results.pk").read_bytes() == before
-    assert sorted(os.listdir("calc")) == ["journal", "results.pk", "results.pk.lock"]
+    assert sorted(os.listdir("calc")) == [
+        ".psweep-calc-dir",
+        "journal",
+        "results.pk",
+        "results.pk.lock",
+    ]
 
 
 def test_json_format_round_trip():
