@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import shards
+from . import shards, targets
 from .calcdir import CALC_DIR, DATABASE, LEGACY_DATABASE, CalcDir, Database, database_file
 from .database import df_read, df_to_json, df_write
 from .errors import PsweepError
@@ -100,13 +100,14 @@ def show(args: argparse.Namespace) -> None:
 
 
 def export(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    targets.check(out, "export", args.force, (b"_pset_id",), database_path(args.database))
     df = _selected(args)
     if not args.absolute_paths and "_calc_dir" in df:
         # paths of this machine mean nothing elsewhere: relative to the calc dir's parent
         base = database_path(args.database).parent.parent
         df = df.copy()
         df["_calc_dir"] = [_relative(value, base) for value in df["_calc_dir"]]
-    out = Path(args.out)
     suffix = out.suffix.lower()
     if suffix == ".csv":
         df.to_csv(out, index=False)
@@ -162,7 +163,7 @@ def report(args: argparse.Namespace) -> None:
 
     path = database_path(args.database)
     title = args.title or f"psweep: {path.parent.resolve().name}"
-    written = write(df_read(path), args.out, title)
+    written = write(df_read(path), args.out, title, force=args.force, source=path)
     print(f"wrote {written} ({written.stat().st_size / 2**20:.1f} MiB; open it in a browser)")
 
 
@@ -182,6 +183,9 @@ def migrate(args: argparse.Namespace) -> None:
     from .migrate import migrate as convert
 
     print(convert(args.calc_dir, args.params))
+
+
+_FORCE = "Write over OUT even if it is a file psweep did not write (never a calc dir's own)."
 
 
 def parser() -> argparse.ArgumentParser:
@@ -204,6 +208,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Keep _calc_dir as stored (default: relative to the calc dir's parent).",
     )
+    cmd.add_argument("--force", action="store_true", help=_FORCE)
     cmd.set_defaults(handler=export)
 
     cmd = commands.add_parser("recover", help="Merge rows left by killed runs.")
@@ -218,6 +223,7 @@ def parser() -> argparse.ArgumentParser:
     cmd.add_argument("database", nargs="?", default=CALC_DIR, metavar="CALC_DIR_OR_DB")
     cmd.add_argument("-o", dest="out", default="report.html", help="default: report.html")
     cmd.add_argument("--title", help="the page's title (default: psweep: <folder>)")
+    cmd.add_argument("--force", action="store_true", help=_FORCE)
     cmd.set_defaults(handler=report)
 
     cmd = commands.add_parser(

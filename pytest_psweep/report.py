@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import targets
 from .database import latest_rows
 from .errors import PsweepError
 from .params import is_missing, pset_hash
@@ -137,12 +138,16 @@ def write(
     path: str | Path,
     title: str,
     compared: dict[str, list[str]] | None = None,
+    force: bool = False,
+    source: Path | None = None,
 ) -> Path:
-    """Write the report atomically; the path written."""
+    """Write the report atomically; the path written. Never over a calc dir's own
+    files or ``source``, nor over a file that is no report of ours unless ``force``."""
     from .database import write_atomic
 
-    text = build(database, title, compared)
     target = Path(path)
+    targets.check(target, "report", force, (targets.GENERATOR,), source)
+    text = build(database, title, compared)
     write_atomic(target, lambda fh: fh.write(text.encode("utf-8")))
     return target
 
@@ -228,7 +233,14 @@ def _json(value: Any) -> str:
     """JSON to put inside a <script> element of the page."""
     import json
 
-    return json.dumps(value, allow_nan=False).replace("</", "<\\/")
+    return _script_safe(json.dumps(value, allow_nan=False))
+
+
+def _script_safe(text: str) -> str:
+    """JSON text that no value can end its <script> element with: every ``<`` as
+    ``\\u003c`` (JSON has none outside strings), so ``</script>`` and ``<!--`` are
+    inert."""
+    return text.replace("<", "\\u003c")
 
 
 def _value(value: Any) -> Any:
@@ -236,9 +248,19 @@ def _value(value: Any) -> Any:
     if isinstance(value, bool) or is_missing(value):
         return _cell(value)
     if isinstance(value, numbers.Real):  # numpy's scalars too
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float range (10**400): its digits as text
+            return _digits(value)
         return number if math.isfinite(number) else str(number)
     return _cell(value)
+
+
+def _digits(value: Any) -> str:
+    try:
+        return str(value)
+    except ValueError:  # more digits than Python converts (sys.set_int_max_str_digits)
+        return f"(an int of {value.bit_length()} bits)"
 
 
 def _cell(value: Any) -> str:
@@ -305,7 +327,7 @@ def _plots(latest: pd.DataFrame, params: list[str], results: list[str]) -> list[
     for figure in figures:
         figure.update_layout(height=380, margin={"l": 50, "r": 20, "t": 50, "b": 40})
         # drawn by the page when scrolled into view: a page of many sweeps opens at once
-        specs.append(figure.to_json().replace("</", "<\\/"))
+        specs.append(_script_safe(figure.to_json()))
     return specs
 
 
