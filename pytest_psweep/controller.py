@@ -435,8 +435,8 @@ class Controller:
             compared.setdefault(sweep, []).append(f"{key}: {text}")
         try:
             written = report.write(database, path, f"psweep: {self.config.rootpath.name}", compared)
-        except (PsweepError, OSError) as exc:
-            self.report_note = f"psweep: no report: {exc}"
+        except Exception as exc:  # the rows are written: a report problem only warns
+            self.report_note = f"psweep: no report: {type(exc).__name__}: {exc}"
             return
         self.report_note = f"report: {written}"
 

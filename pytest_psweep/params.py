@@ -303,6 +303,8 @@ def is_missing(value: Any) -> bool:
     """None, NaN or pandas' NA/NaT: in a database, also what a row never had."""
     if value is None or type(value).__name__ in ("NAType", "NaTType"):
         return True
+    if isinstance(value, int):  # never NaN, and 10**400 is no float (math.isnan raises)
+        return False
     return isinstance(value, numbers.Real) and not _is_bool(value) and math.isnan(value)
 
 
