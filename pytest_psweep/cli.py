@@ -7,7 +7,8 @@ SELECTION: --latest --failed --sweep NAME --query EXPR --sort COL ... --reverse
 psweep recover CALC_DIR         (merge journals left by killed runs)
 psweep migrate CALC_DIR         (convert a calc dir that psweep wrote, after a backup)
 psweep merge CALC_DIR [--final] (put the rows of job-array shards into the database)
-psweep report CALC_DIR_OR_DB [-o report.html] [--title T] (one self-contained HTML page)
+psweep report CALC_DIR_OR_DB [-o report.html] [--title T] [--include-shards]
+                                (one self-contained HTML page)
 
 and psweep's own commands: psweep-db2json [-o ORIENT] DB, psweep-db2table [-a] [-i]
 [-f FMT] DB [COLUMN ...].
@@ -161,10 +162,33 @@ def recover(args: argparse.Namespace) -> None:
 def report(args: argparse.Namespace) -> None:
     from .report import write
 
-    path = database_path(args.database)
+    if args.include_shards:
+        path = database_file(args.database)
+        database = _with_shard_rows(path)
+    else:
+        path = database_path(args.database)
+        database = df_read(path)
     title = args.title or f"psweep: {path.parent.resolve().name}"
-    written = write(df_read(path), args.out, title, force=args.force, source=path)
+    written = write(database, args.out, title, force=args.force, source=path)
     print(f"wrote {written} ({written.stat().st_size / 2**20:.1f} MiB; open it in a browser)")
+
+
+def _with_shard_rows(path: Path) -> Any:
+    """The database (if any) and the rows its calc dir's shard files hold that it
+    does not (``--include-shards``: a study looked at before its final merge)."""
+    from .database import concat, rows_to_frame
+
+    database = df_read(path) if path.is_file() else None
+    waiting = shards.waiting_rows(CalcDir(path.parent)) if path.name == DATABASE else []
+    if database is not None and "_pset_id" in database:
+        merged = set(database["_pset_id"])
+        waiting = [row for row in waiting if row.get("_pset_id") not in merged]
+    if not waiting:
+        if database is None:
+            raise PsweepError(f"database {path} does not exist and no shard file holds rows")
+        return database
+    print(f"psweep: {len(waiting)} rows not merged yet, from shard files", file=sys.stderr)
+    return concat(database, rows_to_frame(waiting))
 
 
 def merge(args: argparse.Namespace) -> None:
@@ -223,6 +247,11 @@ def parser() -> argparse.ArgumentParser:
     cmd.add_argument("database", nargs="?", default=CALC_DIR, metavar="CALC_DIR_OR_DB")
     cmd.add_argument("-o", dest="out", default="report.html", help="default: report.html")
     cmd.add_argument("--title", help="the page's title (default: psweep: <folder>)")
+    cmd.add_argument(
+        "--include-shards",
+        action="store_true",
+        help="Also the rows that job-array shards left and 'psweep merge' has not merged yet.",
+    )
     cmd.add_argument("--force", action="store_true", help=_FORCE)
     cmd.set_defaults(handler=report)
 

@@ -144,3 +144,29 @@ def test_a_report_problem_warns_and_keeps_the_exit_status(pytester, read_db):
     assert result.ret == 0
     result.stdout.fnmatch_lines(["psweep: no report: *taken is a folder*"])
     assert len(read_db()) == 3
+
+
+SHARDED = """
+    import pytest_psweep as ps
+
+    @ps.sweep(ps.plist("a", list(range(8))))
+    def sweep_a(pset):
+        return {"r": pset["a"] * 2}
+"""
+
+
+def test_report_include_shards_shows_rows_not_merged_yet(pytester):
+    pytester.makepyfile(sweep_study=SHARDED)
+    shard = ["--psweep", "--psweep-run-id=array-1"]
+    pytester.runpytest_subprocess(*shard, "--psweep-shard=0/2").assert_outcomes(passed=6)
+    assert psweep_cli(pytester.path, "merge", "calc").returncode == 0
+    pytester.runpytest_subprocess(*shard, "--psweep-shard=1/2").assert_outcomes(passed=2)
+
+    done = psweep_cli(pytester.path, "report", "calc", "-o", "merged.html")
+    assert done.returncode == 0, done.stderr
+    assert '<span class="passed">6 passed</span>' in (pytester.path / "merged.html").read_text()
+    done = psweep_cli(pytester.path, "report", "calc", "-o", "all.html", "--include-shards")
+    assert done.returncode == 0, done.stderr
+    assert "2 rows not merged yet" in done.stderr
+    page = (pytester.path / "all.html").read_text()
+    assert '<span class="passed">8 passed</span>' in page and "8 rows, 1 sweeps" in page
