@@ -26,6 +26,7 @@ from . import targets
 from .database import latest_rows
 from .errors import PsweepError
 from .params import is_missing, pset_hash
+from .report_plots import default_specs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 OUTCOMES = ("passed", "failed", "crashed", "skipped")
 _MAX_SUBSET_COLUMNS = 14  # parameters are found among at most this many columns
 _TABLE_ROWS = 20_000  # more latest rows than this: the table shows the first ones
-_SMALL_MULTIPLES = 12  # at most this many panels of a pass/fail map
 
 
 def _import_extras() -> tuple[Any, Any]:
@@ -92,7 +92,7 @@ class SweepPage:
     table_columns: list[str]
     table_rows: list[list[str]]
     table_total: int
-    plots: list[str] = field(default_factory=list)  # plotly figures as JSON
+    plots: list[str] = field(default_factory=list)  # what to draw (report_plots), as JSON
     provenance: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -218,7 +218,7 @@ def _sweep_page(
         table_total=len(latest),
         provenance=_provenance(rows),
     )
-    page.plots = _plots(latest, params, results)
+    page.plots = [_json(spec) for spec in default_specs(latest, params, results)]
     return page
 
 
@@ -280,159 +280,3 @@ def _provenance(rows: pd.DataFrame) -> list[tuple[str, str]]:
             if values:
                 found.append((column, ", ".join(values[:5]) + (" ..." if len(values) > 5 else "")))
     return found
-
-
-def _varied(latest: pd.DataFrame, params: list[str]) -> list[str]:
-    """Parameters with more than one value, the one with most values first."""
-    counts = {p: latest[p].astype(str).nunique() for p in params}
-    return sorted((p for p in params if counts[p] > 1), key=lambda p: -counts[p])
-
-
-def _numeric(series: pd.Series) -> bool:
-    import pandas as pd
-
-    return bool(pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series))
-
-
-def _log_axis(series: pd.Series) -> bool:
-    """Positive values spanning more than 1.5 decades read best on a log axis."""
-    values = series.dropna()
-    if not len(values) or not _numeric(values) or (values <= 0).any():
-        return False
-    return bool(math.log10(float(values.max()) / float(values.min())) > 1.5)
-
-
-_COLORS = {"passed": "#2ca02c", "skipped": "#7f7f7f", "failed": "#d62728", "crashed": "#9467bd"}
-_POINTS = 1500  # above this many psets a plot shows a summary, not every pset
-_LINES = 8  # at most this many lines (values of a second parameter) in a plot
-
-
-def _plots(latest: pd.DataFrame, params: list[str], results: list[str]) -> list[str]:
-    """The sweep's figures as plotly JSON: the pass/fail map, then each numeric
-    result against each varied parameter."""
-    figures = []
-    varied = _varied(latest, params)
-    frame = latest.copy()
-    frame["_outcome"] = frame["_outcome"].astype(str) if "_outcome" in frame else "passed"
-    figure = _outcome_map(frame, varied)
-    if figure is not None:
-        figures.append(figure)
-    passed = frame[frame["_outcome"] == "passed"]
-    for result in results:
-        if not _numeric(passed[result]) or not passed[result].notna().any():
-            continue
-        for param in varied[:3]:
-            figures.append(_result_plot(passed, result, param, [p for p in varied if p != param]))
-    specs = []
-    for figure in figures:
-        figure.update_layout(height=380, margin={"l": 50, "r": 20, "t": 50, "b": 40})
-        # drawn by the page when scrolled into view: a page of many sweeps opens at once
-        specs.append(_script_safe(figure.to_json()))
-    return specs
-
-
-def _outcome_map(frame: pd.DataFrame, varied: list[str]) -> Any:
-    """Pass/fail over the two parameters with most values (panels per value of a
-    third); with many psets, a heatmap of the worst outcome per cell."""
-    import plotly.express as px
-    import plotly.graph_objects as go
-
-    if not varied:
-        return None
-    if len(varied) == 1:
-        x = varied[0]
-        many = len(frame) > _POINTS  # then counts per value, not a mark per pset
-        return (px.histogram if many else px.strip)(
-            frame,
-            x=_axis(frame, x),
-            color="_outcome",
-            color_discrete_map=_COLORS,
-            title=f"{'outcomes' if many else 'pass/fail'} over {x}",
-            labels={"_outcome": "outcome"},
-        )
-    x, y = varied[0], varied[1]
-    facet = varied[2] if len(varied) > 2 else None
-    if facet is not None and frame[facet].astype(str).nunique() > _SMALL_MULTIPLES:
-        facet = None
-    if len(frame) <= _POINTS:
-        figure = px.scatter(
-            frame,
-            x=_axis(frame, x),
-            y=_axis(frame, y),
-            color="_outcome",
-            color_discrete_map=_COLORS,
-            facet_col=facet,
-            facet_col_wrap=4 if facet else 0,
-            title=f"pass/fail over {x} and {y}" + (f", a panel per {facet}" if facet else ""),
-            labels={"_outcome": "outcome"},
-        )
-        figure.update_traces(marker={"size": 10, "symbol": "square"})
-        return figure
-    kinds = list(_COLORS)
-    codes = frame["_outcome"].map({kind: i for i, kind in enumerate(kinds)}).fillna(2)
-    worst = codes.groupby([_axis(frame, y), _axis(frame, x)]).max().unstack()
-    steps = []
-    for i, kind in enumerate(kinds):
-        steps += [[i / len(kinds), _COLORS[kind]], [(i + 1) / len(kinds), _COLORS[kind]]]
-    figure = go.Figure(
-        go.Heatmap(
-            z=worst.to_numpy(),
-            x=[_cell(v) for v in worst.columns],
-            y=[_cell(v) for v in worst.index],
-            zmin=-0.5,
-            zmax=len(kinds) - 0.5,
-            colorscale=steps,
-            colorbar={"tickvals": list(range(len(kinds))), "ticktext": kinds},
-        )
-    )
-    others = [p for p in varied[2:]]
-    figure.update_layout(
-        title=f"worst outcome over {x} and {y}"
-        + (f" (of all values of {', '.join(others)})" if others else ""),
-        xaxis_title=x,
-        yaxis_title=y,
-    )
-    return figure
-
-
-def _result_plot(passed: pd.DataFrame, result: str, param: str, others: list[str]) -> Any:
-    """A result against a parameter: a line per value of the next varied parameter
-    (a few of its values, evenly chosen, when it has many)."""
-    import plotly.express as px
-
-    color = others[0] if others else None
-    note = ""
-    shown = passed
-    if color is not None:
-        values = sorted(passed[color].dropna().unique(), key=_order)
-        if len(values) > _LINES:
-            picked = [values[round(i * (len(values) - 1) / (_LINES - 1))] for i in range(_LINES)]
-            shown = passed[passed[color].isin(picked)]
-            note = f" ({_LINES} of its {len(values)} values)"
-    ordered = shown.sort_values(param) if _numeric(shown[param]) else shown
-    numeric_x = _numeric(ordered[param])
-    return px.line(
-        ordered,
-        x=_axis(ordered, param),
-        y=result,
-        color=ordered[color].map(_cell) if color else None,
-        markers=len(ordered) <= 500,
-        title=f"{result} against {param}" + (f", a line per {color}{note}" if color else ""),
-        labels={"color": color} if color else None,
-        category_orders=(
-            {"color": [_cell(v) for v in sorted(shown[color].dropna().unique(), key=_order)]}
-            if color
-            else None
-        ),
-        log_x=numeric_x and _log_axis(ordered[param]),
-        log_y=_log_axis(ordered[result]),
-    )
-
-
-def _order(value: Any) -> tuple[int, Any]:
-    return (0, value) if isinstance(value, (int, float)) else (1, str(value))
-
-
-def _axis(frame: pd.DataFrame, column: str) -> Any:
-    """A column as a plot axis: numbers as they are, anything else as text."""
-    return frame[column] if _numeric(frame[column]) else frame[column].astype(str)

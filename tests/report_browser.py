@@ -64,3 +64,34 @@ def psweep_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pytest_psweep.cli", *args], cwd=cwd, capture_output=True, text=True
     )
+
+
+FIGURES = """
+Array.from(document.querySelectorAll(".plot .js-plotly-plot")).map(function (gd) {
+  var layout = gd._fullLayout, axes = {};
+  Object.keys(layout).forEach(function (key) {
+    if (/^[xy]axis\\d*$/.test(key)) axes[key] = {type: layout[key].type,
+      categories: layout[key].categoryarray || null};
+  });
+  return {
+    title: gd.querySelector(".gtitle") ? gd.querySelector(".gtitle").textContent : "",
+    axes: axes,
+    traces: gd.data.map(function (t) {
+      return {name: t.name, mode: t.mode || "", type: t.type, x: Array.from(t.x || []),
+              y: Array.from(t.y || []), xaxis: t.xaxis || "x", symbol: (t.marker || {}).symbol};
+    })
+  };
+})
+"""
+
+
+def figures(page: Any) -> list[dict[str, Any]]:
+    """Every drawn plot: its title as shown, its axes' types, its traces."""
+    draw_all(page)
+    return list(page.evaluate(FIGURES))
+
+
+def titled(found: list[dict[str, Any]], start: str) -> dict[str, Any]:
+    matches = [figure for figure in found if figure["title"].startswith(start)]
+    assert matches, f"no plot titled {start!r} in {[f['title'] for f in found]}"
+    return matches[0]

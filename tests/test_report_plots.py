@@ -1,0 +1,124 @@
+"""The report's plots never lie (issue 22.1-22.3), read in a real Chromium from
+what plotly drew: a line joins only psets that differ in x alone, values spanning
+decades get log axes, and failed psets whose results exist are drawn."""
+
+from __future__ import annotations
+
+import pytest
+from report_browser import browser, figures, open_page, psweep_cli, titled  # noqa: F401
+
+QUADRATURE = """
+    import math
+    import os
+    import pytest_psweep as ps
+
+    INTEGRANDS = {"sin": (math.sin, math.pi, 2.0), "exp": (math.exp, 1.0, math.e - 1)}
+
+    def rule(method, f, b, n):
+        h = b / n
+        if method == "midpoint":
+            return h * sum(f((i + 0.5) * h) for i in range(n))
+        if n % 2:
+            raise ValueError(f"simpson needs an even number of intervals, got {n}")
+        odd = sum(f(i * h) for i in range(1, n, 2))
+        even = sum(f(i * h) for i in range(2, n, 2))
+        return h / 3 * (f(0) + 4 * odd + 2 * even + f(b))
+
+    params = ps.pgrid(
+        ps.plist("method", ["midpoint", "simpson"]),
+        ps.plist("integrand", ["sin", "exp"]),
+        ps.plist("n", [1, 2, 3, 10, 100, 1000, 10000]),
+    )
+
+    @ps.sweep(params)
+    def sweep_quad(pset):
+        f, b, exact = INTEGRANDS[pset["integrand"]]
+        value = rule(pset["method"], f, b, pset["n"])
+        if os.environ.get("DRIFT") and pset["method"] == "midpoint":
+            value += 1e-3  # a new version of midpoint: every psets drifts
+        return {"value": value, "err": abs(value - exact)}
+"""
+
+
+@pytest.fixture
+def quad_report(pytester):
+    pytester.makepyfile(sweep_quad=QUADRATURE)
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=24, failed=4)
+    done = psweep_cli(pytester.path, "report", "calc", "-o", "r.html")
+    assert done.returncode == 0, done.stderr
+    return pytester.path / "r.html"
+
+
+def test_no_line_revisits_an_x_value_with_three_varied_parameters(quad_report, browser):  # noqa: F811
+    errors: list[str] = []
+    page = open_page(browser, quad_report, errors)
+    found = figures(page)
+    err = titled(found, "err against n, a line per method, a panel per integrand")
+    # one panel per integrand, a line per method in each: 2 x 2 lines
+    lines = [t for t in err["traces"] if "lines" in t["mode"]]
+    assert len(lines) == 4 and {t["name"] for t in lines} == {"midpoint", "simpson"}
+    assert {t["xaxis"] for t in lines} == {"x", "x2"}
+    for figure in found:
+        for trace in figure["traces"]:
+            if "lines" in trace["mode"]:
+                assert trace["x"] == sorted(set(trace["x"])), (figure["title"], trace["name"])
+    # a categorical x is drawn as markers, never lines
+    by_method = titled(found, "err against method")
+    assert by_method["axes"]["xaxis"]["type"] == "category"
+    assert all(t["mode"] == "markers" for t in by_method["traces"])
+    assert errors == []
+    page.close()
+
+
+def test_values_spanning_decades_get_log_axes(quad_report, browser):  # noqa: F811
+    errors: list[str] = []
+    page = open_page(browser, quad_report, errors)
+    found = figures(page)
+    err = titled(found, "err against n")
+    assert err["axes"]["xaxis"]["type"] == "log" and err["axes"]["yaxis"]["type"] == "log"
+    value = titled(found, "value against n")
+    assert value["axes"]["xaxis"]["type"] == "log" and value["axes"]["yaxis"]["type"] == "linear"
+    # the pass/fail map: n's values from 1 to 10000 each get a place of their own
+    outcomes = titled(found, "pass/fail over n")
+    assert outcomes["axes"]["xaxis"]["categories"] == ["1", "2", "3", "10", "100", "1000", "10000"]
+    assert errors == []
+    page.close()
+
+
+def test_an_exact_zero_keeps_the_log_axis_and_is_named(pytester, browser):  # noqa: F811
+    pytester.makepyfile(
+        sweep_zero="""
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.plist("n", [1, 10, 100, 1000, 10000]))
+        def sweep_zero(pset):
+            return {"err": 0.0 if pset["n"] == 10000 else 1.0 / pset["n"] ** 2}
+        """
+    )
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=5)
+    assert psweep_cli(pytester.path, "report", "calc", "-o", "r.html").returncode == 0
+    errors: list[str] = []
+    page = open_page(browser, pytester.path / "r.html", errors)
+    err = titled(figures(page), "err against n")
+    assert err["axes"]["yaxis"]["type"] == "log"
+    assert "1 psets with a value <= 0 not drawn on the log axis" in err["title"]
+    assert errors == []
+    page.close()
+
+
+def test_failed_psets_with_results_are_drawn_as_failed(pytester, browser, monkeypatch):  # noqa: F811
+    pytester.makepyfile(sweep_quad=QUADRATURE)
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=24, failed=4)
+    monkeypatch.setenv("DRIFT", "1")
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-compare")
+    result.assert_outcomes(passed=10, failed=18)  # midpoint's 14 psets drifted
+    assert psweep_cli(pytester.path, "report", "calc", "-o", "r.html").returncode == 0
+    errors: list[str] = []
+    page = open_page(browser, pytester.path / "r.html", errors)
+    err = titled(figures(page), "err against n, a line per method")
+    failed = [t for t in err["traces"] if t["name"] == "failed"]
+    assert sum(len(t["x"]) for t in failed) == 14  # every midpoint pset, none dropped
+    assert all(t["mode"] == "markers" and t["symbol"] == "x" for t in failed)
+    assert {t["name"] for t in err["traces"]} == {"simpson", "failed"}
+    assert errors == []
+    page.close()
