@@ -26,6 +26,8 @@ from . import targets
 from .database import latest_rows
 from .errors import PsweepError
 from .params import is_missing, pset_hash
+from .report_failures import FailureGroup
+from .report_failures import group as group_failures
 from .report_plots import default_specs
 
 if TYPE_CHECKING:
@@ -85,7 +87,7 @@ class SweepPage:
     counts: dict[str, int]
     total_runtime: float
     slowest: list[dict[str, Any]]
-    failures: list[dict[str, Any]]
+    failures: list[FailureGroup]
     compared: list[str]
     params: list[str]
     results: list[str]
@@ -187,19 +189,13 @@ def _sweep_page(
             slowest.append(
                 {"pset": _pset_text(row, params), "seconds": f"{row['_pset_runtime']:.3g}"}
             )
-    failures = []
-    if outcome is not None:
-        for _, row in latest[outcome.isin(["failed", "crashed"])].iterrows():
-            failures.append(
-                {
-                    "pset": _pset_text(row, params),
-                    "outcome": row["_outcome"],
-                    "error": str(row.get("_error") or ""),
-                }
-            )
+    failed = latest[outcome.isin(["failed", "crashed"])] if outcome is not None else latest[:0]
+    failures = group_failures(failed.to_dict("records"), params)
     if compared is None:
         compared = [
-            f["pset"] + ": " + f["error"] for f in failures if f["error"].startswith("compare:")
+            _pset_text(row, params) + ": " + str(row["_error"])
+            for row in failed.to_dict("records")
+            if str(row.get("_error") or "").startswith("compare:")
         ]
     shown = params + results + [c for c in ("_outcome", "_pset_runtime", "_error") if c in latest]
     table = latest[shown].head(_TABLE_ROWS)

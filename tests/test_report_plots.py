@@ -122,3 +122,24 @@ def test_failed_psets_with_results_are_drawn_as_failed(pytester, browser, monkey
     assert {t["name"] for t in err["traces"]} == {"simpson", "failed"}
     assert errors == []
     page.close()
+
+
+def test_failures_are_grouped_by_message_after_the_plots(quad_report, browser):  # noqa: F811
+    errors: list[str] = []
+    page = open_page(browser, quad_report, errors)
+    heading = page.locator("h3", has_text="Failures")
+    assert heading.inner_text() == "Failures: 4 psets in 1 group"
+    group = page.locator(".failure-group")
+    assert group.count() == 1
+    assert group.locator(".group-count").inner_text() == "4"
+    message = "ValueError: simpson needs an even number of intervals, got {n}"
+    assert group.locator(".group-message").inner_text() == message
+    assert "method: simpson; integrand: exp, sin; n: 1, 3" in group.inner_text()
+    psets = group.locator("details pre.error")
+    assert psets.count() == 4 and not psets.first.is_visible()  # folded
+    group.locator("summary").click()
+    assert psets.first.is_visible()
+    first_plot = page.locator(".plot").first.bounding_box()
+    assert first_plot["y"] < heading.bounding_box()["y"]  # the plots come first
+    assert errors == []
+    page.close()
