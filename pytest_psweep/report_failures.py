@@ -48,7 +48,7 @@ def fold(message: str, params: dict[str, Any]) -> str:
     from .report import _cell
 
     first = message.strip().splitlines()[0] if message.strip() else "(no error message)"
-    texts = {}
+    texts: dict[str, str] = {}
     for name, value in params.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             texts.setdefault(str(value), name)
