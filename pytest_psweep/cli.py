@@ -8,6 +8,7 @@ psweep recover CALC_DIR         (merge journals left by killed runs)
 psweep migrate CALC_DIR         (convert a calc dir that psweep wrote, after a backup)
 psweep merge CALC_DIR [--final] (put the rows of job-array shards into the database)
 psweep report CALC_DIR_OR_DB [-o report.html] [--title T] [--include-shards]
+              [--baseline DB [--rtol R] [--atol A] [--ignore KEY ...]]
                                 (one self-contained HTML page)
 
 and psweep's own commands: psweep-db2json [-o ORIENT] DB, psweep-db2table [-a] [-i]
@@ -25,6 +26,7 @@ from typing import Any
 
 from . import shards, targets
 from .calcdir import CALC_DIR, DATABASE, LEGACY_DATABASE, CalcDir, Database, database_file
+from .compare import ATOL, RTOL
 from .database import df_read, df_to_json, df_write
 from .errors import PsweepError
 from .frames import require_columns
@@ -161,6 +163,7 @@ def recover(args: argparse.Namespace) -> None:
 
 def report(args: argparse.Namespace) -> None:
     from .report import write
+    from .report_compare import Baseline
 
     if args.include_shards:
         path = database_file(args.database)
@@ -169,7 +172,11 @@ def report(args: argparse.Namespace) -> None:
         path = database_path(args.database)
         database = df_read(path)
     title = args.title or f"psweep: {path.parent.resolve().name}"
-    written = write(database, args.out, title, force=args.force, source=path)
+    baseline = Baseline(rtol=args.rtol, atol=args.atol, ignore=tuple(args.ignore or ()))
+    if args.baseline is not None:
+        baseline.frame = df_read(database_path(args.baseline))
+        baseline.name = str(args.baseline)
+    written = write(database, args.out, title, force=args.force, source=path, baseline=baseline)
     print(f"wrote {written} ({written.stat().st_size / 2**20:.1f} MiB; open it in a browser)")
 
 
@@ -247,6 +254,17 @@ def parser() -> argparse.ArgumentParser:
     cmd.add_argument("database", nargs="?", default=CALC_DIR, metavar="CALC_DIR_OR_DB")
     cmd.add_argument("-o", dest="out", default="report.html", help="default: report.html")
     cmd.add_argument("--title", help="the page's title (default: psweep: <folder>)")
+    cmd.add_argument(
+        "--baseline",
+        metavar="PATH",
+        help="Compare each pset's newest results with this database or calc dir "
+        "(default: the psets that failed by --psweep-compare, with their previous rows).",
+    )
+    cmd.add_argument("--rtol", type=float, default=RTOL, help=f"default: {RTOL:g}")
+    cmd.add_argument("--atol", type=float, default=ATOL, help=f"default: {ATOL:g}")
+    cmd.add_argument(
+        "--ignore", nargs="+", metavar="KEY", help="Result keys not to compare (e.g. wall)."
+    )
     cmd.add_argument(
         "--include-shards",
         action="store_true",

@@ -26,6 +26,8 @@ from . import targets
 from .database import latest_rows
 from .errors import PsweepError
 from .params import is_missing, pset_hash
+from .report_compare import Baseline, CompareSection
+from .report_compare import section as compare_section
 from .report_failures import FailureGroup
 from .report_failures import group as group_failures
 from .report_plots import default_specs
@@ -89,6 +91,7 @@ class SweepPage:
     slowest: list[dict[str, Any]]
     failures: list[FailureGroup]
     compared: list[str]
+    comparison: CompareSection | None
     params: list[str]
     results: list[str]
     table_columns: list[str]
@@ -102,12 +105,13 @@ def build(
     database: pd.DataFrame,
     title: str,
     compared: dict[str, list[str]] | None = None,
+    baseline: Baseline | None = None,
 ) -> str:
     """The report page of a database: HTML text, self-contained.
 
     ``compared``: per sweep, lines about a comparison with a baseline (the plugin's
-    verdicts and largest differences); without it, the failures say what compare
-    found (``_error`` of "compare: ...").
+    verdicts); ``baseline``: what each sweep's numbers are compared with (default:
+    the psets that failed by compare against their previous passed rows).
     """
     jinja2, plotly = _import_extras()
 
@@ -116,7 +120,8 @@ def build(
     database = database.assign(_sweep=database["_sweep"].fillna("ps.run"))
     sweeps = []
     for index, (name, rows) in enumerate(database.groupby("_sweep", sort=True)):
-        sweeps.append(_sweep_page(str(name), f"sweep-{index}", rows, (compared or {}).get(name)))
+        lines = (compared or {}).get(name) or []
+        sweeps.append(_sweep_page(str(name), f"sweep-{index}", rows, lines, baseline or Baseline()))
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("pytest_psweep", "templates"),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
@@ -142,6 +147,7 @@ def write(
     compared: dict[str, list[str]] | None = None,
     force: bool = False,
     source: Path | None = None,
+    baseline: Baseline | None = None,
 ) -> Path:
     """Write the report atomically; the path written. Never over a calc dir's own
     files or ``source``, nor over a file that is no report of ours unless ``force``."""
@@ -149,7 +155,7 @@ def write(
 
     target = Path(path)
     targets.check(target, "report", force, (targets.GENERATOR,), source)
-    text = build(database, title, compared)
+    text = build(database, title, compared, baseline)
     write_atomic(target, lambda fh: fh.write(text.encode("utf-8")))
     return target
 
@@ -172,7 +178,7 @@ def _runs(database: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _sweep_page(
-    name: str, anchor: str, rows: pd.DataFrame, compared: list[str] | None
+    name: str, anchor: str, rows: pd.DataFrame, compared: list[str], baseline: Baseline
 ) -> SweepPage:
     latest = latest_rows(rows)
     outcome = latest["_outcome"].astype(str) if "_outcome" in latest else None
@@ -191,12 +197,10 @@ def _sweep_page(
             )
     failed = latest[outcome.isin(["failed", "crashed"])] if outcome is not None else latest[:0]
     failures = group_failures(failed.to_dict("records"), params)
-    if compared is None:
-        compared = [
-            _pset_text(row, params) + ": " + str(row["_error"])
-            for row in failed.to_dict("records")
-            if str(row.get("_error") or "").startswith("compare:")
-        ]
+    comparison = compare_section(
+        latest, rows, baseline.frame, baseline.name, params, results,
+        baseline.rtol, baseline.atol, baseline.ignore,
+    )  # fmt: skip
     shown = params + results + [c for c in ("_outcome", "_pset_runtime", "_error") if c in latest]
     table = latest[shown].head(_TABLE_ROWS)
     page = SweepPage(
@@ -207,6 +211,7 @@ def _sweep_page(
         slowest=slowest,
         failures=failures,
         compared=compared,
+        comparison=comparison,
         params=params,
         results=results,
         table_columns=shown,

@@ -1,0 +1,60 @@
+"""The report's comparison has numbers whenever the report is made (issue 22.5):
+after a --psweep-compare session (from the rows it wrote), and after the fact with
+``psweep report --baseline``."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+from report_browser import psweep_cli
+from test_report_plots import QUADRATURE
+
+
+def _cells(page: str, key: str) -> list[str]:
+    row = re.search(rf'<tr><td class="text">{key}</td>(.*?)</tr>', page)
+    assert row, f"no compare row for {key}"
+    return re.findall(r"<td>(.*?)</td>", row[1])
+
+
+def test_the_report_after_a_compare_session_shows_the_numbers(pytester, monkeypatch):
+    pytester.makepyfile(sweep_quad=QUADRATURE)
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=24, failed=4)
+    monkeypatch.setenv("DRIFT", "1")
+    pytester.runpytest_subprocess("--psweep", "--psweep-compare").assert_outcomes(
+        passed=10, failed=18
+    )
+    done = psweep_cli(pytester.path, "report", "calc", "-o", "r.html")
+    assert done.returncode == 0, done.stderr
+    page = (pytester.path / "r.html").read_text()
+    assert "14 of 14 psets compared differ from each pset&#39;s previous passed row" in page
+    # value: every midpoint pset moved by 1e-3; err too, by at most 1e-3
+    assert _cells(page, "value") == ["14", "14", "0.001", _cells(page, "value")[3]]
+    assert float(_cells(page, "value")[3]) > 0
+    assert _cells(page, "err")[:3] == ["14", "14", "0.001"]
+    assert page.count('<td class="text">method=midpoint, integrand=sin, n=10</td>') == 2
+    assert "the 28 differences, pset by pset" in page
+
+
+def test_psweep_report_baseline_compares_after_the_fact(pytester, monkeypatch):
+    pytester.makepyfile(sweep_quad=QUADRATURE)
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=24, failed=4)
+    shutil.copy(pytester.path / "calc" / "results.pk", pytester.path / "base.pk")
+    monkeypatch.setenv("DRIFT", "1")
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=24, failed=4)
+    done = psweep_cli(pytester.path, "report", "calc", "-o", "r.html", "--baseline", "base.pk")
+    assert done.returncode == 0, done.stderr
+    page = (pytester.path / "r.html").read_text()
+    assert "14 of 24 psets compared differ from baseline base.pk (rtol 1e-09, atol 0)" in page
+    assert _cells(page, "value")[:3] == ["24", "14", "0.001"]
+    # a key left out is said, and not compared
+    psweep_cli(
+        pytester.path, "report", "calc", "-o", "r.html", "--baseline", "base.pk",
+        "--ignore", "value", "err",
+    )  # fmt: skip
+    page = (pytester.path / "r.html").read_text()
+    assert "0 of 24 psets compared differ" in page and "Not compared: value, err." in page
+    # within a tolerance nothing differs
+    psweep_cli(pytester.path, "report", "calc", "-o", "r.html", "--baseline", "base.pk",
+               "--atol", "0.01")  # fmt: skip
+    assert "0 of 24 psets compared differ" in (pytester.path / "r.html").read_text()
