@@ -165,6 +165,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "psweep_atol", "Absolute tolerance of --psweep-compare.", default=str(compare.ATOL)
     )
+    parser.addini(
+        "psweep_compare_ignore",
+        "Result keys --psweep-compare leaves out in every sweep (e.g. wall-clock times).",
+        type="args",
+        default=[],
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -198,6 +204,7 @@ def pytest_configure(config: pytest.Config) -> None:
         compare=_compare_path(config, calc_dir),
         rtol=_float_ini(config, "psweep_rtol"),
         atol=_float_ini(config, "psweep_atol"),
+        compare_ignore=tuple(config.getini("psweep_compare_ignore")),
         lock_timeout=_lock_timeout(config),
         run=run,
         html=integrations.html_active(config),
@@ -400,6 +407,7 @@ def _sweep_psets(
         sweep.rtol,
         sweep.atol,
         _own_calc_dir(collector, settings, sweep_id, sweep),
+        compare.tolerances(getattr(sweep, "compare", None), settings.compare_ignore),
     )
     mark = pytest.mark.pset  # looked up once: pytest checks the marker name each time
     # each item gets a dict of its own: its pset and the pset's hash (sweeps.item_value)
@@ -740,6 +748,7 @@ def _compare_row(
         ignore=set(row).difference(pset.returned),
         rtol=settings.rtol if pset.sweep.rtol is None else pset.sweep.rtol,
         atol=settings.atol if pset.sweep.atol is None else pset.sweep.atol,
+        per_key=pset.sweep.tolerances,
     )
     if not found:
         return "same", None, None

@@ -48,6 +48,7 @@ class Settings:
     html: bool = False  # pytest-html writes a report: sweep reports carry text for it
     junitxml: bool = False  # --junitxml: sweep reports carry properties
     report: Path | None = None  # --psweep-report: the HTML report, written at the end
+    compare_ignore: tuple[str, ...] = ()  # psweep_compare_ignore: results not compared
     worker: bool = False  # an xdist worker
     rootdir: Path | None = None  # the controller's (an xdist worker must collect there)
     done: set[RowKey] = field(default_factory=set)  # keys of passed rows
@@ -79,6 +80,8 @@ class SweepInfo:
     rtol: float | None
     atol: float | None
     calc_dir: str | None = None  # its own calc dir (absolute), None: the session's
+    # per result: (rtol, atol), or None: not compared (ps.sweep(compare=...), the ini)
+    tolerances: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(slots=True)

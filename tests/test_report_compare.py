@@ -58,3 +58,57 @@ def test_psweep_report_baseline_compares_after_the_fact(pytester, monkeypatch):
     psweep_cli(pytester.path, "report", "calc", "-o", "r.html", "--baseline", "base.pk",
                "--atol", "0.01")  # fmt: skip
     assert "0 of 24 psets compared differ" in (pytester.path / "r.html").read_text()
+
+
+TOLERANCES = """
+    import os
+    import time
+    import pytest_psweep as ps
+
+    RUN = int(os.environ.get("RUN", "0"))
+
+    def results(pset):
+        return {"wall": time.perf_counter(), "err": pset["a"] * (1 + 1e-8 * RUN)}
+
+    @ps.sweep(ps.plist("a", [1, 2]), compare={"wall": None, "err": {"rel": 1e-6}})
+    def sweep_own(pset):
+        return results(pset)
+
+    @ps.sweep(ps.plist("a", [1, 2]))
+    def sweep_default(pset):
+        return results(pset)
+"""
+
+
+def test_per_result_tolerances_and_exclusions(pytester, monkeypatch):
+    pytester.makepyfile(sweep_tol=TOLERANCES)
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=4)
+    monkeypatch.setenv("RUN", "1")
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-compare")
+    # sweep_own: wall not compared, err within its own rel 1e-6; the default sweep
+    # differs in both (rtol 1e-9)
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines(["*sweep_default*differ*in wall, err*"])
+
+
+def test_the_ini_key_leaves_results_out_of_every_sweep(pytester, monkeypatch):
+    pytester.makepyfile(sweep_tol=TOLERANCES)
+    pytester.makeini("[pytest]\npsweep_compare_ignore = wall\npsweep_rtol = 1e-6\n")
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=4)
+    monkeypatch.setenv("RUN", "1")
+    pytester.runpytest_subprocess("--psweep", "--psweep-compare").assert_outcomes(passed=4)
+
+
+def test_a_wrong_compare_entry_names_its_key(pytester):
+    pytester.makepyfile(
+        sweep_bad="""
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.plist("a", [1]), compare={"err": 0.1})
+        def sweep_bad(pset):
+            return {"err": 0.0}
+        """
+    )
+    result = pytester.runpytest_subprocess("--psweep")
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(["*compare=...): the entry of 'err' is 0.1; give None*"])
