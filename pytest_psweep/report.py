@@ -13,6 +13,9 @@ for each sweep they are the columns whose values hash to the rows' ``_pset_hash`
 
 from __future__ import annotations
 
+import base64
+import functools
+import gzip
 import itertools
 import math
 import numbers
@@ -30,14 +33,13 @@ from .report_compare import Baseline, CompareSection
 from .report_compare import section as compare_section
 from .report_failures import FailureGroup
 from .report_failures import group as group_failures
-from .report_plots import default_specs
+from .report_plots import default_specs, explorer
 
 if TYPE_CHECKING:
     import pandas as pd
 
 OUTCOMES = ("passed", "failed", "crashed", "skipped")
 _MAX_SUBSET_COLUMNS = 14  # parameters are found among at most this many columns
-_TABLE_ROWS = 20_000  # more latest rows than this: the table shows the first ones
 
 
 def _import_extras() -> tuple[Any, Any]:
@@ -99,6 +101,7 @@ class SweepPage:
     table_total: int
     plots: list[str] = field(default_factory=list)  # what to draw (report_plots), as JSON
     provenance: list[tuple[str, str]] = field(default_factory=list)
+    explorer: str = "null"  # what the explorer offers (report_plots.explorer), as JSON
 
 
 def build(
@@ -134,10 +137,17 @@ def build(
             rows=len(database),
             runs=_runs(database),
             sweeps=sweeps,
-            plotly_js=plotly.offline.get_plotlyjs(),
+            plotly_packed=_packed(plotly.offline.get_plotlyjs()),
             json=_json,
         )
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _packed(script: str) -> str:
+    """plotly's JavaScript gzipped and base64-encoded: a page of 1.9 MB, not 4.8
+    (the page unpacks it with the browser's DecompressionStream)."""
+    return base64.b64encode(gzip.compress(script.encode("utf-8"), 6, mtime=0)).decode("ascii")
 
 
 def write(
@@ -202,7 +212,7 @@ def _sweep_page(
         baseline.rtol, baseline.atol, baseline.ignore,
     )  # fmt: skip
     shown = params + results + [c for c in ("_outcome", "_pset_runtime", "_error") if c in latest]
-    table = latest[shown].head(_TABLE_ROWS)
+    table = latest[shown]  # every row: the page shows them a page at a time
     page = SweepPage(
         name=name,
         anchor=anchor,
@@ -219,7 +229,9 @@ def _sweep_page(
         table_total=len(latest),
         provenance=_provenance(rows),
     )
-    page.plots = [_json(spec) for spec in default_specs(latest, params, results)]
+    specs = default_specs(latest, params, results)
+    page.plots = [_json(spec) for spec in specs]
+    page.explorer = _json(explorer(specs, latest, params))
     return page
 
 

@@ -79,3 +79,14 @@ def default_specs(
             color, facets = assign(latest, counts, x)
             specs.append({"kind": "result", "x": x, "y": result, "color": color, "facets": facets})
     return specs
+
+
+def explorer(specs: list[dict[str, Any]], latest: pd.DataFrame, params: list[str]) -> Any:
+    """What the page's explorer offers: the parameters, the numeric results and the
+    plot it starts with (the first default plot of a result); None without one."""
+    counts = varied(latest, params)
+    results = list(dict.fromkeys(s["y"] for s in specs if s["kind"] == "result"))
+    if not counts or not results:
+        return None
+    first = next(s for s in specs if s["kind"] == "result")
+    return {"params": x_order(latest, counts), "results": results, "start": first}

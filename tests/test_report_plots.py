@@ -143,3 +143,73 @@ def test_failures_are_grouped_by_message_after_the_plots(quad_report, browser): 
     assert first_plot["y"] < heading.bounding_box()["y"]  # the plots come first
     assert errors == []
     page.close()
+
+
+def test_the_explorer_redraws_with_the_readers_choices(quad_report, browser):  # noqa: F811
+    errors: list[str] = []
+    page = open_page(browser, quad_report, errors)
+    box = page.locator(".explorer")
+    box.scroll_into_view_if_needed()
+    box.locator(".explorer-plot .main-svg").first.wait_for(timeout=30_000)
+    draws = 1
+
+    def choose(role: str, value: str) -> dict:
+        nonlocal draws
+        control = box.locator(f"[data-role={role}]")
+        if role == "fvalues":
+            control.fill(value)
+        else:
+            control.select_option(value)
+        draws += 1
+        page.wait_for_function(f"document.querySelector('.explorer').dataset.drawn == '{draws}'")
+        return page.evaluate(
+            "(() => { var gd = document.querySelector('.explorer-plot');"
+            " return {title: gd.querySelector('.gtitle').textContent,"
+            " x: gd._fullLayout.xaxis.type, y: gd._fullLayout.yaxis.type,"
+            " traces: gd.data.map(t => [t.name, t.mode, t.x.length, t.xaxis || 'x'])}; })()"
+        )
+
+    start = "value against n, a line per method, a panel per integrand"
+    assert box.locator(".gtitle").text_content() == start
+    shown = choose("y", "err")
+    assert shown["title"] == "err against n, a line per method, a panel per integrand"
+    assert (shown["x"], shown["y"]) == ("log", "log")
+    shown = choose("logy", "linear")
+    assert shown["y"] == "linear"
+    shown = choose("facet", "")  # no panels: integrand varies within each colour
+    assert shown["title"].startswith("err against n, a colour per method")
+    assert "points, not lines: integrand varies within a colour" in shown["title"]
+    assert all(mode == "markers" for _, mode, _, _ in shown["traces"])
+    shown = choose("fparam", "integrand")
+    shown = choose("fvalues", "sin")  # one integrand left: lines again
+    assert shown["title"] == "err against n, a line per method"
+    assert box.locator(".explorer-status").inner_text() == "14 of 28 psets"
+    assert sum(n for name, _, n, _ in shown["traces"] if name != "failed") == 12
+    shown = choose("fparam", "n")
+    shown = choose("fvalues", "10..1000")
+    assert box.locator(".explorer-status").inner_text() == "12 of 28 psets"
+    assert sorted({n for _, _, n, _ in shown["traces"]}) == [6]  # 3 n x 2 integrands
+    shown = choose("color", "integrand")
+    assert shown["title"].startswith("err against n, a colour per integrand")
+    shown = choose("y", "pass/fail")
+    assert shown["title"].startswith("pass/fail over n and integrand")
+    assert errors == []
+    page.close()
+
+
+def test_every_row_is_in_the_page(browser, tmp_path, monkeypatch):  # noqa: F811
+    import pytest_psweep as ps
+    from pytest_psweep import report
+
+    monkeypatch.chdir(tmp_path)
+    database = ps.run(lambda pset: {"r": pset["a"] * 2}, ps.plist("a", list(range(20_500))))
+    report.write(database, tmp_path / "r.html", "all rows")
+    errors: list[str] = []
+    page = open_page(browser, tmp_path / "r.html", errors)
+    shown = page.locator(".shown")
+    assert shown.inner_text() == "20500 of 20500 psets (the first 500 shown: sort or filter)"
+    page.locator("input.filter").fill("40998")  # r of the last pset
+    assert page.locator("table.rows tbody tr").count() == 1
+    assert page.locator("table.rows tbody td").first.inner_text() == "20499"
+    assert errors == []
+    page.close()

@@ -10,6 +10,7 @@ var PSWEEP = (function () {
   var WORST = ["passed", "skipped", "failed", "crashed"];
   var MAX_PANELS = 24;
   var CATEGORIES = 40;  // a map's parameter with at most this many values: evenly spaced
+  var HEATMAP = 2000;  // a pass/fail map of more cells: a heatmap
 
   function isNum(v) { return typeof v === "number"; }
   function order(a, b) {
@@ -185,7 +186,8 @@ var PSWEEP = (function () {
       panelTitle(layout, k, spec.facets || [], panel.key);
     });
     if (pointsOnly) {
-      var varying = others.length ? others.join(", ") + " vary" : "several psets share an x";
+      var varying = others.length ? others.join(", ") + (others.length > 1 ? " vary" : " varies")
+        : "several psets share an x";
       notes.push("points, not lines: " + varying + " within a " + (ic >= 0 ? "colour" : "panel"));
     }
     if (!numericX) notes.push(spec.x + " is categorical: points, not lines");
@@ -213,6 +215,27 @@ var PSWEEP = (function () {
               value: text};
     }
     var xaxis = axis(ix), yaxis = iy >= 0 ? axis(iy) : null;
+    function worstOf(cell) {
+      var worst = 0;
+      WORST.forEach(function (kind, i) { if (cell.counts[kind]) worst = i; });
+      return worst;
+    }
+    // many cells: one heatmap of the worst outcome (drawn much faster than markers)
+    function heatmap(cells) {
+      var xs = distinct(Array.from(cells.values(), function (c) { return c.x; }));
+      var ys = distinct(Array.from(cells.values(), function (c) { return c.y; }));
+      var xi = new Map(xs.map(function (v, i) { return [v, i]; }));
+      var yi = new Map(ys.map(function (v, i) { return [v, i]; }));
+      var z = ys.map(function () { return xs.map(function () { return null; }); });
+      cells.forEach(function (cell) { z[yi.get(cell.y)][xi.get(cell.x)] = worstOf(cell); });
+      var scale = [];
+      WORST.forEach(function (kind, i) {
+        scale.push([i / WORST.length, OUTCOME_COLORS[kind]], [(i + 1) / WORST.length, OUTCOME_COLORS[kind]]);
+      });
+      return {type: "heatmap", x: xs.map(xaxis.value), y: ys.map(yaxis.value), z: z,
+              zmin: -0.5, zmax: WORST.length - 0.5, colorscale: scale, showscale: !shown.heatmap,
+              colorbar: {tickvals: [0, 1, 2, 3], ticktext: WORST}, hoverongaps: false};
+    }
     var split = panels(rows, facets), layout = {annotations: []}, traces = [], shown = {};
     var notes = [], shared = false;
     split.shown.forEach(function (panel, k) {
@@ -242,10 +265,14 @@ var PSWEEP = (function () {
         cell.n += 1;
         if (cell.n > 1) shared = true;
       });
+      if (cells.size > HEATMAP) {
+        traces.push(Object.assign(heatmap(cells), axes));
+        shown.heatmap = true;
+        return;
+      }
       var byKind = {};
       cells.forEach(function (cell) {
-        var worst = "passed";
-        WORST.forEach(function (kind) { if (cell.counts[kind]) worst = kind; });
+        var worst = WORST[worstOf(cell)];
         (byKind[worst] = byKind[worst] || []).push(cell);
       });
       WORST.forEach(function (kind) {
