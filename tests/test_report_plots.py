@@ -213,3 +213,25 @@ def test_every_row_is_in_the_page(browser, tmp_path, monkeypatch):  # noqa: F811
     assert page.locator("table.rows tbody td").first.inner_text() == "20499"
     assert errors == []
     page.close()
+
+
+def test_titles_stay_clear_of_the_toolbar_and_the_page_prints(quad_report, browser):  # noqa: F811
+    errors: list[str] = []
+    page = open_page(browser, quad_report, errors)
+    found = figures(page)
+    assert len(found) == 7
+    boxes = page.evaluate(
+        "Array.from(document.querySelectorAll('.plot .js-plotly-plot')).map(gd => {"
+        " var t = gd.querySelector('.gtitle').getBoundingClientRect();"
+        " var s = gd.querySelector('.main-svg').getBoundingClientRect();"
+        " return [t.left - s.left, s.right - t.right, t.top - s.top]; })"
+    )
+    for left, right, top in boxes:
+        assert left >= 0 and top >= 0  # not cut off
+        assert right >= 200  # the toolbar's corner (top right) stays free
+    page.emulate_media(media="print")
+    assert not page.locator(".explorer .controls").is_visible()
+    assert not page.locator("input.filter").first.is_visible()
+    assert page.evaluate("getComputedStyle(document.querySelector('.scroll')).maxHeight") == "none"
+    assert errors == []
+    page.close()

@@ -48,6 +48,7 @@ var PSWEEP = (function () {
     out.push(current);
     return out;
   }
+  function short(s) { return s.length > 28 ? s.slice(0, 27) + "\u2026" : s; }
   function escape(s) {
     return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   }
@@ -77,11 +78,12 @@ var PSWEEP = (function () {
     }
     return {ncol: ncol, nrow: nrow};
   }
+  var chars = 64;  // a title's line: set by draw from the plot's width
   function finish(layout, title, notes, shape, legendTitle) {
     // the title and its notes wrapped, left: the toolbar (top right) stays off them
-    var lines = wrap(title, 64).map(escape);
+    var lines = wrap(title, chars).map(escape);
     notes.forEach(function (note) {
-      wrap(note, 90).forEach(function (part) {
+      wrap(note, Math.round(chars * 1.3)).forEach(function (part) {
         lines.push('<span style="font-size:11px;color:#555">' + escape(part) + "</span>");
       });
     });
@@ -135,7 +137,7 @@ var PSWEEP = (function () {
         if (!group.length) return;
         var passed = group.filter(function (r) { return io === undefined || r[io] === "passed"; });
         var failed = group.filter(function (r) { return io !== undefined && r[io] !== "passed"; });
-        var color = PALETTE[c % PALETTE.length], name = ic < 0 ? spec.y : text(value);
+        var color = PALETTE[c % PALETTE.length], name = short(ic < 0 ? spec.y : text(value));
         passed.sort(function (a, b) { return order(a[ix], b[ix]); });
         var lines = numericX && passed.length > 1;
         for (var i = 1; lines && i < passed.length; i++) {
@@ -317,6 +319,8 @@ var PSWEEP = (function () {
   var CONFIG = {displaylogo: false, responsive: true,
                 modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"]};
   function draw(div, data, spec, keep) {
+    // about 7.5 px a character at 14 px; the toolbar takes the right 220 px
+    chars = Math.max(28, Math.floor(((div.clientWidth || 640) - 220) / 7.5));
     var fig = figure(data, spec, keep);
     return Plotly.react(div, fig.data, fig.layout, CONFIG);
   }
