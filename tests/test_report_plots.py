@@ -85,6 +85,34 @@ def test_values_spanning_decades_get_log_axes(quad_report, browser):  # noqa: F8
     page.close()
 
 
+def test_steps_evenly_spaced_on_a_log_scale_get_a_log_axis(pytester, browser):  # noqa: F811
+    pytester.makepyfile(
+        sweep_steps="""
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.plist("steps", [32, 64, 128, 256, 512, 1024, 2048]))
+        def sweep_steps(pset):
+            return {"error": 1.0 / pset["steps"], "even": 100 + pset["steps"]}
+
+        @ps.sweep(ps.plist("n", [10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 200]))
+        def sweep_linear(pset):
+            return {"y": pset["n"]}
+        """
+    )
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=18)
+    assert psweep_cli(pytester.path, "report", "calc", "-o", "r.html").returncode == 0
+    errors: list[str] = []
+    page = open_page(browser, pytester.path / "r.html", errors)
+    found = figures(page)
+    error = titled(found, "error against steps")
+    assert error["axes"]["xaxis"]["type"] == "log"  # 32 ... 2048: 1.8 decades, geometric
+    assert error["axes"]["yaxis"]["type"] == "log"
+    assert titled(found, "even against steps")["axes"]["yaxis"]["type"] == "linear"
+    assert titled(found, "y against n")["axes"]["xaxis"]["type"] == "linear"  # not even
+    assert errors == []
+    page.close()
+
+
 def test_an_exact_zero_keeps_the_log_axis_and_is_named(pytester, browser):  # noqa: F811
     pytester.makepyfile(
         sweep_zero="""

@@ -29,7 +29,8 @@ var PSWEEP = (function () {
     return Array.from(seen.keys()).sort(order);
   }
   function text(v) { return isNum(v) ? String(Number(v.toPrecision(6))) : String(v); }
-  // Log when the positive values span three decades or more (zeros aside), none < 0.
+  // Log when the positive values span three decades or more (zeros aside), none < 0;
+  // or, over a decade or more, when they are evenly spaced on a log scale (32, 64, ...).
   function autoLog(values) {
     var lo = Infinity, hi = -Infinity;
     for (var i = 0; i < values.length; i++) {
@@ -37,7 +38,15 @@ var PSWEEP = (function () {
       if (!isNum(v) || v < 0) return false;
       if (v > 0) { if (v < lo) lo = v; if (v > hi) hi = v; }
     }
-    return hi > 0 && hi / lo >= 1000;
+    if (!(hi > 0)) return false;
+    return hi / lo >= 1000 || (hi / lo >= 10 && geometric(values));
+  }
+  function geometric(values) {
+    var seen = distinct(values.filter(function (v) { return v > 0; }));
+    if (seen.length < 4 || seen.length > 200) return false;
+    var steps = [];
+    for (var i = 1; i < seen.length; i++) steps.push(Math.log(seen[i] / seen[i - 1]));
+    return Math.max.apply(null, steps) <= 1.5 * Math.min.apply(null, steps);
   }
   function wrap(line, width) {
     var out = [], current = "";
