@@ -12,7 +12,9 @@ baseline of a ``--psweep-compare`` against the calc dir itself).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import compare
@@ -103,8 +105,13 @@ def section(
         rows = latest[error.str.startswith("compare:")]
         if not len(rows):
             return None
-        index = compare.baseline_index(history)  # the newest passed row before each
-        against = "each pset's previous passed row in this database"
+        named = _named_baseline(rows["_error"])
+        if named is not None:  # the baseline the compare session used, still there
+            index = compare.baseline_index(named[1])
+            against = f"baseline {named[0]}"
+        else:
+            index = compare.baseline_index(history)  # the newest passed row before each
+            against = "each pset's previous passed row in this database"
     keys = [k for k in results if k not in ignore]
     drift = {key: KeyDrift(key) for key in keys}
     found = CompareSection(against, f"rtol {rtol:g}, atol {atol:g}", [], 0, 0)
@@ -138,6 +145,24 @@ def section(
     if not found.psets and not found.new:
         return None
     return found
+
+
+_NAMED = re.compile(r"compare: results differ from baseline (.+?) \(row ")
+
+
+def _named_baseline(errors: pd.Series) -> tuple[str, pd.DataFrame] | None:
+    """The one baseline database that the compare errors name, read, if it is still
+    there (a baseline of its own calc dir is its database: the same rows)."""
+    from .database import df_read
+
+    paths = {m[1] for m in map(_NAMED.match, errors.astype(str)) if m is not None}
+    if len(paths) != 1:
+        return None
+    path = Path(paths.pop())
+    try:
+        return str(path), df_read(path)
+    except Exception:  # moved, or unreadable here: compare with this database's rows
+        return None
 
 
 def _listed(pset: str, difference: compare.Difference) -> dict[str, str]:

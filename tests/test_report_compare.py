@@ -27,13 +27,32 @@ def test_the_report_after_a_compare_session_shows_the_numbers(pytester, monkeypa
     done = psweep_cli(pytester.path, "report", "calc", "-o", "r.html")
     assert done.returncode == 0, done.stderr
     page = (pytester.path / "r.html").read_text()
-    assert "14 of 14 psets compared differ from each pset&#39;s previous passed row" in page
+    database = pytester.path / "calc" / "results.pk"  # the baseline the session used
+    assert f"14 of 14 psets compared differ from baseline {database}" in page
     # value: every midpoint pset moved by 1e-3; err too, by at most 1e-3
     assert _cells(page, "value") == ["14", "14", "0.001", _cells(page, "value")[3]]
     assert float(_cells(page, "value")[3]) > 0
     assert _cells(page, "err")[:3] == ["14", "14", "0.001"]
     assert page.count('<td class="text">method=midpoint, integrand=sin, n=10</td>') == 2
     assert "the 28 differences, pset by pset" in page
+
+
+def test_the_report_compares_with_the_baseline_the_session_used(pytester, monkeypatch):
+    pytester.makepyfile(sweep_quad=QUADRATURE)
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=24, failed=4)
+    shutil.copy(pytester.path / "calc" / "results.pk", pytester.path / "base.pk")
+    monkeypatch.setenv("DRIFT", "1")
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=24, failed=4)
+    monkeypatch.setenv("DRIFT", "2")  # 0.002 from the baseline, 0.001 from the last run
+    pytester.runpytest_subprocess("--psweep", "--psweep-baseline=base.pk").assert_outcomes(
+        passed=10, failed=18
+    )
+    done = psweep_cli(pytester.path, "report", "calc", "-o", "r.html")
+    assert done.returncode == 0, done.stderr
+    page = (pytester.path / "r.html").read_text()
+    base = pytester.path / "base.pk"
+    assert f"14 of 14 psets compared differ from baseline {base}" in page
+    assert _cells(page, "value")[:3] == ["14", "14", "0.002"]
 
 
 def test_psweep_report_baseline_compares_after_the_fact(pytester, monkeypatch):
