@@ -753,9 +753,11 @@ def _compare_row(
     if not found:
         return "same", None, None
     keys = ", ".join(d.key for d in found)
+    rules = compare.describe(pset.sweep.tolerances)  # per-result tolerances, said
     message = (
         f"results differ from baseline {settings.compare} "
-        f"(row {baseline.get('_pset_id')}) in {keys}\n{compare.diff_table(found)}"
+        f"(row {baseline.get('_pset_id')}) in {keys}{'; ' + rules if rules else ''}\n"
+        f"{compare.diff_table(found)}"
     )
     diffs = [[pset.sweep_id, d.key, _number(d.abs_diff), _number(d.rel_diff)] for d in found]
     return "differs", message, diffs

@@ -90,6 +90,7 @@ def section(
     rows), or None when there is nothing to compare."""
     from .report import _pset_text
 
+    found_rules: set[str] = set()
     outcome = latest["_outcome"].astype(str) if "_outcome" in latest else None
     error = latest["_error"].astype(str) if "_error" in latest else None
     if baseline is not None:
@@ -105,6 +106,7 @@ def section(
         rows = latest[error.str.startswith("compare:")]
         if not len(rows):
             return None
+        found_rules = {m[1] for m in map(_RULES.search, rows["_error"].astype(str)) if m}
         named = _named_baseline(rows["_error"])
         if named is not None:  # the baseline the compare session used, still there
             index = compare.baseline_index(named[1])
@@ -116,6 +118,8 @@ def section(
     drift = {key: KeyDrift(key) for key in keys}
     found = CompareSection(against, f"rtol {rtol:g}, atol {atol:g}", [], 0, 0)
     found.ignored = [k for k in results if k in ignore]
+    if baseline is None and found_rules:
+        found.tolerance += "; the session's per-result rules: " + " | ".join(sorted(found_rules))
     drifted_psets: set[str] = set()
     for key, row in zip(row_keys(rows), rows.to_dict("records")):
         old = index.get(key)
@@ -148,6 +152,7 @@ def section(
 
 
 _NAMED = re.compile(r"compare: results differ from baseline (.+?) \(row ")
+_RULES = re.compile(r"\) in [^;]*; (.+)$")  # the sweep's per-result tolerances
 
 
 def _named_baseline(errors: pd.Series) -> tuple[str, pd.DataFrame] | None:

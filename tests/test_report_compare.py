@@ -108,6 +108,14 @@ def test_per_result_tolerances_and_exclusions(pytester, monkeypatch):
     # differs in both (rtol 1e-9)
     result.assert_outcomes(passed=2, failed=2)
     result.stdout.fnmatch_lines(["*sweep_default*differ*in wall, err*"])
+    # a drift in sweep_own: the message and the report say its own rules
+    monkeypatch.setenv("RUN", "1000")
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-compare", "-k", "own")
+    result.assert_outcomes(failed=2)
+    rules = "err within rel 1e-06, abs 0; not compared: wall"
+    result.stdout.fnmatch_lines([f"*sweep_own*differ*in err; {rules}*"])
+    assert psweep_cli(pytester.path, "report", "calc", "-o", "r.html").returncode == 0
+    assert f"the session&#39;s per-result rules: {rules}" in (pytester.path / "r.html").read_text()
 
 
 def test_the_ini_key_leaves_results_out_of_every_sweep(pytester, monkeypatch):
