@@ -235,7 +235,17 @@ def test_every_row_is_in_the_page(browser, tmp_path, monkeypatch):  # noqa: F811
     errors: list[str] = []
     page = open_page(browser, tmp_path / "r.html", errors)
     shown = page.locator(".shown")
-    assert shown.inner_text() == "20500 of 20500 psets (the first 500 shown: sort or filter)"
+    assert shown.inner_text() == "20500 of 20500 psets; rows 1-500"
+    rows = page.locator("table.rows tbody tr")
+    assert rows.count() == 500
+    page.locator(".pager .next").click()
+    assert shown.inner_text() == "20500 of 20500 psets; rows 501-1000"
+    assert rows.first.locator("td").first.inner_text() == "500"
+    for _ in range(39):  # 41 pages
+        page.locator(".pager .next").click()
+    assert shown.inner_text() == "20500 of 20500 psets; rows 20001-20500"
+    assert rows.count() == 500 and page.locator(".pager .next").is_disabled()
+    assert rows.last.locator("td").first.inner_text() == "20499"  # the last row is there
     page.locator("input.filter").fill("40998")  # r of the last pset
     assert page.locator("table.rows tbody tr").count() == 1
     assert page.locator("table.rows tbody td").first.inner_text() == "20499"
