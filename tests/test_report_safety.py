@@ -170,3 +170,15 @@ def test_report_include_shards_shows_rows_not_merged_yet(pytester):
     assert "2 rows not merged yet" in done.stderr
     page = (pytester.path / "all.html").read_text()
     assert '<span class="passed">8 passed</span>' in page and "8 rows, 1 sweeps" in page
+
+
+def test_a_backup_inside_another_calc_dirs_own_files_is_refused(pytester, read_db):
+    pytester.makepyfile(sweep_study=STUDY)
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=3)
+    inner = ["--psweep", "--psweep-calc-dir=calc/journal/inner"]
+    pytester.runpytest_subprocess(*inner).assert_outcomes(passed=3)
+    result = pytester.runpytest_subprocess(*inner, "--psweep-backup")
+    assert result.ret != 0
+    result.stderr.fnmatch_lines(["*backup *calc/journal/inner_*: that is inside the own files*"])
+    assert not list((pytester.path / "calc" / "journal").glob("inner_*"))
+    assert len(read_db()) == 3 and len(read_db("calc/journal/inner")) == 3
