@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])")
+_ID = re.compile(r"\b[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}\b|\b[0-9a-f]{16,}\b")
 LISTED = 200  # psets listed per group; the rest are counted
 _SPAN = 12  # values of a parameter named per group
 
@@ -44,7 +45,7 @@ class FailureGroup:
 
 def fold(message: str, params: dict[str, Any]) -> str:
     """The first line of an error with each number written as ``{param}`` when a
-    parameter has that value, else as ``#``."""
+    parameter has that value, else as ``#``, and ids (UUIDs, hashes) as ``…``."""
     from .report import _cell
 
     first = message.strip().splitlines()[0] if message.strip() else "(no error message)"
@@ -53,6 +54,7 @@ def fold(message: str, params: dict[str, Any]) -> str:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             texts.setdefault(str(value), name)
             texts.setdefault(_cell(value), name)
+    first = _ID.sub("…", first)  # row ids, hashes: one per pset
     return _NUMBER.sub(lambda m: "{" + texts[m[0]] + "}" if m[0] in texts else "#", first)
 
 

@@ -144,10 +144,14 @@ def test_failed_psets_with_results_are_drawn_as_failed(pytester, browser, monkey
     errors: list[str] = []
     page = open_page(browser, pytester.path / "r.html", errors)
     err = titled(figures(page), "err against n, a line per method")
-    failed = [t for t in err["traces"] if t["name"] == "failed"]
+    failed = [t for t in err["traces"] if t["name"] == "midpoint (failed)"]
     assert sum(len(t["x"]) for t in failed) == 14  # every midpoint pset, none dropped
     assert all(t["mode"] == "markers" and t["symbol"] == "x" for t in failed)
-    assert {t["name"] for t in err["traces"]} == {"simpson", "failed"}
+    assert {t["name"] for t in err["traces"]} == {"simpson", "midpoint (failed)"}
+    # compare failures are one group, whatever their baseline rows' ids
+    group = page.locator(".failure-group", has_text="compare: results differ")
+    assert group.locator(".group-count").inner_text() == "14"
+    assert "(row …) in value, err" in group.locator(".group-message").inner_text()
     assert errors == []
     page.close()
 
@@ -212,7 +216,7 @@ def test_the_explorer_redraws_with_the_readers_choices(quad_report, browser):  #
     shown = choose("fvalues", "sin")  # one integrand left: lines again
     assert shown["title"] == "err against n, a line per method"
     assert box.locator(".explorer-status").inner_text() == "14 of 28 psets"
-    assert sum(n for name, _, n, _ in shown["traces"] if name != "failed") == 12
+    assert sum(n for name, _, n, _ in shown["traces"] if "(failed)" not in name) == 12
     shown = choose("fparam", "n")
     shown = choose("fvalues", "10..1000")
     assert box.locator(".explorer-status").inner_text() == "12 of 28 psets"

@@ -137,7 +137,7 @@ var PSWEEP = (function () {
     var colors = ic >= 0 ? distinct(rows.map(function (r) { return r[ic]; })) : [null];
     var split = panels(rows, facets);
     if (split.total > split.shown.length) notes.push("the first " + split.shown.length + " of " + split.total + " panels");
-    var traces = [], layout = {annotations: []}, legend = {}, pointsOnly = false, failedShown = false;
+    var traces = [], layout = {annotations: []}, legend = {}, pointsOnly = false;
     var names = data.params.concat([spec.y]);
     var xs = numericX ? null : distinct(rows.map(function (r) { return text(r[ix]); }));
     split.shown.forEach(function (panel, k) {
@@ -171,15 +171,16 @@ var PSWEEP = (function () {
           legend[name] = true;
         }
         if (failed.length) {
+          var failedName = ic < 0 ? "failed" : name + " (failed)";
           traces.push(Object.assign({
-            type: "scatter", mode: "markers", name: "failed", legendgroup: "failed",
-            showlegend: !failedShown,
+            type: "scatter", mode: "markers", name: failedName, legendgroup: failedName,
+            showlegend: !legend[failedName],
             x: failed.map(function (r) { return numericX ? r[ix] : text(r[ix]); }),
             y: failed.map(function (r) { return r[iy]; }),
             text: failed.map(function (r) { return r[io] + "<br>" + hover(r, names, index); }),
             hoverinfo: "text", marker: {color: color, symbol: "x", size: 10, line: {width: 1}}
           }, axes));
-          failedShown = true;
+          legend[failedName] = true;
         }
       });
     });
