@@ -57,7 +57,10 @@ var PSWEEP = (function () {
     out.push(current);
     return out;
   }
-  function short(s) { return s.length > 28 ? s.slice(0, 27) + "\u2026" : s; }
+  function short(s, most) {
+    most = most || 28;
+    return s.length > most ? s.slice(0, most - 1) + "\u2026" : s;
+  }
   function escape(s) {
     return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   }
@@ -101,13 +104,13 @@ var PSWEEP = (function () {
                     font: {size: 14}};
     layout.height = 170 + 250 * shape.nrow + 16 * lines.length;
     layout.margin = {l: 60, r: 20, t: 36 + 17 * lines.length + (layout.grid ? 18 : 0), b: 50};
-    if (legendTitle) layout.legend = {title: {text: escape(legendTitle)}};
+    if (legendTitle) layout.legend = {title: {text: escape(short(legendTitle))}};
     return layout;
   }
   function panelTitle(layout, k, facetNames, key) {
     if (!facetNames.length) return;
     layout.annotations.push({
-      text: escape(facetNames.map(function (name, i) { return name + "=" + text(key[i]); }).join(", ")),
+      text: escape(short(facetNames.map(function (name, i) { return name + "=" + text(key[i]); }).join(", "), 40)),
       xref: axisName("x", k) + " domain", yref: axisName("y", k) + " domain", x: 0.5, y: 1,
       yanchor: "bottom", showarrow: false, font: {size: 12}});
   }
