@@ -1,11 +1,13 @@
 """``psweep report``: a study as one self-contained HTML page (SPEC §9).
 
-Per sweep: the counts, runtimes, failures with their errors and compare verdicts; a
-sortable, filterable table of the latest rows, parameters first; a pass/fail map
-over two varied parameters; each numeric result against each varied parameter;
-provenance and run ids. Plots are plotly figures and the page a jinja2 template
-(the ``report`` extra); plotly's JavaScript is inlined once, so the file works
-offline.
+Per sweep: the counts, runtimes and slowest psets; plots (``report_plots`` chooses
+them, the page draws them from its rows: ``templates/report_plots.js``) and an
+explorer that redraws them with the reader's choices; the comparison with a
+baseline, with numbers (``report_compare``); the failures grouped by message
+(``report_failures``); a sortable, filterable, paged table of every newest row,
+parameters first; provenance and run ids. The page is a jinja2 template and plotly
+draws (the ``report`` extra); plotly's JavaScript is inlined once, gzipped, so the
+file works offline.
 
 Which columns are parameters a database does not say (results are columns too):
 for each sweep they are the columns whose values hash to the rows' ``_pset_hash``.
