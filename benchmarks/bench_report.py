@@ -84,7 +84,7 @@ def main(rows: int) -> None:
     print(f"{len(database)} rows: report built in {built:.1f} s, {size:.1f} MiB")
     print(f"plotly.js alone: load {statistics.median(bases):.2f} s (median of 5)")
     print(
-        f"report: first paint {statistics.median(painted):.2f} s, the 10k rows' table "
+        f"report: first paint {statistics.median(painted):.2f} s, the {len(database)} rows' table "
         f"built {statistics.median(tables):.2f} s (median of 5, browser clocks)"
     )
     print(f"report: plotly unpacked and parsed {statistics.median(unpacked):.2f} s")
