@@ -166,7 +166,7 @@ def write(
     from .database import write_atomic
 
     target = Path(path)
-    targets.check(target, "report", force, (targets.GENERATOR,), source)
+    targets.check(target, "report", force, targets.REPORT_MARKS, source)
     text = build(database, title, compared, baseline)
     write_atomic(target, lambda fh: fh.write(text.encode("utf-8")))
     return target

@@ -15,6 +15,7 @@ from .calcdir import BACKUP_SCRIPT, DATABASE, JOURNAL_DIR, LEGACY_DATABASE, TMPS
 from .errors import PsweepError
 
 GENERATOR = b'<meta name="generator" content="pytest-psweep">'
+REPORT_MARKS = (GENERATOR, b"by pytest-psweep</p>")  # the second: reports of 0.1's page
 _SHARDS_DIR = "shards"  # shards.SHARDS_DIR (shards imports calcdir; kept import-light)
 _OWN = {DATABASE, DATABASE + ".lock", LEGACY_DATABASE, JOURNAL_DIR, _SHARDS_DIR}
 _OWN |= {BACKUP_SCRIPT, TMPSAVE}

@@ -58,7 +58,9 @@ def test_a_file_that_is_not_ours_is_written_over_only_with_force(calc):
     assert "report notes.html exists and was not written by psweep" in done.stderr
     assert "--force" in done.stderr and notes.read_text() == "my notes"
     assert psweep_cli(calc.parent, "report", "calc", "-o", "notes.html", "--force").returncode == 0
-    # our own report is written over without asking
+    # our own report is written over without asking, also one of an older version
+    assert psweep_cli(calc.parent, "report", "calc", "-o", "notes.html").returncode == 0
+    notes.write_text('<p class="muted">3 rows, 1 sweeps; made 2026 by pytest-psweep</p>')
     assert psweep_cli(calc.parent, "report", "calc", "-o", "notes.html").returncode == 0
 
     table = calc.parent / "table.csv"
