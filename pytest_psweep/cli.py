@@ -104,7 +104,7 @@ def show(args: argparse.Namespace) -> None:
 
 def export(args: argparse.Namespace) -> None:
     out = Path(args.out)
-    targets.check(out, "export", args.force, (b"_pset_id",), database_path(args.database))
+    targets.check(out, "export", args.force, targets.EXPORT_MARKS, database_path(args.database))
     df = _selected(args)
     if not args.absolute_paths and "_calc_dir" in df:
         # paths of this machine mean nothing elsewhere: relative to the calc dir's parent

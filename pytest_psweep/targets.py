@@ -4,7 +4,7 @@ Never into a calc dir's own files (its database, lock, journals, shards, kept
 modules, tmpsave rows): ``psweep report calc -o calc/results.pk`` would replace the
 database with HTML. Never over a file that is not one of ours unless asked
 (``--force``): a report is ours when it carries the page's generator mark, an
-export when it holds the ``_pset_id`` column that every row has.
+export when it holds one of psweep's book-keeping columns.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from .errors import PsweepError
 
 GENERATOR = b'<meta name="generator" content="pytest-psweep">'
 REPORT_MARKS = (GENERATOR, b"by pytest-psweep</p>")  # the second: reports of 0.1's page
+# an export holds at least one book-keeping column (a CSV's header, a JSON's keys, a
+# Parquet file's schema at its end)
+EXPORT_MARKS = (b"_pset_id", b"_pset_hash", b"_run_seq", b"_pset_seq", b"_outcome", b"_sweep")
 _SHARDS_DIR = "shards"  # shards.SHARDS_DIR (shards imports calcdir; kept import-light)
 _OWN = {DATABASE, DATABASE + ".lock", LEGACY_DATABASE, JOURNAL_DIR, _SHARDS_DIR}
 _OWN |= {BACKUP_SCRIPT, TMPSAVE}
