@@ -59,7 +59,7 @@ def check(
     if target.exists() and not force and not _ours(target, marks):
         raise PsweepError(
             f"{what} {target} exists and was not written by psweep; choose another "
-            "path, or pass --force to write over it"
+            f"path or move it away (or write over it: psweep {what} ... --force)"
         )
 
 
