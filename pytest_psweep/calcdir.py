@@ -415,6 +415,13 @@ def backup(calc_dir: CalcDir, database: pd.DataFrame | None) -> Path | None:
     if database is None or len(database) == 0 or not calc_dir.path.is_dir():
         return None
     target = calc_dir.backup(database["_time_utc"].max())
+    from .targets import calc_dir_file
+
+    if calc_dir_file(target) is not None:  # e.g. a calc dir inside another's journal/
+        raise PsweepError(
+            f"backup {target}: that is inside the own files of calc dir "
+            f"{calc_dir_file(target)}; choose a calc dir outside it"
+        )
     if not target.exists():
         # links stay links (psweep's backups too): a link to a big file outside is
         # not copied, and one that points nowhere does not stop the backup

@@ -7,7 +7,9 @@ SELECTION: --latest --failed --sweep NAME --query EXPR --sort COL ... --reverse
 psweep recover CALC_DIR         (merge journals left by killed runs)
 psweep migrate CALC_DIR         (convert a calc dir that psweep wrote, after a backup)
 psweep merge CALC_DIR [--final] (put the rows of job-array shards into the database)
-psweep report CALC_DIR_OR_DB [-o report.html] [--title T] (one self-contained HTML page)
+psweep report CALC_DIR_OR_DB [-o report.html] [--title T] [--include-shards]
+              [--baseline DB [--rtol R] [--atol A] [--ignore KEY ...]]
+                                (one self-contained HTML page)
 
 and psweep's own commands: psweep-db2json [-o ORIENT] DB, psweep-db2table [-a] [-i]
 [-f FMT] DB [COLUMN ...].
@@ -22,12 +24,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import shards
+from . import shards, targets
 from .calcdir import LEGACY_DATABASE, CalcDir, Database, database_file
 from .database import df_read, df_to_json, df_write
 from .errors import PsweepError
 from .frames import require_columns
-from .names import CALC_DIR, DATABASE
+from .names import ATOL, CALC_DIR, DATABASE, RTOL
 
 # shown by default next to the parameters and results
 SHOWN_BOOKKEEPING = ["_run_seq", "_pset_seq", "_outcome", "_sweep"]
@@ -101,13 +103,14 @@ def show(args: argparse.Namespace) -> None:
 
 
 def export(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    targets.check(out, "export", args.force, targets.EXPORT_MARKS, database_path(args.database))
     df = _selected(args)
     if not args.absolute_paths and "_calc_dir" in df:
         # paths of this machine mean nothing elsewhere: relative to the calc dir's parent
         base = database_path(args.database).parent.parent
         df = df.copy()
         df["_calc_dir"] = [_relative(value, base) for value in df["_calc_dir"]]
-    out = Path(args.out)
     suffix = out.suffix.lower()
     if suffix == ".csv":
         df.to_csv(out, index=False)
@@ -160,11 +163,39 @@ def recover(args: argparse.Namespace) -> None:
 
 def report(args: argparse.Namespace) -> None:
     from .report import write
+    from .report_compare import Baseline
 
-    path = database_path(args.database)
+    if args.include_shards:
+        path = database_file(args.database)
+        database = _with_shard_rows(path)
+    else:
+        path = database_path(args.database)
+        database = df_read(path)
     title = args.title or f"psweep: {path.parent.resolve().name}"
-    written = write(df_read(path), args.out, title)
+    baseline = Baseline(rtol=args.rtol, atol=args.atol, ignore=tuple(args.ignore or ()))
+    if args.baseline is not None:
+        baseline.frame = df_read(database_path(args.baseline))
+        baseline.name = str(args.baseline)
+    written = write(database, args.out, title, force=args.force, source=path, baseline=baseline)
     print(f"wrote {written} ({written.stat().st_size / 2**20:.1f} MiB; open it in a browser)")
+
+
+def _with_shard_rows(path: Path) -> Any:
+    """The database (if any) and the rows its calc dir's shard files hold that it
+    does not (``--include-shards``: a study looked at before its final merge)."""
+    from .database import concat, rows_to_frame
+
+    database = df_read(path) if path.is_file() else None
+    waiting = shards.waiting_rows(CalcDir(path.parent)) if path.name == DATABASE else []
+    if database is not None and "_pset_id" in database:
+        merged = set(database["_pset_id"])
+        waiting = [row for row in waiting if row.get("_pset_id") not in merged]
+    if not waiting:
+        if database is None:
+            raise PsweepError(f"database {path} does not exist and no shard file holds rows")
+        return database
+    print(f"psweep: {len(waiting)} rows not merged yet, from shard files", file=sys.stderr)
+    return concat(database, rows_to_frame(waiting))
 
 
 def merge(args: argparse.Namespace) -> None:
@@ -183,6 +214,9 @@ def migrate(args: argparse.Namespace) -> None:
     from .migrate import migrate as convert
 
     print(convert(args.calc_dir, args.params))
+
+
+_FORCE = "Write over OUT even if it is a file psweep did not write (never a calc dir's own)."
 
 
 def parser() -> argparse.ArgumentParser:
@@ -205,6 +239,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Keep _calc_dir as stored (default: relative to the calc dir's parent).",
     )
+    cmd.add_argument("--force", action="store_true", help=_FORCE)
     cmd.set_defaults(handler=export)
 
     cmd = commands.add_parser("recover", help="Merge rows left by killed runs.")
@@ -219,6 +254,23 @@ def parser() -> argparse.ArgumentParser:
     cmd.add_argument("database", nargs="?", default=CALC_DIR, metavar="CALC_DIR_OR_DB")
     cmd.add_argument("-o", dest="out", default="report.html", help="default: report.html")
     cmd.add_argument("--title", help="the page's title (default: psweep: <folder>)")
+    cmd.add_argument(
+        "--baseline",
+        metavar="PATH",
+        help="Compare each pset's newest results with this database or calc dir "
+        "(default: the psets that failed by --psweep-compare, with their previous rows).",
+    )
+    cmd.add_argument("--rtol", type=float, default=RTOL, help=f"default: {RTOL:g}")
+    cmd.add_argument("--atol", type=float, default=ATOL, help=f"default: {ATOL:g}")
+    cmd.add_argument(
+        "--ignore", nargs="+", metavar="KEY", help="Result keys not to compare (e.g. wall)."
+    )
+    cmd.add_argument(
+        "--include-shards",
+        action="store_true",
+        help="Also the rows that job-array shards left and 'psweep merge' has not merged yet.",
+    )
+    cmd.add_argument("--force", action="store_true", help=_FORCE)
     cmd.set_defaults(handler=report)
 
     cmd = commands.add_parser(

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from . import hints
+from . import compare, hints
 from .calcdir import CalcDir
 from .engine import code_hash
 from .errors import PsweepError
@@ -125,6 +125,7 @@ def _sweep_psets(
         sweep.rtol,
         sweep.atol,
         _own_calc_dir(collector, options, state, sweep_id, sweep),
+        compare.tolerances(getattr(sweep, "compare", None), options.compare_ignore),
     )
     mark = pytest.mark.pset  # looked up once: pytest checks the marker name each time
     # each item gets a dict of its own: its pset and the pset's hash (sweeps.item_value)

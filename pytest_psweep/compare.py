@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .database import latest_passed, row_keys
-from .names import RowKey
+from .errors import PsweepError
+from .names import ATOL, RTOL, RowKey
 from .params import is_missing
 
 if TYPE_CHECKING:
@@ -43,6 +44,41 @@ class Difference:
     rel_diff: float | None = None
 
 
+Tolerances = dict[str, "tuple[float, float] | None"]  # key: (rtol, atol), None: not compared
+
+
+def tolerances(spec: Any, ignore: Iterable[str] = ()) -> Tolerances:
+    """Per-result tolerances from ``ps.sweep(..., compare={...})`` and the ini key
+    ``psweep_compare_ignore``: ``{"wall": None, "err": {"rel": 1e-6, "abs": 1e-12}}``
+    (a key missing from the dict: the sweep's rtol/atol). A PsweepError names a key
+    whose entry is neither None nor a dict of "rel"/"abs" numbers."""
+    found: Tolerances = {key: None for key in ignore}
+    for key, entry in dict(spec or {}).items():
+        if entry is None:
+            found[str(key)] = None
+            continue
+        if not isinstance(entry, dict) or not set(entry) <= {"rel", "abs"}:
+            raise PsweepError(
+                f"ps.sweep(compare=...): the entry of {key!r} is {entry!r}; give None (not "
+                'compared) or a dict such as {"rel": 1e-6, "abs": 1e-12}'
+            )
+        try:
+            rel, tol_abs = float(entry.get("rel", RTOL)), float(entry.get("abs", ATOL))
+        except (TypeError, ValueError):
+            raise PsweepError(
+                f"ps.sweep(compare=...): the tolerances of {key!r} are not numbers: {entry!r}"
+            ) from None
+        found[str(key)] = (rel, tol_abs)
+    return found
+
+
+def describe(per_key: Tolerances) -> str:
+    """The per-result tolerances in words (for the summary and the report)."""
+    skipped = sorted(key for key, value in per_key.items() if value is None)
+    own = [f"{key} within rel {v[0]:g}, abs {v[1]:g}" for key, v in per_key.items() if v]
+    return "; ".join(own + ([f"not compared: {', '.join(skipped)}"] if skipped else []))
+
+
 def differences(
     baseline: dict[str, Any],
     new: dict[str, Any],
@@ -50,6 +86,7 @@ def differences(
     ignore: Iterable[str],
     rtol: float,
     atol: float,
+    per_key: Tolerances | None = None,
 ) -> list[Difference]:
     """Differences between a pset's returned values (``keys`` of ``new``) and its
     baseline row.
@@ -58,10 +95,13 @@ def differences(
     columns (e.g. what a row hook adds) and book-keeping (``_*``). A database cannot
     tell a returned NaN from a column a row never had, so a missing baseline value
     equals a missing (None/NaN) new one; otherwise a key on one side only is a
-    difference.
+    difference. ``per_key``: tolerances of single keys, None for a key not compared
+    (on either side).
     """
-    keys = [key for key in keys if not key.startswith("_")]
-    ignored = set(ignore) | set(keys)
+    per_key = per_key or {}
+    skipped = {key for key, value in per_key.items() if value is None}
+    keys = [key for key in keys if not key.startswith("_") and key not in skipped]
+    ignored = set(ignore) | set(keys) | skipped
     found = []
     for key in keys:
         old = baseline.get(key)
@@ -69,7 +109,8 @@ def differences(
             if not is_missing(new[key]):
                 found.append(Difference(key, "<missing>", new[key]))
             continue
-        diff = _compare(old, new[key], rtol, atol)
+        key_rtol, key_atol = per_key.get(key) or (rtol, atol)
+        diff = _compare(old, new[key], key_rtol, key_atol)
         if diff is not None:
             diff.key = key
             found.append(diff)

@@ -67,6 +67,7 @@ def resolve(config: pytest.Config) -> Options:
         html=integrations.html_active(config),
         junitxml=integrations.junitxml_active(config),
         report=_report_path(config, shard),
+        compare_ignore=tuple(config.getini("psweep_compare_ignore")),
         worker=workerinput is not None,
     )
 

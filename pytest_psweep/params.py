@@ -337,6 +337,8 @@ def is_missing(value: Any) -> bool:
     """None, NaN or pandas' NA/NaT: in a database, also what a row never had."""
     if value is None or type(value).__name__ in ("NAType", "NaTType"):
         return True
+    if isinstance(value, int):  # never NaN, and 10**400 is no float (math.isnan raises)
+        return False
     return isinstance(value, numbers.Real) and not _is_bool(value) and math.isnan(value)
 
 
@@ -441,12 +443,18 @@ class Sweep:
     """What ``@ps.sweep`` attaches to a function: its params (or a callable making them)."""
 
     def __init__(
-        self, params: Any, rtol: float | None, atol: float | None, calc_dir: str | None = None
+        self,
+        params: Any,
+        rtol: float | None,
+        atol: float | None,
+        calc_dir: str | None = None,
+        compare: dict[str, Any] | None = None,
     ) -> None:
         self.params = params
         self.rtol = rtol
         self.atol = atol
         self.calc_dir = calc_dir
+        self.compare = compare  # per result: tolerances, or None (not compared)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -458,19 +466,26 @@ def sweep(
     rtol: float | None = None,
     atol: float | None = None,
     calc_dir: str | os.PathLike[str] | None = None,
+    compare: dict[str, Any] | None = None,
 ) -> Callable[[F], F]:
     """Decorate a ``sweep_*`` function with its params: one pytest item per pset.
 
     ``params`` is a list of psets or a callable returning one; it is checked when
-    pytest collects the sweep. ``rtol``/``atol`` are for ``--psweep-compare``.
+    pytest collects the sweep. ``rtol``/``atol`` are for ``--psweep-compare``;
+    ``compare`` gives single results their own, or leaves them out: ``{"wall": None,
+    "err": {"rel": 1e-6, "abs": 1e-12}}``.
     ``calc_dir`` (relative to the rootdir) gives the sweep a database of its own
     instead of the session's (``--psweep-calc-dir``), e.g. to keep apart studies
     that use one parameter name with different meanings.
     """
     folder = None if calc_dir is None else os.fspath(calc_dir)
+    if compare is not None:
+        from .compare import tolerances
+
+        tolerances(compare)  # a wrong entry is an error here, naming its key
 
     def mark(func: F) -> F:
-        setattr(func, SWEEP_ATTR, Sweep(params, rtol, atol, folder))
+        setattr(func, SWEEP_ATTR, Sweep(params, rtol, atol, folder, compare))
         return func
 
     return mark

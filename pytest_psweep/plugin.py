@@ -131,6 +131,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("psweep_rtol", "Relative tolerance of --psweep-compare.", default=str(RTOL))
     parser.addini("psweep_atol", "Absolute tolerance of --psweep-compare.", default=str(ATOL))
+    parser.addini(
+        "psweep_compare_ignore",
+        "Result keys --psweep-compare leaves out in every sweep (e.g. wall-clock times).",
+        type="args",
+        default=[],
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,11 +1,13 @@
 """``psweep report``: a study as one self-contained HTML page (SPEC §9).
 
-Per sweep: the counts, runtimes, failures with their errors and compare verdicts; a
-sortable, filterable table of the latest rows, parameters first; a pass/fail map
-over two varied parameters; each numeric result against each varied parameter;
-provenance and run ids. Plots are plotly figures and the page a jinja2 template
-(the ``report`` extra); plotly's JavaScript is inlined once, so the file works
-offline.
+Per sweep: the counts, runtimes and slowest psets; plots (``report_plots`` chooses
+them, the page draws them from its rows: ``templates/report_plots.js``) and an
+explorer that redraws them with the reader's choices; the comparison with a
+baseline, with numbers (``report_compare``); the failures grouped by message
+(``report_failures``); a sortable, filterable, paged table of every newest row,
+parameters first; provenance and run ids. The page is a jinja2 template and plotly
+draws (the ``report`` extra); plotly's JavaScript is inlined once, gzipped, so the
+file works offline.
 
 Which columns are parameters a database does not say (results are columns too):
 for each sweep they are the columns whose values hash to the rows' ``_pset_hash``.
@@ -13,6 +15,9 @@ for each sweep they are the columns whose values hash to the rows' ``_pset_hash`
 
 from __future__ import annotations
 
+import base64
+import functools
+import gzip
 import itertools
 import math
 import numbers
@@ -22,17 +27,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import targets
 from .database import latest_rows
 from .errors import PsweepError
 from .params import is_missing, pset_hash
+from .report_compare import Baseline, CompareSection
+from .report_compare import section as compare_section
+from .report_failures import FailureGroup
+from .report_failures import group as group_failures
+from .report_plots import default_specs, explorer
 
 if TYPE_CHECKING:
     import pandas as pd
 
 OUTCOMES = ("passed", "failed", "crashed", "skipped")
 _MAX_SUBSET_COLUMNS = 14  # parameters are found among at most this many columns
-_TABLE_ROWS = 20_000  # more latest rows than this: the table shows the first ones
-_SMALL_MULTIPLES = 12  # at most this many panels of a pass/fail map
 
 
 def _import_extras() -> tuple[Any, Any]:
@@ -84,27 +93,30 @@ class SweepPage:
     counts: dict[str, int]
     total_runtime: float
     slowest: list[dict[str, Any]]
-    failures: list[dict[str, Any]]
+    failures: list[FailureGroup]
     compared: list[str]
+    comparison: CompareSection | None
     params: list[str]
     results: list[str]
     table_columns: list[str]
     table_rows: list[list[str]]
     table_total: int
-    plots: list[str] = field(default_factory=list)  # plotly figures as JSON
+    plots: list[str] = field(default_factory=list)  # what to draw (report_plots), as JSON
     provenance: list[tuple[str, str]] = field(default_factory=list)
+    explorer: str = "null"  # what the explorer offers (report_plots.explorer), as JSON
 
 
 def build(
     database: pd.DataFrame,
     title: str,
     compared: dict[str, list[str]] | None = None,
+    baseline: Baseline | None = None,
 ) -> str:
     """The report page of a database: HTML text, self-contained.
 
     ``compared``: per sweep, lines about a comparison with a baseline (the plugin's
-    verdicts and largest differences); without it, the failures say what compare
-    found (``_error`` of "compare: ...").
+    verdicts); ``baseline``: what each sweep's numbers are compared with (default:
+    the psets that failed by compare against their previous passed rows).
     """
     jinja2, plotly = _import_extras()
 
@@ -113,7 +125,8 @@ def build(
     database = database.assign(_sweep=database["_sweep"].fillna("ps.run"))
     sweeps = []
     for index, (name, rows) in enumerate(database.groupby("_sweep", sort=True)):
-        sweeps.append(_sweep_page(str(name), f"sweep-{index}", rows, (compared or {}).get(name)))
+        lines = (compared or {}).get(name) or []
+        sweeps.append(_sweep_page(str(name), f"sweep-{index}", rows, lines, baseline or Baseline()))
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("pytest_psweep", "templates"),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
@@ -126,10 +139,17 @@ def build(
             rows=len(database),
             runs=_runs(database),
             sweeps=sweeps,
-            plotly_js=plotly.offline.get_plotlyjs(),
+            plotly_packed=_packed(plotly.offline.get_plotlyjs()),
             json=_json,
         )
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _packed(script: str) -> str:
+    """plotly's JavaScript gzipped and base64-encoded: a page of 1.9 MB, not 4.8
+    (the page unpacks it with the browser's DecompressionStream)."""
+    return base64.b64encode(gzip.compress(script.encode("utf-8"), 6, mtime=0)).decode("ascii")
 
 
 def write(
@@ -137,12 +157,17 @@ def write(
     path: str | Path,
     title: str,
     compared: dict[str, list[str]] | None = None,
+    force: bool = False,
+    source: Path | None = None,
+    baseline: Baseline | None = None,
 ) -> Path:
-    """Write the report atomically; the path written."""
+    """Write the report atomically; the path written. Never over a calc dir's own
+    files or ``source``, nor over a file that is no report of ours unless ``force``."""
     from .database import write_atomic
 
-    text = build(database, title, compared)
     target = Path(path)
+    targets.check(target, "report", force, targets.REPORT_MARKS, source)
+    text = build(database, title, compared, baseline)
     write_atomic(target, lambda fh: fh.write(text.encode("utf-8")))
     return target
 
@@ -165,7 +190,7 @@ def _runs(database: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _sweep_page(
-    name: str, anchor: str, rows: pd.DataFrame, compared: list[str] | None
+    name: str, anchor: str, rows: pd.DataFrame, compared: list[str], baseline: Baseline
 ) -> SweepPage:
     latest = latest_rows(rows)
     outcome = latest["_outcome"].astype(str) if "_outcome" in latest else None
@@ -182,22 +207,14 @@ def _sweep_page(
             slowest.append(
                 {"pset": _pset_text(row, params), "seconds": f"{row['_pset_runtime']:.3g}"}
             )
-    failures = []
-    if outcome is not None:
-        for _, row in latest[outcome.isin(["failed", "crashed"])].iterrows():
-            failures.append(
-                {
-                    "pset": _pset_text(row, params),
-                    "outcome": row["_outcome"],
-                    "error": str(row.get("_error") or ""),
-                }
-            )
-    if compared is None:
-        compared = [
-            f["pset"] + ": " + f["error"] for f in failures if f["error"].startswith("compare:")
-        ]
+    failed = latest[outcome.isin(["failed", "crashed"])] if outcome is not None else latest[:0]
+    failures = group_failures(failed.to_dict("records"), params)
+    comparison = compare_section(
+        latest, rows, baseline.frame, baseline.name, params, results,
+        baseline.rtol, baseline.atol, baseline.ignore,
+    )  # fmt: skip
     shown = params + results + [c for c in ("_outcome", "_pset_runtime", "_error") if c in latest]
-    table = latest[shown].head(_TABLE_ROWS)
+    table = latest[shown]  # every row: the page shows them a page at a time
     page = SweepPage(
         name=name,
         anchor=anchor,
@@ -206,6 +223,7 @@ def _sweep_page(
         slowest=slowest,
         failures=failures,
         compared=compared,
+        comparison=comparison,
         params=params,
         results=results,
         table_columns=shown,
@@ -213,7 +231,9 @@ def _sweep_page(
         table_total=len(latest),
         provenance=_provenance(rows),
     )
-    page.plots = _plots(latest, params, results)
+    specs = default_specs(latest, params, results)
+    page.plots = [_json(spec) for spec in specs]
+    page.explorer = _json(explorer(specs, latest, params))
     return page
 
 
@@ -228,7 +248,14 @@ def _json(value: Any) -> str:
     """JSON to put inside a <script> element of the page."""
     import json
 
-    return json.dumps(value, allow_nan=False).replace("</", "<\\/")
+    return _script_safe(json.dumps(value, allow_nan=False))
+
+
+def _script_safe(text: str) -> str:
+    """JSON text that no value can end its <script> element with: every ``<`` as
+    ``\\u003c`` (JSON has none outside strings), so ``</script>`` and ``<!--`` are
+    inert."""
+    return text.replace("<", "\\u003c")
 
 
 def _value(value: Any) -> Any:
@@ -236,9 +263,19 @@ def _value(value: Any) -> Any:
     if isinstance(value, bool) or is_missing(value):
         return _cell(value)
     if isinstance(value, numbers.Real):  # numpy's scalars too
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float range (10**400): its digits as text
+            return _digits(value)
         return number if math.isfinite(number) else str(number)
     return _cell(value)
+
+
+def _digits(value: Any) -> str:
+    try:
+        return str(value)
+    except ValueError:  # more digits than Python converts (sys.set_int_max_str_digits)
+        return f"(an int of {value.bit_length()} bits)"
 
 
 def _cell(value: Any) -> str:
@@ -258,159 +295,3 @@ def _provenance(rows: pd.DataFrame) -> list[tuple[str, str]]:
             if values:
                 found.append((column, ", ".join(values[:5]) + (" ..." if len(values) > 5 else "")))
     return found
-
-
-def _varied(latest: pd.DataFrame, params: list[str]) -> list[str]:
-    """Parameters with more than one value, the one with most values first."""
-    counts = {p: latest[p].astype(str).nunique() for p in params}
-    return sorted((p for p in params if counts[p] > 1), key=lambda p: -counts[p])
-
-
-def _numeric(series: pd.Series) -> bool:
-    import pandas as pd
-
-    return bool(pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series))
-
-
-def _log_axis(series: pd.Series) -> bool:
-    """Positive values spanning more than 1.5 decades read best on a log axis."""
-    values = series.dropna()
-    if not len(values) or not _numeric(values) or (values <= 0).any():
-        return False
-    return bool(math.log10(float(values.max()) / float(values.min())) > 1.5)
-
-
-_COLORS = {"passed": "#2ca02c", "skipped": "#7f7f7f", "failed": "#d62728", "crashed": "#9467bd"}
-_POINTS = 1500  # above this many psets a plot shows a summary, not every pset
-_LINES = 8  # at most this many lines (values of a second parameter) in a plot
-
-
-def _plots(latest: pd.DataFrame, params: list[str], results: list[str]) -> list[str]:
-    """The sweep's figures as plotly JSON: the pass/fail map, then each numeric
-    result against each varied parameter."""
-    figures = []
-    varied = _varied(latest, params)
-    frame = latest.copy()
-    frame["_outcome"] = frame["_outcome"].astype(str) if "_outcome" in frame else "passed"
-    figure = _outcome_map(frame, varied)
-    if figure is not None:
-        figures.append(figure)
-    passed = frame[frame["_outcome"] == "passed"]
-    for result in results:
-        if not _numeric(passed[result]) or not passed[result].notna().any():
-            continue
-        for param in varied[:3]:
-            figures.append(_result_plot(passed, result, param, [p for p in varied if p != param]))
-    specs = []
-    for figure in figures:
-        figure.update_layout(height=380, margin={"l": 50, "r": 20, "t": 50, "b": 40})
-        # drawn by the page when scrolled into view: a page of many sweeps opens at once
-        specs.append(figure.to_json().replace("</", "<\\/"))
-    return specs
-
-
-def _outcome_map(frame: pd.DataFrame, varied: list[str]) -> Any:
-    """Pass/fail over the two parameters with most values (panels per value of a
-    third); with many psets, a heatmap of the worst outcome per cell."""
-    import plotly.express as px
-    import plotly.graph_objects as go
-
-    if not varied:
-        return None
-    if len(varied) == 1:
-        x = varied[0]
-        many = len(frame) > _POINTS  # then counts per value, not a mark per pset
-        return (px.histogram if many else px.strip)(
-            frame,
-            x=_axis(frame, x),
-            color="_outcome",
-            color_discrete_map=_COLORS,
-            title=f"{'outcomes' if many else 'pass/fail'} over {x}",
-            labels={"_outcome": "outcome"},
-        )
-    x, y = varied[0], varied[1]
-    facet = varied[2] if len(varied) > 2 else None
-    if facet is not None and frame[facet].astype(str).nunique() > _SMALL_MULTIPLES:
-        facet = None
-    if len(frame) <= _POINTS:
-        figure = px.scatter(
-            frame,
-            x=_axis(frame, x),
-            y=_axis(frame, y),
-            color="_outcome",
-            color_discrete_map=_COLORS,
-            facet_col=facet,
-            facet_col_wrap=4 if facet else 0,
-            title=f"pass/fail over {x} and {y}" + (f", a panel per {facet}" if facet else ""),
-            labels={"_outcome": "outcome"},
-        )
-        figure.update_traces(marker={"size": 10, "symbol": "square"})
-        return figure
-    kinds = list(_COLORS)
-    codes = frame["_outcome"].map({kind: i for i, kind in enumerate(kinds)}).fillna(2)
-    worst = codes.groupby([_axis(frame, y), _axis(frame, x)]).max().unstack()
-    steps = []
-    for i, kind in enumerate(kinds):
-        steps += [[i / len(kinds), _COLORS[kind]], [(i + 1) / len(kinds), _COLORS[kind]]]
-    figure = go.Figure(
-        go.Heatmap(
-            z=worst.to_numpy(),
-            x=[_cell(v) for v in worst.columns],
-            y=[_cell(v) for v in worst.index],
-            zmin=-0.5,
-            zmax=len(kinds) - 0.5,
-            colorscale=steps,
-            colorbar={"tickvals": list(range(len(kinds))), "ticktext": kinds},
-        )
-    )
-    others = [p for p in varied[2:]]
-    figure.update_layout(
-        title=f"worst outcome over {x} and {y}"
-        + (f" (of all values of {', '.join(others)})" if others else ""),
-        xaxis_title=x,
-        yaxis_title=y,
-    )
-    return figure
-
-
-def _result_plot(passed: pd.DataFrame, result: str, param: str, others: list[str]) -> Any:
-    """A result against a parameter: a line per value of the next varied parameter
-    (a few of its values, evenly chosen, when it has many)."""
-    import plotly.express as px
-
-    color = others[0] if others else None
-    note = ""
-    shown = passed
-    if color is not None:
-        values = sorted(passed[color].dropna().unique(), key=_order)
-        if len(values) > _LINES:
-            picked = [values[round(i * (len(values) - 1) / (_LINES - 1))] for i in range(_LINES)]
-            shown = passed[passed[color].isin(picked)]
-            note = f" ({_LINES} of its {len(values)} values)"
-    ordered = shown.sort_values(param) if _numeric(shown[param]) else shown
-    numeric_x = _numeric(ordered[param])
-    return px.line(
-        ordered,
-        x=_axis(ordered, param),
-        y=result,
-        color=ordered[color].map(_cell) if color else None,
-        markers=len(ordered) <= 500,
-        title=f"{result} against {param}" + (f", a line per {color}{note}" if color else ""),
-        labels={"color": color} if color else None,
-        category_orders=(
-            {"color": [_cell(v) for v in sorted(shown[color].dropna().unique(), key=_order)]}
-            if color
-            else None
-        ),
-        log_x=numeric_x and _log_axis(ordered[param]),
-        log_y=_log_axis(ordered[result]),
-    )
-
-
-def _order(value: Any) -> tuple[int, Any]:
-    return (0, value) if isinstance(value, (int, float)) else (1, str(value))
-
-
-def _axis(frame: pd.DataFrame, column: str) -> Any:
-    """A column as a plot axis: numbers as they are, anything else as text."""
-    return frame[column] if _numeric(frame[column]) else frame[column].astype(str)

@@ -22,7 +22,6 @@ import pytest
 from . import compare, integrations, shards
 from .calcdir import Database
 from .database import concat, row_keys, rows_to_frame
-from .errors import PsweepError
 from .options import usage_errors
 from .params import public_values
 from .progress import Progress, estimate, prediction
@@ -257,8 +256,8 @@ class Reporter:
             compared.setdefault(sweep, []).append(f"{key}: {text}")
         try:
             written = report.write(database, path, f"psweep: {self.config.rootpath.name}", compared)
-        except (PsweepError, OSError) as exc:
-            self.report_note = f"psweep: no report: {exc}"
+        except Exception as exc:  # the rows are written: a report problem only warns
+            self.report_note = f"psweep: no report: {type(exc).__name__}: {exc}"
             return
         self.report_note = f"report: {written}"
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from . import compare, hints, integrations, journal
-from .rows import Run
 from .errors import PsweepError
 from .names import ATTEMPT_KEY, CASE_KEY, SIMULATE_SUFFIX
+from .rows import Run
 from .settings import Options, State
 from .sweeps import ATTEMPTS, RUNNING, SweepInfo, SweepPset, header_counts, sweep_pset
 from .wire import PsetRecord, SweepCount, attach_counts
@@ -264,13 +264,16 @@ def _compare_row(
         ignore=set(row).difference(pset.returned),
         rtol=options.rtol if pset.sweep.rtol is None else pset.sweep.rtol,
         atol=options.atol if pset.sweep.atol is None else pset.sweep.atol,
+        per_key=pset.sweep.tolerances,
     )
     if not found:
         return "same", None, ()
     keys = ", ".join(d.key for d in found)
+    rules = compare.describe(pset.sweep.tolerances)  # per-result tolerances, said
     message = (
         f"results differ from baseline {options.compare} "
-        f"(row {baseline.get('_pset_id')}) in {keys}\n{compare.diff_table(found)}"
+        f"(row {baseline.get('_pset_id')}) in {keys}{'; ' + rules if rules else ''}\n"
+        f"{compare.diff_table(found)}"
     )
     drift = tuple((d.key, _number(d.abs_diff), _number(d.rel_diff)) for d in found)
     return "differs", message, drift

@@ -44,6 +44,7 @@ class Options:
     html: bool = False  # pytest-html writes a report: sweep reports carry text for it
     junitxml: bool = False  # --junitxml: sweep reports carry properties
     report: Path | None = None  # --psweep-report: the HTML report, written at the end
+    compare_ignore: tuple[str, ...] = ()  # psweep_compare_ignore: results not compared
     worker: bool = False  # an xdist worker
 
 

@@ -29,6 +29,8 @@ class SweepInfo:
     rtol: float | None
     atol: float | None
     calc_dir: str | None = None  # its own calc dir (absolute), None: the session's
+    # per result: (rtol, atol), or None: not compared (ps.sweep(compare=...), the ini)
+    tolerances: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(slots=True)
