@@ -282,7 +282,7 @@ class Columns:
         """The rows as a DataFrame indexed by ``_time_utc``."""
         import pandas as pd
 
-        frame = pd.DataFrame(self.columns)
+        frame = pd.DataFrame({key: typed(values) for key, values in self.columns.items()})
         if "_time_utc" in frame:
             # rows carry _time_utc in wire form: integer microseconds since the epoch
             frame["_time_utc"] = pd.to_datetime(frame["_time_utc"], unit="us", utc=True)
@@ -310,10 +310,59 @@ def concat(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
         return new
     if len(new) == 0:
         return old
+    old, new = _nullable(old, new.columns), _nullable(new, old.columns)
     with warnings.catch_warnings():
         # sweeps with different parameter names share one database: NA is intended
         warnings.simplefilter("ignore", FutureWarning)
-        return pd.concat([old, new], sort=False)
+        both = pd.concat([old, new], sort=False)
+    for column in both.columns[both.dtypes == "Float64"]:
+        if "Float64" not in (str(old[column].dtype), str(new[column].dtype)):
+            # ints (Int64) and floats (float64) of one column: floats, NaN missing
+            both[column] = both[column].astype(float)
+    return both
+
+
+# -- dtypes -------------------------------------------------------------------------
+# A column of integers stays integer where some rows lack a value (pandas' nullable
+# Int64, not float64), a column of booleans boolean (not object); other columns get
+# the dtype pandas gives their values (float64, datetime64, str, object).
+
+_NULLABLE = {"i": "Int64", "u": "Int64", "b": "boolean"}
+
+
+def typed(values: list[Any]) -> Any:
+    """A column's values (None where a row lacks one) as an array of the column's
+    dtype: Int64 or boolean where ints or bools have gaps, else as they are."""
+    import pandas as pd
+
+    present = [value for value in values if value is not None]
+    if len(present) == len(values) or not present:
+        return values
+    kinds = {_kind(value) for value in present}
+    if kinds == {"b"}:
+        return pd.array(values, dtype="boolean")
+    if kinds == {"i"} and all(-(2**63) <= int(value) < 2**63 for value in present):
+        return pd.array(values, dtype="Int64")
+    return values
+
+
+def _kind(value: Any) -> str:
+    """The kind of a value: "b" a bool, "i" an integer, "" anything else."""
+    kind = type(value)
+    if kind is bool or (kind.__module__ == "numpy" and kind.__name__ == "bool"):
+        return "b"
+    if kind is int or (kind.__module__ == "numpy" and isinstance(value, numbers.Integral)):
+        return "i"
+    return ""
+
+
+def _nullable(frame: pd.DataFrame, others: Any) -> pd.DataFrame:
+    """frame with its int and bool columns that ``others`` lacks made nullable (Int64,
+    boolean): below or above rows without them, they stay ints and bools."""
+    lacking = [c for c in frame.columns if c not in others and frame[c].dtype.kind in _NULLABLE]
+    if not lacking:
+        return frame
+    return frame.astype({c: _NULLABLE[frame[c].dtype.kind] for c in lacking})
 
 
 def assign_counters(new: pd.DataFrame, *before: pd.DataFrame | None) -> None:
