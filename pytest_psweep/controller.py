@@ -25,7 +25,7 @@ from .calcdir import Database
 from .database import concat, row_keys, rows_to_frame
 from .errors import PsweepError
 from .params import public_values
-from .progress import Progress, estimate, prediction
+from .progress import Progress, estimate, prediction, pset_id_of
 from .session import CalcSession
 from .sweeps import (
     ReportedRow,
@@ -603,8 +603,8 @@ class Controller:
 
 
 def _params_text(row: dict[str, Any]) -> str:
-    """A simulated row's parameters (it has no results): ``a=1-b=2``."""
-    return "-".join(f"{key}={value}" for key, value in public_values(row).items())
+    """A simulated row's parameters (it has no results) as its node id shows them."""
+    return pset_id_of(public_values(row))
 
 
 def _larger(old: float | None, new: float | None) -> float | None:

@@ -92,6 +92,14 @@ def prediction(before: Any, cases: Iterable[tuple[tuple[str, str, str], str]]) -
     return lines
 
 
+def pset_id_of(params: dict[str, Any]) -> str:
+    """The id pytest gave the item of these parameter values (``a=1-b=#1f9b0e21``),
+    for node ids built from database rows."""
+    from .plugin import pset_ids
+
+    return pset_ids([params])[0]
+
+
 def estimate(before: Any, items: dict[str, int], workers: int) -> str | None:
     """How long ``items`` (per sweep, how many) will take on ``workers``, from each
     sweep's mean runtime of its latest passed rows; None without any."""

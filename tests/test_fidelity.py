@@ -17,7 +17,7 @@ TWO_SWEEPS = """
     import time
     import pytest_psweep as ps
 
-    @ps.sweep(ps.grid(nsamples=[1000000, 2000000], seed=[16]))
+    @ps.sweep(ps.grid(nsamples=[1000000, 2000000], seed=[16], label=["a b"]))
     def sweep_mc(pset):
         time.sleep(0.05 * pset["nsamples"] / 1000000)
         return {"hits_": pset["nsamples"] // 2, "ok_": True}
@@ -54,7 +54,7 @@ def test_ints_and_bools_keep_their_dtypes_across_sweeps(pytester, read_db):
     dry = pytester.runpytest_subprocess("--psweep", "--psweep-simulate")
     slowest = [line for line in dry.outlines if "slowest:" in line]
     assert slowest, dry.outlines
-    assert "sweep_two.py::sweep_mc[nsamples=2000000-seed=16]" in slowest[0], slowest
+    assert "sweep_two.py::sweep_mc[nsamples=2000000-seed=16-label=#" in slowest[0], slowest
     collected = pytester.runpytest_subprocess("--psweep", "--co", "-q").outlines
     for line in slowest:
         assert line.split()[1] in collected, (line, collected)
