@@ -49,6 +49,12 @@ def database_path(path: str | Path) -> Path:
                 f"database {path} does not exist yet, but job-array shards left rows in "
                 f"{shards.folder(calc_dir)}: merge them with 'psweep merge {calc_dir.path}'"
             )
+        if path.name == DATABASE and (path.parent / LEGACY_DATABASE).is_file():
+            raise PsweepError(
+                f"calc dir {path.parent} holds psweep's {LEGACY_DATABASE}, not {DATABASE}: "
+                f"convert it once with 'psweep migrate {path.parent}' (it makes a backup "
+                f"first), or name the file: psweep show {path.parent / LEGACY_DATABASE}"
+            )
         raise PsweepError(f"database {path} does not exist")
     return path
 
@@ -181,7 +187,7 @@ def merge(args: argparse.Namespace) -> None:
 def migrate(args: argparse.Namespace) -> None:
     from .migrate import migrate as convert
 
-    print(convert(args.calc_dir, args.params))
+    print(convert(args.calc_dir, args.params, args.fill_times))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -244,6 +250,12 @@ def parser() -> argparse.ArgumentParser:
         metavar="COLUMN",
         help="the parameter columns, hashed into _pset_hash (default: psweep's "
         "convention: the columns that neither start nor end with _)",
+    )
+    cmd.add_argument(
+        "--fill-times",
+        action="store_true",
+        help="give rows whose _time_utc is no time the time of the row before (the text "
+        "is kept in _psweep_time_utc)",
     )
     cmd.set_defaults(handler=migrate)
     return main
