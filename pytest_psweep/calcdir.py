@@ -20,6 +20,7 @@ writes to) and ``<calc_dir>_<newest _time_utc>/`` (backups).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import sys
@@ -66,8 +67,10 @@ def lock_timeout_seconds(value: str | float | None = None) -> float:
         seconds = float(value)
     except ValueError:
         raise PsweepError(f"lock timeout {value!r} is not a number of seconds") from None
-    if seconds < 0:
-        raise PsweepError(f"lock timeout {value!r} is negative")
+    if seconds < 0 or math.isnan(seconds):
+        raise PsweepError(
+            f"lock timeout {value!r} is not a number of seconds >= 0 (inf: wait for ever)"
+        )
     return seconds
 
 
@@ -257,26 +260,42 @@ class Database:
         up after ``lock_timeout`` seconds (PsweepError: the rows stay journaled)."""
         try:
             self.lock.acquire(timeout=0)
-        except TimeoutError:
-            print(
-                f"psweep: waiting for {self.lock.lock_file}, held by another process "
-                f"(a session writing this calc dir, or a suspended one); giving up after "
-                f"{self.lock_timeout:g} s",
-                file=sys.stderr,
-                flush=True,
-            )
-            try:
-                self.lock.acquire(timeout=self.lock_timeout)
-            except TimeoutError:
-                raise PsweepError(
-                    f"{self.lock.lock_file} was held by another process for "
-                    f"{self.lock_timeout:g} s; gave up: the rows stay in the journal for "
-                    "the next run (set --psweep-lock-timeout or PSWEEP_LOCK_TIMEOUT)"
-                ) from None
+        except OSError as exc:  # TimeoutError is one: below
+            if isinstance(exc, TimeoutError):
+                self._wait_for_lock()
+            else:
+                raise self.unwritable(self.lock.lock_file, exc) from None
         try:
             yield
         finally:
             self.lock.release()
+
+    def unwritable(self, lock_file: str, exc: OSError) -> PsweepError:
+        """A lock file cannot be made: a read-only or someone else's calc dir."""
+        return PsweepError(
+            f"{lock_file} cannot be made ({exc.strerror or exc}): calc dir "
+            f"{self.calc_dir.path} is not writable here, and nothing was changed; make it "
+            "writable (or copy it to a folder you can write) and run again; reading it "
+            f"needs no writing: psweep show {self.calc_dir.path}"
+        )
+
+    def _wait_for_lock(self) -> None:
+        """Another process holds the lock: say so, wait up to ``lock_timeout``."""
+        print(
+            f"psweep: waiting for {self.lock.lock_file}, held by another process "
+            f"(a session writing this calc dir, or a suspended one); giving up after "
+            f"{self.lock_timeout:g} s",
+            file=sys.stderr,
+            flush=True,
+        )
+        try:
+            self.lock.acquire(timeout=self.lock_timeout)
+        except TimeoutError:
+            raise PsweepError(
+                f"{self.lock.lock_file} was held by another process for "
+                f"{self.lock_timeout:g} s; gave up: the rows stay in the journal for "
+                "the next run (set --psweep-lock-timeout or PSWEEP_LOCK_TIMEOUT)"
+            ) from None
 
     def _remove_stale_temps(self) -> None:
         """Temp files of writes that were killed (only a lock holder writes one)."""
@@ -306,6 +325,8 @@ class Database:
                 lock.acquire(timeout=0)
             except TimeoutError:  # filelock's Timeout is one
                 continue  # a live run writes this one
+            except OSError as exc:
+                raise self.unwritable(lock.lock_file, exc) from None
             try:
                 if path.exists():
                     yield path, lock

@@ -277,6 +277,14 @@ def _run(command: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a file of the command's own (an export's target, ...)
+        where = exc.filename if exc.filename is not None else "a file"
+        print(
+            f"{command.prog}: error: {where} cannot be used ({exc.strerror or exc}); make "
+            "it readable and writable (or name another path) and run the command again",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

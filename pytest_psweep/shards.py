@@ -39,7 +39,7 @@ from .errors import PsweepError
 SHARDS_DIR = "shards"
 ENDED = ".shard"  # the journal of a shard session that ended
 MANIFEST = ".json"
-_RUN_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+_RUN_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")  # no ".", "..", hidden
 _FILE = re.compile(r"(?P<run>.+)\.(?P<index>\d+)of(?P<count>\d+)\.(?P<token>[0-9a-f]+)$")
 # the namespace of run ids made from a SLURM array job's id (uuid5)
 _SLURM_NAMESPACE = uuid.UUID("5b0e6b52-4c4f-4b8e-9a53-2f1e4a7d0c11")
@@ -113,8 +113,8 @@ def check_run_id(text: str) -> str:
     """A run id the user chose: it names files, so letters, digits, ``_ . -`` only."""
     if not _RUN_ID.fullmatch(text):
         raise PsweepError(
-            f"--psweep-run-id={text!r}: use letters, digits, '_', '.' and '-' only "
-            "(at most 128): it names files in the calc dir"
+            f"--psweep-run-id={text!r}: use letters, digits, '_', '.' and '-' only, "
+            "not '.' first (at most 128): it names files in the calc dir"
         )
     return text
 

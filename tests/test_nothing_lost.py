@@ -303,6 +303,37 @@ def test_a_read_only_calc_dir_stops_before_the_first_pset(pytester, tmpfs):
     assert done(marks) == []
 
 
+def test_the_cli_on_a_read_only_calc_dir_says_so_in_one_line(pytester, tmpfs):
+    calc = tmpfs(pytester.path / "calc", size="16m")
+    marked(pytester, n=4)
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=4)
+    pytester.runpytest_subprocess("--psweep", "--psweep-shard=0/2")  # a shard file waits
+    marked(pytester, n=4, stop_at=2, action="os._exit(1)")
+    pytester.runpytest_subprocess("--psweep")  # dies: its journal waits
+    remount(calc, "ro")
+    psweep = [sys.executable, "-m", "pytest_psweep.cli"]
+    for command in (["recover"], ["merge"], ["merge", "--final"], ["migrate"]):
+        done = subprocess.run(
+            [*psweep, *command, "calc"], capture_output=True, text=True, cwd=pytester.path
+        )
+        assert done.returncode == 1, (command, done.stdout, done.stderr)
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+        assert ".lock cannot be made (Read-only file system): calc dir" in done.stderr
+        assert "make it writable" in done.stderr
+    shown = subprocess.run(
+        [*psweep, "show", "calc"], capture_output=True, text=True, cwd=pytester.path
+    )  # reading takes no lock
+    assert shown.returncode == 0 and "[4 rows]" in shown.stdout, shown.stderr
+    export = subprocess.run(
+        [*psweep, "export", "calc", "calc/out.csv"],
+        capture_output=True,
+        text=True,
+        cwd=pytester.path,
+    )
+    assert export.returncode == 1 and export.stderr.count("\n") == 1, export.stderr
+    assert "calc/out.csv cannot be used (Read-only file system)" in export.stderr
+
+
 def test_a_full_disk_during_the_session_stops_it_and_keeps_the_rows(pytester, read_db, tmpfs):
     calc = tmpfs(pytester.path / "calc", size="64k")
     marks = marked(pytester, n=40, blob=4000)
