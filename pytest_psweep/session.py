@@ -28,7 +28,14 @@ from .calcdir import (
 )
 from .database import latest_passed, row_keys, rows_to_frame, write_atomic
 from .errors import PsweepError
-from .journal import Journal, encode_row, read_journal
+from .journal import (
+    STARTED,
+    Journal,
+    encode_cancel,
+    encode_row,
+    encode_row_keeping,
+    read_journal,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -174,6 +181,17 @@ class CalcSession:
         """Journal a finished row (a value that cannot be pickled is a PsweepError)."""
         self.record_encoded(encode_row(row))
         self._rows.append(row)
+
+    def record_started(self, row: dict[str, Any]) -> None:
+        """Journal that a pset started: its row as a ``crashed`` one, which the next
+        run merges if this process dies before ``record_ended`` takes it back."""
+        if self._journal is not None:
+            self._journal.append(encode_row_keeping(row, STARTED)[0])
+
+    def record_ended(self, pset_id: str) -> None:
+        """Take back the "started" record of ``pset_id``: it finished, or failed."""
+        if self._journal is not None:
+            self._journal.append(encode_cancel(pset_id))
 
     def record_encoded(self, record: bytes) -> None:
         """Journal a row encoded where it was made (e.g. an xdist worker); it is read
