@@ -1,7 +1,7 @@
 """The ``psweep`` command: look at, export and recover a database without pandas code.
 
 psweep show [CALC_DIR_OR_DB] [--cols A B ...] [--last-run] [SELECTION]
-psweep export CALC_DIR_OR_DB OUT [--absolute-paths] [SELECTION]
+psweep export CALC_DIR_OR_DB OUT [--absolute-paths] [--all-columns] [SELECTION]
                                 (.csv, .json or .parquet by OUT's suffix)
 SELECTION: --latest --failed --sweep NAME --query EXPR --sort COL ... --reverse
 psweep recover CALC_DIR         (merge journals left by killed runs)
@@ -105,8 +105,21 @@ def show(args: argparse.Namespace) -> None:
         )
 
 
+def export_columns(df: Any) -> list[Any]:
+    """What ``show`` shows, in its order: parameters and results that have a value in
+    these rows, then the book-keeping (``show``'s first, then every other)."""
+    public = [c for c in df if not str(c).startswith("_")]
+    if len(df):  # other sweeps' parameters and results say nothing here
+        public = [c for c in public if df[c].notna().any()]
+    private = [c for c in df if str(c).startswith("_")]
+    first = [c for c in SHOWN_BOOKKEEPING if c in private]
+    return public + first + [c for c in private if c not in first]
+
+
 def export(args: argparse.Namespace) -> None:
     df = _selected(args)
+    if not args.all_columns:
+        df = df[export_columns(df)]
     if not args.absolute_paths and "_calc_dir" in df:
         # paths of this machine mean nothing elsewhere: relative to the calc dir's parent
         base = database_path(args.database).parent.parent
@@ -209,6 +222,12 @@ def parser() -> argparse.ArgumentParser:
         "--absolute-paths",
         action="store_true",
         help="Keep _calc_dir as stored (default: relative to the calc dir's parent).",
+    )
+    cmd.add_argument(
+        "--all-columns",
+        action="store_true",
+        help="Every column in the database's order (default: as show orders them, "
+        "parameters and results without a value in these rows left out).",
     )
     cmd.set_defaults(handler=export)
 

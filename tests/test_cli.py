@@ -137,10 +137,13 @@ def test_recover_merges_journal_of_a_killed_run(tmp_path, monkeypatch):
     stop(proc)
     waiting = psweep("show", "calc", check=False)
     assert waiting.returncode == 1
-    assert "3 rows of an interrupted run wait in calc/journal" in waiting.stderr
+    # 3 finished rows, and a=3, which was running when the process was killed
+    assert "4 rows of an interrupted run wait in calc/journal" in waiting.stderr
     assert "'psweep recover calc'" in waiting.stderr
-    assert psweep("recover", "calc").stdout.strip() == "recovered 3 rows into calc/results.pk"
-    assert list(ps.df_read("calc/results.pk")["a"]) == [0, 1, 2]
+    assert psweep("recover", "calc").stdout.strip() == "recovered 4 rows into calc/results.pk"
+    recovered = ps.df_read("calc/results.pk")
+    assert list(recovered["a"]) == [0, 1, 2, 3]
+    assert list(recovered["_outcome"].fillna("")) == ["", "", "", "crashed"]
     assert psweep("recover", "calc").stdout.strip() == "recovered 0 rows into calc/results.pk"
 
 
@@ -212,3 +215,21 @@ def test_export_latest_with_relative_paths(study, tmp_path):
     psweep("export", "calc", "all.json", "--absolute-paths")
     df = ps.df_read(tmp_path / "all.json", fmt="json")
     assert len(df) == 8 and set(df["_calc_dir"]) == {str(study)}
+
+
+def test_export_orders_columns_as_show_and_drops_other_sweeps(study, tmp_path):
+    psweep("export", "calc", "n.csv", "--sweep", "sweep_n")
+    columns = list(pd.read_csv(tmp_path / "n.csv").columns)
+    shown = psweep("show", "--sweep", "sweep_n").stdout.splitlines()[0].split()
+    assert (
+        columns[: len(shown)] == shown == ["n", "m", "_run_seq", "_pset_seq", "_outcome", "_sweep"]
+    )
+    assert "a" not in columns and "r" not in columns  # the other sweep's: empty here
+    assert {"_pset_hash", "_time_utc", "_calc_dir"} <= set(columns[len(shown) :])
+    psweep("export", "calc", "every.csv", "--sweep", "sweep_n", "--all-columns")
+    every = list(pd.read_csv(tmp_path / "every.csv").columns)
+    assert every == list(ps.df_read(study / "results.pk").columns)
+    # a baseline exported for one sweep still compares: its key columns are there
+    psweep("export", "calc", "n.json", "--sweep", "sweep_n")
+    baseline = ps.df_read(tmp_path / "n.json", fmt="json")
+    assert {"_sweep", "_pset_hash"} <= set(baseline.columns) and len(baseline) == 2
