@@ -171,10 +171,29 @@ def to_json(df: pd.DataFrame) -> str:
     }
     # one row a line, so that a baseline kept in git diffs row by row
     rows = ",\n".join(
-        json.dumps([_json_value(value) for value in row], allow_nan=False)
-        for row in df.itertuples(index=False, name=None)
+        json.dumps(_json_row(df, number, row), allow_nan=False)
+        for number, row in enumerate(df.itertuples(index=False, name=None))
     )
     return json.dumps(head, allow_nan=False)[:-1] + f', "data": [\n{rows}\n]}}\n'
+
+
+def _json_row(df: pd.DataFrame, number: int, row: tuple[Any, ...]) -> list[Any]:
+    """A row's values as JSON can hold them; a value that contains itself (a list
+    appended to itself) is a PsweepError naming the row and column."""
+    values = []
+    for column, value in zip(df.columns, row):
+        try:
+            values.append(_json_value(value))
+        except RecursionError:
+            pset_id = df["_pset_id"].iloc[number] if "_pset_id" in df else None
+            raise PsweepError(
+                f"row {number}"
+                + (f" (_pset_id {pset_id})" if pset_id is not None else "")
+                + f", column {column!r}: its value contains itself, which JSON cannot "
+                f"hold; nothing was written: export to .csv (values as text), or leave "
+                f"the row out (--query \"_pset_id != '{pset_id}'\")"
+            ) from None
+    return values
 
 
 def _json_value(value: Any) -> Any:

@@ -233,3 +233,23 @@ def test_export_orders_columns_as_show_and_drops_other_sweeps(study, tmp_path):
     psweep("export", "calc", "n.json", "--sweep", "sweep_n")
     baseline = ps.df_read(tmp_path / "n.json", fmt="json")
     assert {"_sweep", "_pset_hash"} <= set(baseline.columns) and len(baseline) == 2
+
+
+def _loop(pset):
+    value = [pset["a"]]
+    value.append(value)  # a list that contains itself
+    return {"loop": value}
+
+
+def test_export_to_json_of_a_value_containing_itself_names_row_and_column(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ps.run(lambda p: {"r": 1}, ps.plist("a", [1]))
+    df = ps.run(_loop, ps.plist("a", [2]))
+    done = psweep("export", "calc", "out.json", check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    pset_id = df["_pset_id"].iloc[1]
+    assert f"row 1 (_pset_id {pset_id}), column 'loop': its value contains itself" in done.stderr
+    assert not (tmp_path / "out.json").exists()
+    left_out = psweep("export", "calc", "out.json", "--query", f"_pset_id != '{pset_id}'")
+    assert "wrote 1 rows" in left_out.stdout
+    assert "wrote 2 rows" in psweep("export", "calc", "out.csv").stdout
