@@ -54,6 +54,7 @@ SIMULATE_SUFFIX = ".simulate"
 JOURNAL_DIR = "journal"
 BACKUP_SCRIPT = "backup_script"
 TMPSAVE = "tmpsave"
+OWNER = ".calc_dir"  # in a journal folder elsewhere: the calc dir it belongs to
 _BACKUP_STAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
 LOCK_TIMEOUT = 600.0  # seconds a run waits for the database's lock, by default
 LOCK_TIMEOUT_ENV = "PSWEEP_LOCK_TIMEOUT"
@@ -155,6 +156,32 @@ class CalcDir:
                 "calc dir or move the file away"
             )
         self.path.mkdir(parents=True, exist_ok=True)
+        self.check_journal_dir()
+
+    def check_journal_dir(self) -> None:
+        """A journal folder is one calc dir's own. One that lies elsewhere (a link,
+        e.g. to a faster disk) is claimed by the first calc dir that uses it, in its
+        file ``.calc_dir``; another calc dir linking to it is refused, since it would
+        merge the first one's rows."""
+        folder = self.journal_dir
+        if not folder.exists():
+            return
+        own = self.path.resolve()
+        if folder.resolve() == own / JOURNAL_DIR:
+            return
+        claim = folder / OWNER
+        try:
+            owner = claim.read_text().strip()
+        except FileNotFoundError:
+            claim.write_text(f"{own}\n")  # the first calc dir to use it
+            return
+        if owner != str(own):
+            raise PsweepError(
+                f"journal folder {folder} is a link to {folder.resolve()}, the journal "
+                f"folder of calc dir {owner}: calc dirs never share journals (one would "
+                f"take the other's rows); nothing was run: give {self.path} a journal "
+                f"folder of its own (rm {folder}, the link only; or link it elsewhere)"
+            )
 
 
 def is_calc_dir(path: Path) -> bool:
@@ -343,6 +370,7 @@ class Database:
         PsweepError, and the journals stay.
         """
         recovery = Recovery()
+        self.calc_dir.check_journal_dir()
         for path, lock in self.orphan_journals():
             try:
                 rows, damaged = journal.read_journal(path)

@@ -476,3 +476,24 @@ def test_ps_run_with_a_pool_saves_every_row_its_workers_finished(tmp_path, monke
     finished = done(marks)
     assert len(finished) > 3  # psets after the failing one finished too
     assert sorted(ps.df_read("calc/results.pk")["a"]) == finished
+
+
+def test_two_calc_dirs_linking_one_journal_folder_never_take_each_others_rows(tmp_path):
+    shared = tmp_path / "fast-disk"
+    shared.mkdir()
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "journal").symlink_to(shared)
+    script = tmp_path / "dies.py"
+    script.write_text(
+        "import os, sys\nimport pytest_psweep as ps\n"
+        "def f(p):\n    if p['a'] == 2:\n        os._exit(1)\n    return {'r': p['a']}\n"
+        "ps.run(f, ps.plist('a', range(4)), calc_dir=sys.argv[1])\n"
+    )
+    assert subprocess.run([sys.executable, str(script), str(tmp_path / "one")]).returncode == 1
+    with pytest.raises(ps.PsweepError, match="the journal folder of calc dir .*one: calc dirs"):
+        ps.run(lambda p: {}, ps.plist("b", [1]), calc_dir=tmp_path / "two")
+    assert not (tmp_path / "two" / "results.pk").exists()
+    df = ps.run(lambda p: {"r": 9}, ps.plist("a", [9]), calc_dir=tmp_path / "one")
+    assert list(df["a"]) == [0, 1, 2, 9]  # its own rows, a=2 crashed
+    assert list(df["_outcome"].fillna("")) == ["", "", "crashed", ""]
