@@ -402,10 +402,14 @@ def _sweep_psets(
         _own_calc_dir(collector, settings, sweep_id, sweep),
     )
     mark = pytest.mark.pset  # looked up once: pytest checks the marker name each time
+    try:
+        ids = pset_ids(params)
+    except PsweepError as exc:
+        raise collector.CollectError(f"{where}: {exc}") from None
     # each item gets a dict of its own: its pset and the pset's hash (sweeps.item_value)
     return [
         pytest.param(item_value(pset, digest), id=pset_id, marks=mark(**pset))
-        for pset, digest, pset_id in zip(params, digests, pset_ids(params))
+        for pset, digest, pset_id in zip(params, digests, ids)
     ]
 
 
@@ -496,11 +500,11 @@ def pset_ids(params: list[dict[str, Any]]) -> list[str]:
     short digest of its content, so every xdist worker still computes the same id.
     """
     ids = []
-    for pset in params:
+    for number, pset in enumerate(params):
         parts = []
         for key, value in pset.items():
             value = python_scalar(value)  # a numpy scalar reads as the number it is
-            text = value if isinstance(value, str) else repr(value)
+            text = value if isinstance(value, str) else _repr(value, key, number)
             if not (isinstance(value, (str, int, float, bool)) or value is None) or not (
                 _SAFE_VALUE.fullmatch(text)
             ):
@@ -516,6 +520,18 @@ def pset_ids(params: list[dict[str, Any]]) -> list[str]:
             pset_id = f"{pset_id}-{numbered[pset_id] - 1}"
         unique.append(pset_id)
     return unique
+
+
+def _repr(value: Any, key: str, number: int) -> str:
+    """repr(value); a repr that raises is a PsweepError naming the pset and key."""
+    try:
+        return repr(value)
+    except Exception as exc:
+        raise PsweepError(
+            f"pset {number} (counting from 0), parameter {key!r}: repr() of its "
+            f"{type(value).__qualname__} raised {type(exc).__name__}: {exc}; ids, marks "
+            "and reports show values by repr: give the class a __repr__ that works"
+        ) from None
 
 
 @pytest.fixture

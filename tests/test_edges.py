@@ -30,3 +30,32 @@ def test_options_that_are_no_plain_values_are_refused(pytester, option, message)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
     assert not (pytester.path / "calc").exists()
+
+
+BAD_REPR = """
+    import pytest_psweep as ps
+
+    class Odd:
+        def __init__(self, n):
+            self.n = n
+
+        def __repr__(self):
+            raise ValueError("no repr today")
+
+    @ps.sweep([{"a": 1, "odd": Odd(1)}, {"a": 2, "odd": Odd(2)}])
+    def sweep_odd(pset):
+        return {"r": pset["a"]}
+"""
+
+
+def test_a_parameter_whose_repr_raises_names_sweep_and_pset(pytester):
+    pytester.makepyfile(sweep_odd=BAD_REPR)
+    result = pytester.runpytest_subprocess("--psweep")
+    assert result.ret == pytest.ExitCode.INTERRUPTED  # a collection error
+    result.stdout.fnmatch_lines(
+        [
+            "*sweep sweep_odd.py::sweep_odd: pset 0 (counting from 0), parameter 'odd': "
+            "repr() of its Odd raised ValueError: no repr today; *__repr__*"
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
