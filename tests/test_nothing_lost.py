@@ -497,3 +497,25 @@ def test_two_calc_dirs_linking_one_journal_folder_never_take_each_others_rows(tm
     df = ps.run(lambda p: {"r": 9}, ps.plist("a", [9]), calc_dir=tmp_path / "one")
     assert list(df["a"]) == [0, 1, 2, 9]  # its own rows, a=2 crashed
     assert list(df["_outcome"].fillna("")) == ["", "", "crashed", ""]
+
+
+def test_a_session_killed_by_its_pset_leaves_no_writer_traceback(pytester):
+    pytester.makepyfile(
+        sweep_exit="""
+        import os
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.grid(a=[1, 2]))
+        def sweep_exit(pset):
+            os._exit(1)
+        """
+    )
+    result = pytester.runpytest_subprocess("--psweep")
+    assert result.ret == 1
+    time.sleep(2)  # the writer, left alone, finds nobody to answer; it shares stderr
+    stderr = (pytester.path / "stderr").read_text()  # where pytester had it written
+    assert "BrokenPipeError" not in stderr and "Traceback" not in stderr, stderr
+    again = pytester.runpytest_subprocess("--psweep", "--psweep-skip-dups", "-k", "nothing")
+    again.stdout.fnmatch_lines(["*merged 1 rows left by an interrupted session*"])
+    df = ps.df_read(pytester.path / "calc" / "results.pk")
+    assert list(df["_outcome"]) == ["crashed"] and list(df["a"]) == [1]
