@@ -10,6 +10,7 @@ Layout of ``<calc_dir>``::
     journal/quarantine/          journals that could not be merged whole (damaged)
     backup_script/<run_id>/...   sweep modules of a pytest session that made rows
     backup_script/<run_id>.py    the driver script of ``ps.run(backup_script=...)``
+    import_roots.json            folders the sweep modules were imported from
     tmpsave/<run_id>/<pset_id>.pk  one row each, ``ps.run(tmpsave=True)``
     <pset_id>/                   a pset's own folder for the files its function writes
 
@@ -20,6 +21,7 @@ writes to) and ``<calc_dir>_<newest _time_utc>/`` (backups).
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import shutil
@@ -40,6 +42,7 @@ from .database import (
     fmt_of,
     rows_to_frame,
     temp_prefix,
+    write_atomic,
 )
 from .errors import PsweepError
 
@@ -54,6 +57,7 @@ SIMULATE_SUFFIX = ".simulate"
 JOURNAL_DIR = "journal"
 BACKUP_SCRIPT = "backup_script"
 TMPSAVE = "tmpsave"
+IMPORT_ROOTS = "import_roots.json"
 OWNER = ".calc_dir"  # in a journal folder elsewhere: the calc dir it belongs to
 _BACKUP_STAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
 LOCK_TIMEOUT = 600.0  # seconds a run waits for the database's lock, by default
@@ -107,6 +111,28 @@ class CalcDir:
 
     def tmpsave(self, run_id: str, pset_id: str) -> Path:
         return self.path / TMPSAVE / run_id / f"{pset_id}.pk"
+
+    @property
+    def import_roots_file(self) -> Path:
+        """The folders its sessions' sweep modules were imported from (JSON), for
+        reading rows that hold objects of their classes elsewhere (``psweep show``)."""
+        return self.path / IMPORT_ROOTS
+
+    def import_roots(self) -> list[str]:
+        """The folders of ``import_roots_file``, [] if there are none (yet)."""
+        try:
+            roots = json.loads(self.import_roots_file.read_text())
+        except (OSError, ValueError):
+            return []
+        return [str(root) for root in roots] if isinstance(roots, list) else []
+
+    def add_import_roots(self, roots: Iterable[str]) -> None:
+        """Record more import roots (written whole, so a reader sees all or none)."""
+        known = self.import_roots()
+        new = [root for root in dict.fromkeys(roots) if root not in known]
+        if new:
+            text = json.dumps(known + new, indent=1).encode()
+            write_atomic(self.import_roots_file, lambda fh: fh.write(text))
 
     @property
     def simulate(self) -> CalcDir:

@@ -24,7 +24,7 @@ from typing import Any
 
 from . import shards
 from .calcdir import CALC_DIR, DATABASE, LEGACY_DATABASE, CalcDir, Database, database_file
-from .database import df_read, df_to_json, df_write
+from .database import Unimportable, df_read, df_to_json, df_write
 from .errors import PsweepError
 from .frames import require_columns
 
@@ -59,11 +59,33 @@ def database_path(path: str | Path) -> Path:
     return path
 
 
+def read(path: Path) -> Any:
+    """A database file; rows holding objects of classes from the sweep modules are read
+    with the folders those modules were imported from on ``sys.path``: those the calc
+    dir's sessions and shards recorded, the calc dir's parent and this folder."""
+    try:
+        return df_read(path)
+    except Unimportable:
+        calc_dir = CalcDir(path.parent)
+        recorded = calc_dir.import_roots() + shards.import_roots(calc_dir)
+        candidates = [*recorded, str(path.parent.resolve().parent), os.getcwd()]
+        roots = [r for r in dict.fromkeys(candidates) if r not in sys.path and os.path.isdir(r)]
+        if not roots:
+            raise
+        sys.path[:0] = roots
+        try:
+            return df_read(path)
+        except Unimportable as again:
+            raise Unimportable(path, again.cause, tried=roots) from None
+        finally:
+            del sys.path[: len(roots)]
+
+
 def _selected(args: argparse.Namespace) -> Any:
     """The rows the options of show/export choose (``frames.df_select``)."""
     from .frames import df_select
 
-    df = df_read(database_path(args.database))
+    df = read(database_path(args.database))
     if getattr(args, "last_run", False) and "_run_seq" in df and len(df):
         df = df[df["_run_seq"] == df["_run_seq"].max()]
     return df_select(
@@ -181,7 +203,7 @@ def report(args: argparse.Namespace) -> None:
 
     path = database_path(args.database)
     title = args.title or f"psweep: {path.parent.resolve().name}"
-    written = write(df_read(path), args.out, title)
+    written = write(read(path), args.out, title)
     print(f"wrote {written} ({written.stat().st_size / 2**20:.1f} MiB; open it in a browser)")
 
 
@@ -315,7 +337,7 @@ def _read_any(path: str) -> Any:
     given = Path(path)
     if given.is_dir() and not (given / DATABASE).exists():
         given = given / LEGACY_DATABASE
-    return df_read(database_path(given))
+    return read(database_path(given))
 
 
 def db2json(argv: Sequence[str] | None = None) -> int:

@@ -52,6 +52,8 @@ def df_read(path: str | os.PathLike[str], fmt: str = "pickle", **kwargs: Any) ->
         raise
     except FileNotFoundError:
         raise PsweepError(f"database {path} does not exist") from None
+    except (ImportError, AttributeError) as exc:  # the file is fine: a class is missing
+        raise Unimportable(path, exc) from exc
     except Exception as exc:
         raise PsweepError(
             f"database {path} cannot be read ({type(exc).__name__}: {exc}); it is "
@@ -63,6 +65,24 @@ def df_read(path: str | os.PathLike[str], fmt: str = "pickle", **kwargs: Any) ->
             "it is left as it is: move it away or restore a backup"
         )
     return df
+
+
+class Unimportable(PsweepError):
+    """A database that holds objects of a class that cannot be imported here: the file
+    is intact; the module defining the class must be importable to read it."""
+
+    def __init__(self, path: Path, cause: BaseException, tried: Iterable[str] = ()) -> None:
+        self.path, self.cause = path, cause
+        module = getattr(cause, "name", None) if isinstance(cause, ImportError) else None
+        what = f"module {module!r}" if module else f"a class ({cause})"
+        tried = list(tried)
+        super().__init__(
+            f"database {path} is intact, but holds objects of {what}, which cannot be "
+            f"imported here ({type(cause).__name__}: {cause})"
+            + (f"; looked in {', '.join(tried)}" if tried else "")
+            + ": make the sweep modules importable (run from the folder they are in, or "
+            "PYTHONPATH=<that folder>) and run again"
+        )
 
 
 def df_write(df: Any, path: Any, fmt: str = "pickle", **kwargs: Any) -> None:

@@ -9,6 +9,7 @@ database before it starts (done psets, the baseline of a comparison).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 from collections.abc import Sequence
@@ -259,6 +260,8 @@ class CalcSession:
             self._close_journal(remove=False)
             raise
         self._close_journal(remove=True)
+        with contextlib.suppress(PsweepError):  # the rows are written: a note only
+            self.target.add_import_roots(import_roots)
         return written
 
     def finish_shard(self) -> Path | None:

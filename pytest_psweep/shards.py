@@ -371,6 +371,11 @@ def _shard(manifest: dict[str, Any]) -> Shard:
         return Shard(0, 1)
 
 
+def import_roots(calc_dir: CalcDir) -> list[str]:
+    """The folders the shards' manifests say their sweep modules came from."""
+    return sorted({str(r) for m in _manifests(calc_dir) for r in m.get("import_roots", ())})
+
+
 class _importable:
     """Rows may hold objects of classes from the sweep modules: put the folders
     they import from (the manifests say) on ``sys.path`` while shard files are read."""
