@@ -81,7 +81,11 @@ def upgrade(
 
     out = _unique_columns(df.reset_index(drop=True), source).infer_objects()
     if "_time_utc" not in out:
-        raise PsweepError("the database has no _time_utc column: it is no psweep database")
+        raise PsweepError(
+            "the database has no _time_utc column: it is no psweep database, and nothing "
+            "was changed; give it one in Python (ps.df_read, df['_time_utc'] = ..., "
+            "ps.df_write) to migrate it, or use another calc dir"
+        )
     out["_time_utc"] = _utc_times(out, fill_times, command)
     if "_pset_hash" in out and PSWEEP_HASH not in out:
         out[PSWEEP_HASH] = out["_pset_hash"]

@@ -28,9 +28,9 @@ TWO_SWEEPS = """
 """
 
 
-def test_ints_and_bools_keep_their_dtypes_across_sweeps(pytester, read_db):
+def test_ints_and_bools_keep_their_dtypes_across_sweeps(pytester, read_db, workers):
     pytester.makepyfile(sweep_two=TWO_SWEEPS)
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=4)
+    pytester.runpytest_subprocess("--psweep", *workers).assert_outcomes(passed=4)
     df = read_db()
     assert df["nsamples"].dtype == "Int64" and df["seed"].dtype == "Int64"
     assert df["hits_"].dtype == "Int64" and df["ok_"].dtype == "boolean"
@@ -39,7 +39,7 @@ def test_ints_and_bools_keep_their_dtypes_across_sweeps(pytester, read_db):
     assert mc["nsamples"].tolist() == [1000000, 2000000]
     assert df["nsamples"].isna().sum() == 2
     # a second run appends: the dtypes stay
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=4)
+    pytester.runpytest_subprocess("--psweep", *workers).assert_outcomes(passed=4)
     again = read_db()
     assert again.dtypes.equals(df.dtypes)
     # psweep show prints what ran
@@ -51,7 +51,7 @@ def test_ints_and_bools_keep_their_dtypes_across_sweeps(pytester, read_db):
     )
     assert "1000000" in done.stdout and "1000000.0" not in done.stdout, done.stdout
     # the dry run's slowest lines are node ids that exist
-    dry = pytester.runpytest_subprocess("--psweep", "--psweep-simulate")
+    dry = pytester.runpytest_subprocess("--psweep", "--psweep-simulate", *workers)
     slowest = [line for line in dry.outlines if "slowest:" in line]
     assert slowest, dry.outlines
     assert "sweep_two.py::sweep_mc[nsamples=2000000-seed=16-label=#" in slowest[0], slowest
