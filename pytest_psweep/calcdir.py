@@ -8,6 +8,7 @@ Layout of ``<calc_dir>``::
     journal/<run_id>.jnl         rows of a run in progress (``journal``)
     journal/<run_id>.jnl.lock    held by the run that writes the journal while it lives
     journal/quarantine/          journals that could not be merged whole (damaged)
+    journal/<run_id>.started/    psets a ``ps.run`` executor's workers started
     backup_script/<run_id>/...   sweep modules of a pytest session that made rows
     backup_script/<run_id>.py    the driver script of ``ps.run(backup_script=...)``
     import_roots.json            folders the sweep modules were imported from
@@ -434,7 +435,16 @@ class Database:
             else:
                 path.unlink(missing_ok=True)
             Path(lock.lock_file).unlink(missing_ok=True)
+        self._remove_stale_marks()
         return recovery
+
+    def _remove_stale_marks(self) -> None:
+        """Start marks of ``ps.run`` on an executor whose run ended without removing
+        them (a killed driver): its journal is gone, merged above or never written."""
+        folder = self.calc_dir.journal_dir
+        for marks in folder.glob("*.started") if folder.is_dir() else ():
+            if not self.calc_dir.journal(marks.name[: -len(".started")]).exists():
+                shutil.rmtree(marks, ignore_errors=True)
 
     def _quarantine(self, path: Path) -> Path:
         """Move a journal that cannot be merged whole out of every later run's way."""
