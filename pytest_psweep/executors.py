@@ -187,6 +187,7 @@ def from_executor(
         while pending:
             done, pending = wait(pending, return_when="FIRST_COMPLETED")
             for future in sorted(done, key=index_of.__getitem__):
+                position = index_of.pop(future)  # taken: its row, if any, comes once
                 if future.cancelled():  # after a failure: never started
                     continue
                 error = future.exception()
@@ -197,7 +198,7 @@ def from_executor(
                         continue
                     failure = failure or value
                 else:  # the process running it died, or the executor lost it
-                    index = index_of[future]
+                    index = position
                     if (marks / str(index)).exists():  # it had started: it crashed
                         pset, digest = tasks[index]
                         cause = f"{CRASHED}: {type(error).__name__}: {error}".rstrip(": ")
@@ -210,7 +211,7 @@ def from_executor(
     except KeyboardInterrupt:
         for waiting in futures:
             waiting.cancel()
-        for future in futures:  # rows that finished while the Ctrl-C came
+        for future in list(index_of):  # not taken yet: rows that finished meanwhile
             if future.done() and not future.cancelled() and future.exception() is None:
                 index, ok, value = future.result()
                 if ok:

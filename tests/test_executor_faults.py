@@ -181,6 +181,7 @@ def test_ctrl_c_with_a_hanging_pset_in_a_pool_returns_within_seconds(in_tmp, gro
     df = ps.df_read("calc/results.pk")
     assert 2 not in set(df["x"]) and {0, 1} <= set(df["x"])
     assert len(df) >= 3 and list(df["y"]) == list(df["x"])
+    assert df["x"].is_unique and df["_pset_id"].is_unique  # each finished row once
     # no worker is left behind
     leftover = subprocess.run(["pgrep", "-f", str(in_tmp / "hanging.py")], capture_output=True)
     assert leftover.stdout == b""
