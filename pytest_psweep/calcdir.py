@@ -8,8 +8,10 @@ Layout of ``<calc_dir>``::
     journal/<run_id>.jnl         rows of a run in progress (``journal``)
     journal/<run_id>.jnl.lock    held by the run that writes the journal while it lives
     journal/quarantine/          journals that could not be merged whole (damaged)
+    journal/<run_id>.started/    psets a ``ps.run`` executor's workers started
     backup_script/<run_id>/...   sweep modules of a pytest session that made rows
     backup_script/<run_id>.py    the driver script of ``ps.run(backup_script=...)``
+    import_roots.json            folders the sweep modules were imported from
     tmpsave/<run_id>/<pset_id>.pk  one row each, ``ps.run(tmpsave=True)``
     <pset_id>/                   a pset's own folder for the files its function writes
 
@@ -20,6 +22,8 @@ writes to) and ``<calc_dir>_<newest _time_utc>/`` (backups).
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import shutil
 import sys
@@ -39,6 +43,7 @@ from .database import (
     fmt_of,
     rows_to_frame,
     temp_prefix,
+    write_atomic,
 )
 from .errors import PsweepError
 from .names import DATABASE, LOCK_TIMEOUT, LOCK_TIMEOUT_ENV, MARKER, SIMULATE_SUFFIX
@@ -51,6 +56,8 @@ LEGACY_DATABASE = "database.pk"  # psweep's (since 0.5): refused until migrated
 JOURNAL_DIR = "journal"
 BACKUP_SCRIPT = "backup_script"
 TMPSAVE = "tmpsave"
+IMPORT_ROOTS = "import_roots.json"
+OWNER = ".calc_dir"  # in a journal folder elsewhere: the calc dir it belongs to
 _BACKUP_STAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
@@ -62,8 +69,10 @@ def lock_timeout_seconds(value: str | float | None = None) -> float:
         seconds = float(value)
     except ValueError:
         raise PsweepError(f"lock timeout {value!r} is not a number of seconds") from None
-    if seconds < 0:
-        raise PsweepError(f"lock timeout {value!r} is negative")
+    if seconds < 0 or math.isnan(seconds):
+        raise PsweepError(
+            f"lock timeout {value!r} is not a number of seconds >= 0 (inf: wait for ever)"
+        )
     return seconds
 
 
@@ -99,6 +108,28 @@ class CalcDir:
 
     def tmpsave(self, run_id: str, pset_id: str) -> Path:
         return self.path / TMPSAVE / run_id / f"{pset_id}.pk"
+
+    @property
+    def import_roots_file(self) -> Path:
+        """The folders its sessions' sweep modules were imported from (JSON), for
+        reading rows that hold objects of their classes elsewhere (``psweep show``)."""
+        return self.path / IMPORT_ROOTS
+
+    def import_roots(self) -> list[str]:
+        """The folders of ``import_roots_file``, [] if there are none (yet)."""
+        try:
+            roots = json.loads(self.import_roots_file.read_text())
+        except (OSError, ValueError):
+            return []
+        return [str(root) for root in roots] if isinstance(roots, list) else []
+
+    def add_import_roots(self, roots: Iterable[str]) -> None:
+        """Record more import roots (written whole, so a reader sees all or none)."""
+        known = self.import_roots()
+        new = [root for root in dict.fromkeys(roots) if root not in known]
+        if new:
+            text = json.dumps(known + new, indent=1).encode()
+            write_atomic(self.import_roots_file, lambda fh: fh.write(text))
 
     @property
     def simulate(self) -> CalcDir:
@@ -153,6 +184,7 @@ class CalcDir:
             )
         self.path.mkdir(parents=True, exist_ok=True)
         self.mark()
+        self.check_journal_dir()
 
     def mark(self) -> None:
         """Leave ``MARKER`` in the calc dir (once), by which collection knows it from a
@@ -164,6 +196,31 @@ class CalcDir:
                 marker.write_text(
                     "A calc dir of pytest-psweep: pytest --psweep never collects in it.\n"
                 )
+
+    def check_journal_dir(self) -> None:
+        """A journal folder is one calc dir's own. One that lies elsewhere (a link,
+        e.g. to a faster disk) is claimed by the first calc dir that uses it, in its
+        file ``.calc_dir``; another calc dir linking to it is refused, since it would
+        merge the first one's rows."""
+        folder = self.journal_dir
+        if not folder.exists():
+            return
+        own = self.path.resolve()
+        if folder.resolve() == own / JOURNAL_DIR:
+            return
+        claim = folder / OWNER
+        try:
+            owner = claim.read_text().strip()
+        except FileNotFoundError:
+            claim.write_text(f"{own}\n")  # the first calc dir to use it
+            return
+        if owner != str(own):
+            raise PsweepError(
+                f"journal folder {folder} is a link to {folder.resolve()}, the journal "
+                f"folder of calc dir {owner}: calc dirs never share journals (one would "
+                f"take the other's rows); nothing was run: give {self.path} a journal "
+                f"folder of its own (rm {folder}, the link only; or link it elsewhere)"
+            )
 
 
 def is_calc_dir(path: Path) -> bool:
@@ -284,26 +341,42 @@ class Database:
         up after ``lock_timeout`` seconds (PsweepError: the rows stay journaled)."""
         try:
             self.lock.acquire(timeout=0)
-        except TimeoutError:
-            print(
-                f"psweep: waiting for {self.lock.lock_file}, held by another process "
-                f"(a session writing this calc dir, or a suspended one); giving up after "
-                f"{self.lock_timeout:g} s",
-                file=sys.stderr,
-                flush=True,
-            )
-            try:
-                self.lock.acquire(timeout=self.lock_timeout)
-            except TimeoutError:
-                raise PsweepError(
-                    f"{self.lock.lock_file} was held by another process for "
-                    f"{self.lock_timeout:g} s; gave up: the rows stay in the journal for "
-                    "the next run (set --psweep-lock-timeout or PSWEEP_LOCK_TIMEOUT)"
-                ) from None
+        except OSError as exc:  # TimeoutError is one: below
+            if isinstance(exc, TimeoutError):
+                self._wait_for_lock()
+            else:
+                raise self.unwritable(self.lock.lock_file, exc) from None
         try:
             yield
         finally:
             self.lock.release()
+
+    def unwritable(self, lock_file: str, exc: OSError) -> PsweepError:
+        """A lock file cannot be made: a read-only or someone else's calc dir."""
+        return PsweepError(
+            f"{lock_file} cannot be made ({exc.strerror or exc}): calc dir "
+            f"{self.calc_dir.path} is not writable here, and nothing was changed; make it "
+            "writable (or copy it to a folder you can write) and run again; reading it "
+            f"needs no writing: psweep show {self.calc_dir.path}"
+        )
+
+    def _wait_for_lock(self) -> None:
+        """Another process holds the lock: say so, wait up to ``lock_timeout``."""
+        print(
+            f"psweep: waiting for {self.lock.lock_file}, held by another process "
+            f"(a session writing this calc dir, or a suspended one); giving up after "
+            f"{self.lock_timeout:g} s",
+            file=sys.stderr,
+            flush=True,
+        )
+        try:
+            self.lock.acquire(timeout=self.lock_timeout)
+        except TimeoutError:
+            raise PsweepError(
+                f"{self.lock.lock_file} was held by another process for "
+                f"{self.lock_timeout:g} s; gave up: the rows stay in the journal for "
+                "the next run (set --psweep-lock-timeout or PSWEEP_LOCK_TIMEOUT)"
+            ) from None
 
     def _remove_stale_temps(self) -> None:
         """Temp files of writes that were killed (only a lock holder writes one)."""
@@ -333,6 +406,8 @@ class Database:
                 lock.acquire(timeout=0)
             except TimeoutError:  # filelock's Timeout is one
                 continue  # a live run writes this one
+            except OSError as exc:
+                raise self.unwritable(lock.lock_file, exc) from None
             try:
                 if path.exists():
                     yield path, lock
@@ -349,6 +424,7 @@ class Database:
         PsweepError, and the journals stay.
         """
         recovery = Recovery()
+        self.calc_dir.check_journal_dir()
         for path, lock in self.orphan_journals():
             try:
                 rows, damaged = journal.read_journal(path)
@@ -386,7 +462,16 @@ class Database:
             else:
                 path.unlink(missing_ok=True)
             Path(lock.lock_file).unlink(missing_ok=True)
+        self._remove_stale_marks()
         return recovery
+
+    def _remove_stale_marks(self) -> None:
+        """Start marks of ``ps.run`` on an executor whose run ended without removing
+        them (a killed driver): its journal is gone, merged above or never written."""
+        folder = self.calc_dir.journal_dir
+        for marks in folder.glob("*.started") if folder.is_dir() else ():
+            if not self.calc_dir.journal(marks.name[: -len(".started")]).exists():
+                shutil.rmtree(marks, ignore_errors=True)
 
     def _quarantine(self, path: Path) -> Path:
         """Move a journal that cannot be merged whole out of every later run's way."""

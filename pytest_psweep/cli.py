@@ -1,7 +1,7 @@
 """The ``psweep`` command: look at, export and recover a database without pandas code.
 
 psweep show [CALC_DIR_OR_DB] [--cols A B ...] [--last-run] [SELECTION]
-psweep export CALC_DIR_OR_DB OUT [--absolute-paths] [SELECTION]
+psweep export CALC_DIR_OR_DB OUT [--absolute-paths] [--all-columns] [SELECTION]
                                 (.csv, .json or .parquet by OUT's suffix)
 SELECTION: --latest --failed --sweep NAME --query EXPR --sort COL ... --reverse
 psweep recover CALC_DIR         (merge journals left by killed runs)
@@ -26,7 +26,7 @@ from typing import Any
 
 from . import shards, targets
 from .calcdir import LEGACY_DATABASE, CalcDir, Database, database_file
-from .database import df_read, df_to_json, df_write
+from .database import Unimportable, df_read, df_to_json, df_write
 from .errors import PsweepError
 from .frames import require_columns
 from .names import ATOL, CALC_DIR, DATABASE, RTOL
@@ -52,15 +52,43 @@ def database_path(path: str | Path) -> Path:
                 f"database {path} does not exist yet, but job-array shards left rows in "
                 f"{shards.folder(calc_dir)}: merge them with 'psweep merge {calc_dir.path}'"
             )
+        if path.name == DATABASE and (path.parent / LEGACY_DATABASE).is_file():
+            raise PsweepError(
+                f"calc dir {path.parent} holds psweep's {LEGACY_DATABASE}, not {DATABASE}: "
+                f"convert it once with 'psweep migrate {path.parent}' (it makes a backup "
+                f"first), or name the file: psweep show {path.parent / LEGACY_DATABASE}"
+            )
         raise PsweepError(f"database {path} does not exist")
     return path
+
+
+def read(path: Path) -> Any:
+    """A database file; rows holding objects of classes from the sweep modules are read
+    with the folders those modules were imported from on ``sys.path``: those the calc
+    dir's sessions and shards recorded, the calc dir's parent and this folder."""
+    try:
+        return df_read(path)
+    except Unimportable:
+        calc_dir = CalcDir(path.parent)
+        recorded = calc_dir.import_roots() + shards.import_roots(calc_dir)
+        candidates = [*recorded, str(path.parent.resolve().parent), os.getcwd()]
+        roots = [r for r in dict.fromkeys(candidates) if r not in sys.path and os.path.isdir(r)]
+        if not roots:
+            raise
+        sys.path[:0] = roots
+        try:
+            return df_read(path)
+        except Unimportable as again:
+            raise Unimportable(path, again.cause, tried=roots) from None
+        finally:
+            del sys.path[: len(roots)]
 
 
 def _selected(args: argparse.Namespace) -> Any:
     """The rows the options of show/export choose (``frames.df_select``)."""
     from .frames import df_select
 
-    df = df_read(database_path(args.database))
+    df = read(database_path(args.database))
     if getattr(args, "last_run", False) and "_run_seq" in df and len(df):
         df = df[df["_run_seq"] == df["_run_seq"].max()]
     return df_select(
@@ -102,10 +130,23 @@ def show(args: argparse.Namespace) -> None:
         )
 
 
+def export_columns(df: Any) -> list[Any]:
+    """What ``show`` shows, in its order: parameters and results that have a value in
+    these rows, then the book-keeping (``show``'s first, then every other)."""
+    public = [c for c in df if not str(c).startswith("_")]
+    if len(df):  # other sweeps' parameters and results say nothing here
+        public = [c for c in public if df[c].notna().any()]
+    private = [c for c in df if str(c).startswith("_")]
+    first = [c for c in SHOWN_BOOKKEEPING if c in private]
+    return public + first + [c for c in private if c not in first]
+
+
 def export(args: argparse.Namespace) -> None:
     out = Path(args.out)
     targets.check(out, "export", args.force, targets.EXPORT_MARKS, database_path(args.database))
     df = _selected(args)
+    if not args.all_columns:
+        df = df[export_columns(df)]
     if not args.absolute_paths and "_calc_dir" in df:
         # paths of this machine mean nothing elsewhere: relative to the calc dir's parent
         base = database_path(args.database).parent.parent
@@ -170,7 +211,7 @@ def report(args: argparse.Namespace) -> None:
         database = _with_shard_rows(path)
     else:
         path = database_path(args.database)
-        database = df_read(path)
+        database = read(path)
     title = args.title or f"psweep: {path.parent.resolve().name}"
     baseline = Baseline(rtol=args.rtol, atol=args.atol, ignore=tuple(args.ignore or ()))
     if args.baseline is not None:
@@ -185,7 +226,7 @@ def _with_shard_rows(path: Path) -> Any:
     does not (``--include-shards``: a study looked at before its final merge)."""
     from .database import concat, rows_to_frame
 
-    database = df_read(path) if path.is_file() else None
+    database = read(path) if path.is_file() else None
     waiting = shards.waiting_rows(CalcDir(path.parent)) if path.name == DATABASE else []
     if database is not None and "_pset_id" in database:
         merged = set(database["_pset_id"])
@@ -213,7 +254,7 @@ def merge(args: argparse.Namespace) -> None:
 def migrate(args: argparse.Namespace) -> None:
     from .migrate import migrate as convert
 
-    print(convert(args.calc_dir, args.params))
+    print(convert(args.calc_dir, args.params, args.fill_times))
 
 
 _FORCE = "Write over OUT even if it is a file psweep did not write (never a calc dir's own)."
@@ -240,6 +281,12 @@ def parser() -> argparse.ArgumentParser:
         help="Keep _calc_dir as stored (default: relative to the calc dir's parent).",
     )
     cmd.add_argument("--force", action="store_true", help=_FORCE)
+    cmd.add_argument(
+        "--all-columns",
+        action="store_true",
+        help="Every column in the database's order (default: as show orders them, "
+        "parameters and results without a value in these rows left out).",
+    )
     cmd.set_defaults(handler=export)
 
     cmd = commands.add_parser("recover", help="Merge rows left by killed runs.")
@@ -298,6 +345,12 @@ def parser() -> argparse.ArgumentParser:
         help="the parameter columns, hashed into _pset_hash (default: psweep's "
         "convention: the columns that neither start nor end with _)",
     )
+    cmd.add_argument(
+        "--fill-times",
+        action="store_true",
+        help="give rows whose _time_utc is no time the time of the row before (the text "
+        "is kept in _psweep_time_utc)",
+    )
     cmd.set_defaults(handler=migrate)
     return main
 
@@ -318,6 +371,14 @@ def _run(command: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a file of the command's own (an export's target, ...)
+        where = exc.filename if exc.filename is not None else "a file"
+        print(
+            f"{command.prog}: error: {where} cannot be used ({exc.strerror or exc}); make "
+            "it readable and writable (or name another path) and run the command again",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -329,7 +390,7 @@ def _read_any(path: str) -> Any:
     given = Path(path)
     if given.is_dir() and not (given / DATABASE).exists():
         given = given / LEGACY_DATABASE
-    return df_read(database_path(given))
+    return read(database_path(given))
 
 
 def db2json(argv: Sequence[str] | None = None) -> int:

@@ -8,10 +8,8 @@ function's argument ``pset`` with them. Calc dirs are never collected.
 
 from __future__ import annotations
 
-import collections
 import inspect
 import os
-import re
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ from .engine import code_hash
 from .errors import PsweepError
 from .names import DATABASE, SWEEP_ATTR, RowKey
 from .options import calc_dir_of
-from .params import Sweep, check_params, hash_params, pset_hash, python_scalar
+from .params import Sweep, check_params, hash_params, pset_ids
 from .settings import Options, State, options_of, state_of
 from .sweeps import SweepInfo, item_value
 
@@ -128,10 +126,14 @@ def _sweep_psets(
         compare.tolerances(getattr(sweep, "compare", None), options.compare_ignore),
     )
     mark = pytest.mark.pset  # looked up once: pytest checks the marker name each time
+    try:
+        ids = pset_ids(params)
+    except PsweepError as exc:
+        raise collector.CollectError(f"{where}: {exc}") from None
     # each item gets a dict of its own: its pset and the pset's hash (sweeps.item_value)
     return [
         pytest.param(item_value(pset, digest), id=pset_id, marks=mark(**pset))
-        for pset, digest, pset_id in zip(params, digests, pset_ids(params))
+        for pset, digest, pset_id in zip(params, digests, ids)
     ]
 
 
@@ -213,38 +215,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             pytrace=False,
         )
     metafunc.parametrize("pset", values)
-
-
-_SAFE_VALUE = re.compile(r"[\w.+-]{1,40}", re.ASCII)
-
-
-def pset_ids(params: list[dict[str, Any]]) -> list[str]:
-    """Readable, deterministic ids (``a=1-b=77``), unique within the sweep.
-
-    A value that would make a bad id (long, odd characters, containers) shows as a
-    short digest of its content, so every xdist worker still computes the same id.
-    """
-    ids = []
-    for pset in params:
-        parts = []
-        for key, value in pset.items():
-            value = python_scalar(value)  # a numpy scalar reads as the number it is
-            text = value if isinstance(value, str) else repr(value)
-            if not (isinstance(value, (str, int, float, bool)) or value is None) or not (
-                _SAFE_VALUE.fullmatch(text)
-            ):
-                text = "#" + pset_hash({"v": value})[:8]
-            parts.append(f"{key}={text}")
-        ids.append("-".join(parts) or "empty")
-    seen = collections.Counter(ids)
-    numbered: collections.Counter[str] = collections.Counter()
-    unique = []
-    for pset_id in ids:
-        if seen[pset_id] > 1:
-            numbered[pset_id] += 1
-            pset_id = f"{pset_id}-{numbered[pset_id] - 1}"
-        unique.append(pset_id)
-    return unique
 
 
 @pytest.fixture

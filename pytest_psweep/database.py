@@ -53,6 +53,8 @@ def df_read(path: str | os.PathLike[str], fmt: str = "pickle", **kwargs: Any) ->
         raise
     except FileNotFoundError:
         raise PsweepError(f"database {path} does not exist") from None
+    except (ImportError, AttributeError) as exc:  # the file is fine: a class is missing
+        raise Unimportable(path, exc) from exc
     except Exception as exc:
         raise PsweepError(
             f"database {path} cannot be read ({type(exc).__name__}: {exc}); it is "
@@ -64,6 +66,24 @@ def df_read(path: str | os.PathLike[str], fmt: str = "pickle", **kwargs: Any) ->
             "it is left as it is: move it away or restore a backup"
         )
     return df
+
+
+class Unimportable(PsweepError):
+    """A database that holds objects of a class that cannot be imported here: the file
+    is intact; the module defining the class must be importable to read it."""
+
+    def __init__(self, path: Path, cause: BaseException, tried: Iterable[str] = ()) -> None:
+        self.path, self.cause = path, cause
+        module = getattr(cause, "name", None) if isinstance(cause, ImportError) else None
+        what = f"module {module!r}" if module else f"a class ({cause})"
+        tried = list(tried)
+        super().__init__(
+            f"database {path} is intact, but holds objects of {what}, which cannot be "
+            f"imported here ({type(cause).__name__}: {cause})"
+            + (f"; looked in {', '.join(tried)}" if tried else "")
+            + ": make the sweep modules importable (run from the folder they are in, or "
+            "PYTHONPATH=<that folder>) and run again"
+        )
 
 
 def df_write(df: Any, path: Any, fmt: str = "pickle", **kwargs: Any) -> None:
@@ -172,10 +192,29 @@ def to_json(df: pd.DataFrame) -> str:
     }
     # one row a line, so that a baseline kept in git diffs row by row
     rows = ",\n".join(
-        json.dumps([_json_value(value) for value in row], allow_nan=False)
-        for row in df.itertuples(index=False, name=None)
+        json.dumps(_json_row(df, number, row), allow_nan=False)
+        for number, row in enumerate(df.itertuples(index=False, name=None))
     )
     return json.dumps(head, allow_nan=False)[:-1] + f', "data": [\n{rows}\n]}}\n'
+
+
+def _json_row(df: pd.DataFrame, number: int, row: tuple[Any, ...]) -> list[Any]:
+    """A row's values as JSON can hold them; a value that contains itself (a list
+    appended to itself) is a PsweepError naming the row and column."""
+    values = []
+    for column, value in zip(df.columns, row):
+        try:
+            values.append(_json_value(value))
+        except RecursionError:
+            pset_id = df["_pset_id"].iloc[number] if "_pset_id" in df else None
+            raise PsweepError(
+                f"row {number}"
+                + (f" (_pset_id {pset_id})" if pset_id is not None else "")
+                + f", column {column!r}: its value contains itself, which JSON cannot "
+                f"hold; nothing was written: export to .csv (values as text), or leave "
+                f"the row out (--query \"_pset_id != '{pset_id}'\")"
+            ) from None
+    return values
 
 
 def _json_value(value: Any) -> Any:
@@ -283,7 +322,7 @@ class Columns:
         """The rows as a DataFrame indexed by ``_time_utc``."""
         import pandas as pd
 
-        frame = pd.DataFrame(self.columns)
+        frame = pd.DataFrame({key: typed(values) for key, values in self.columns.items()})
         if "_time_utc" in frame:
             # rows carry _time_utc in wire form: integer microseconds since the epoch
             frame["_time_utc"] = pd.to_datetime(frame["_time_utc"], unit="us", utc=True)
@@ -311,10 +350,59 @@ def concat(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
         return new
     if len(new) == 0:
         return old
+    old, new = _nullable(old, new.columns), _nullable(new, old.columns)
     with warnings.catch_warnings():
         # sweeps with different parameter names share one database: NA is intended
         warnings.simplefilter("ignore", FutureWarning)
-        return pd.concat([old, new], sort=False)
+        both = pd.concat([old, new], sort=False)
+    for column in both.columns[both.dtypes == "Float64"]:
+        if "Float64" not in (str(old[column].dtype), str(new[column].dtype)):
+            # ints (Int64) and floats (float64) of one column: floats, NaN missing
+            both[column] = both[column].astype(float)
+    return both
+
+
+# -- dtypes -------------------------------------------------------------------------
+# A column of integers stays integer where some rows lack a value (pandas' nullable
+# Int64, not float64), a column of booleans boolean (not object); other columns get
+# the dtype pandas gives their values (float64, datetime64, str, object).
+
+_NULLABLE = {"i": "Int64", "u": "Int64", "b": "boolean"}
+
+
+def typed(values: list[Any]) -> Any:
+    """A column's values (None where a row lacks one) as an array of the column's
+    dtype: Int64 or boolean where ints or bools have gaps, else as they are."""
+    import pandas as pd
+
+    present = [value for value in values if value is not None]
+    if len(present) == len(values) or not present:
+        return values
+    kinds = {_kind(value) for value in present}
+    if kinds == {"b"}:
+        return pd.array(values, dtype="boolean")
+    if kinds == {"i"} and all(-(2**63) <= int(value) < 2**63 for value in present):
+        return pd.array(values, dtype="Int64")
+    return values
+
+
+def _kind(value: Any) -> str:
+    """The kind of a value: "b" a bool, "i" an integer, "" anything else."""
+    kind = type(value)
+    if kind is bool or (kind.__module__ == "numpy" and kind.__name__ == "bool"):
+        return "b"
+    if kind is int or (kind.__module__ == "numpy" and isinstance(value, numbers.Integral)):
+        return "i"
+    return ""
+
+
+def _nullable(frame: pd.DataFrame, others: Any) -> pd.DataFrame:
+    """frame with its int and bool columns that ``others`` lacks made nullable (Int64,
+    boolean): below or above rows without them, they stay ints and bools."""
+    lacking = [c for c in frame.columns if c not in others and frame[c].dtype.kind in _NULLABLE]
+    if not lacking:
+        return frame
+    return frame.astype({c: _NULLABLE[frame[c].dtype.kind] for c in lacking})
 
 
 def assign_counters(new: pd.DataFrame, *before: pd.DataFrame | None) -> None:

@@ -17,14 +17,15 @@ import platform
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .calcdir import LEGACY_DATABASE, Database
 from .database import assign_counters, concat, rows_to_frame
 from .errors import PsweepError
+from .executors import Journaling, execute_all
 from .names import CALC_DIR, DATABASE
 from .names import new_id as new_id
 from .params import check_params, hash_params
@@ -38,32 +39,6 @@ if TYPE_CHECKING:
 # -- ps.run ---------------------------------------------------------------------------
 
 _NA: Any = object()  # run()'s fill_value default: missing values stay NA
-
-_pool_job: tuple[Run, Callable[[dict[str, Any]], Any]] | None = None
-
-
-def _pool_init(run: Run, func: Callable[[dict[str, Any]], Any]) -> None:
-    """A ``poolsize`` pool's worker gets the function once, not pickled per pset
-    (forked, it takes lambdas and local functions too)."""
-    global _pool_job
-    _pool_job = (run, func)
-
-
-def _pool_task(task: tuple[int, dict[str, Any], str]) -> tuple[int, bool, Any]:
-    assert _pool_job is not None, "_pool_init first"
-    return _execute_task(*_pool_job, task)
-
-
-def _execute_task(
-    run: Run, func: Callable[[dict[str, Any]], Any], task: tuple[int, dict[str, Any], str]
-) -> tuple[int, bool, Any]:
-    """Run one pset where an executor runs it: (its index in params, did it
-    succeed, its row or the exception), so that an exception comes back as a value."""
-    index, pset, digest = task
-    try:
-        return index, True, run.execute(func, pset, digest, False)
-    except Exception as exc:
-        return index, False, exc
 
 
 def run(
@@ -148,7 +123,10 @@ def run(
 
     tasks = list(zip(params, hash_params(params, "run")))
     if skip_dups and before is not None and "_pset_hash" in before:
-        done = set(before["_pset_hash"])
+        ran = before  # a pset that crashed its process runs again
+        if "_outcome" in before:
+            ran = before[~before["_outcome"].isin(["crashed"]).to_numpy()]
+        done = set(ran["_pset_hash"])
         tasks = [task for task in tasks if task[1] not in done]
     # psweep's function sees its row's counters (the database numbers the rows again
     # when it appends them: the same numbers unless another run appended meanwhile)
@@ -164,7 +142,10 @@ def run(
     places: dict[int, int] = {}  # id of a row -> its pset's index in params
     failure: BaseException | None = None
     try:
-        for index, row in _execute_all(this_run, func, tasks, poolsize, simulate, executor):
+        journaling = Journaling(session.record_started, session.record_ended) if save else None
+        for index, row in execute_all(
+            this_run, func, tasks, poolsize, simulate, executor, journaling
+        ):
             places[id(row)] = index
             row.update(provenance_columns)
             if save:
@@ -281,57 +262,6 @@ def _git_commit(calc_dir: Path, run_id: str) -> None:
         )
         if done.returncode != 0 and "nothing to commit" not in done.stdout:
             raise PsweepError(f"run(git=True): git {args[0]} failed: {done.stderr.strip()}")
-
-
-def _execute_all(
-    run_: Run,
-    func: Callable[[dict[str, Any]], Any],
-    tasks: list[tuple[dict[str, Any], str]],
-    poolsize: int | None,
-    simulate: bool,
-    executor: Executor | None,
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(index in params, row) as psets finish: serially in params order, or from an
-    executor (the caller's, or a process pool of ``poolsize``)."""
-    if simulate or (executor is None and (not poolsize or poolsize <= 1)):
-        for index, (pset, digest) in enumerate(tasks):
-            yield index, run_.execute(func, pset, digest, simulate)
-        return
-    if executor is not None:
-        yield from _from_executor(executor, functools.partial(_execute_task, run_, func), tasks)
-        return
-    with ProcessPoolExecutor(poolsize, initializer=_pool_init, initargs=(run_, func)) as pool:
-        yield from _from_executor(pool, _pool_task, tasks)
-
-
-def _from_executor(
-    executor: Executor,
-    execute: Callable[[tuple[int, dict[str, Any], str]], tuple[int, bool, Any]],
-    tasks: list[tuple[dict[str, Any], str]],
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Each (index, row) as soon as its pset finishes. A raising pset stops the run: psets not
-    started are cancelled, those running finish and their rows come first."""
-    futures = [
-        executor.submit(execute, (index, pset, digest))
-        for index, (pset, digest) in enumerate(tasks)
-    ]
-    failure: BaseException | None = None
-    try:
-        for future in as_completed(futures):
-            if future.cancelled():  # after a failure: never started
-                continue
-            index, ok, value = future.result()
-            if ok:
-                yield index, value
-            elif failure is None:
-                failure = value
-                for pending in futures:
-                    pending.cancel()
-    finally:  # also at a Ctrl-C or an error here: nothing more starts
-        for pending in futures:
-            pending.cancel()
-    if failure is not None:
-        raise failure
 
 
 def _print_row(row: dict[str, Any], verbose: bool | Sequence[str]) -> None:

@@ -13,6 +13,7 @@ not changed.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,23 +57,36 @@ def refusal(calc_dir: Path, why: str) -> PsweepError:
     )
 
 
-def upgrade(df: pd.DataFrame, params: Sequence[str] | None = None) -> pd.DataFrame:
+def upgrade(
+    df: pd.DataFrame,
+    params: Sequence[str] | None = None,
+    fill_times: bool = False,
+    command: str = "psweep migrate CALC_DIR",
+    source: str = "FILE",
+) -> pd.DataFrame:
     """A psweep database in this package's form (a new frame; ``df`` unchanged).
 
     ``_pset_hash`` is computed from the parameter columns ``params``; by default
     psweep's own (``df_extract_params``): the columns that neither start nor end with
     ``_``. A result column without the ``_`` suffix must be left out by naming the
     parameters, or its value would make every pset new to ``skip_dups``.
+
+    Missing counters are numbered on; a ``_time_utc`` that is no time is a
+    PsweepError naming ``command`` with ``--fill-times`` (``fill_times``: the time of
+    the row before, the text kept in ``_psweep_time_utc``); columns named twice are
+    kept once where they hold the same values, else a PsweepError.
     """
     import numpy as np
     import pandas as pd
 
-    out = df.reset_index(drop=True).infer_objects()
+    out = _unique_columns(df.reset_index(drop=True), source).infer_objects()
     if "_time_utc" not in out:
-        raise PsweepError("the database has no _time_utc column: it is no psweep database")
-    times = pd.to_datetime(out["_time_utc"])
-    times = times.dt.tz_localize("UTC") if times.dt.tz is None else times.dt.tz_convert("UTC")
-    out["_time_utc"] = times
+        raise PsweepError(
+            "the database has no _time_utc column: it is no psweep database, and nothing "
+            "was changed; give it one in Python (ps.df_read, df['_time_utc'] = ..., "
+            "ps.df_write) to migrate it, or use another calc dir"
+        )
+    out["_time_utc"] = _utc_times(out, fill_times, command)
     if "_pset_hash" in out and PSWEEP_HASH not in out:
         out[PSWEEP_HASH] = out["_pset_hash"]
     if params is None:
@@ -84,10 +98,9 @@ def upgrade(df: pd.DataFrame, params: Sequence[str] | None = None) -> pd.DataFra
     ]
     out["_pset_seq"] = _filled(out.get("_pset_seq"), np.arange(len(out)))
     if "_run_id" in out:
-        run_ids = out["_run_id"]
-        first_seen = {run_id: n for n, run_id in enumerate(dict.fromkeys(run_ids))}
-        by_order = np.asarray([first_seen[run_id] for run_id in run_ids])
-        out["_run_seq"] = _filled(out.get("_run_seq"), by_order)
+        out["_run_seq"] = _run_counters(out["_run_id"], out.get("_run_seq"))
+    else:  # no run ids: one run
+        out["_run_seq"] = _filled(out.get("_run_seq"), np.zeros(len(out), dtype=np.int64))
     out.index = pd.DatetimeIndex(out["_time_utc"]).rename(None)
     return out
 
@@ -105,9 +118,81 @@ def _filled(existing: Any, fallback: Any) -> Any:
     if not missing.any():
         return values.astype(np.int64).to_numpy()
     start = int(values.max()) + 1 if (~missing).any() else 0
-    filled = values.to_numpy(dtype=float, na_value=np.nan)
+    filled = values.to_numpy(dtype=float, na_value=np.nan, copy=True)  # pandas 3: read-only
     filled[missing] = np.arange(start, start + int(missing.sum()))
     return filled.astype(np.int64)
+
+
+def _run_counters(run_ids: pd.Series, existing: Any) -> Any:
+    """``_run_seq`` as integers: the existing ones kept; a row without one takes its
+    run's (another row of the same ``_run_id``), else runs are numbered on after the
+    largest, in the order they first appear."""
+    import numpy as np
+    import pandas as pd
+
+    if existing is None:
+        existing = pd.Series(np.nan, index=run_ids.index)
+    values = pd.to_numeric(existing, errors="coerce")
+    per_run: dict[Any, int] = {}
+    for run_id, value in zip(run_ids, values):
+        if not pd.isna(value):
+            per_run[run_id] = max(per_run.get(run_id, int(value)), int(value))
+    after = max(per_run.values(), default=-1) + 1
+    for run_id in dict.fromkeys(run_ids):
+        if run_id not in per_run:
+            per_run[run_id] = after
+            after += 1
+    counters = [
+        per_run[run_id] if pd.isna(value) else int(value) for run_id, value in zip(run_ids, values)
+    ]
+    return np.asarray(counters, dtype=np.int64)
+
+
+def _unique_columns(df: pd.DataFrame, source: str) -> pd.DataFrame:
+    """df with each column name once: copies that hold the same values are dropped;
+    names twice with different values are a PsweepError."""
+    twice = list(dict.fromkeys(df.columns[df.columns.duplicated()]))
+    if not twice:
+        return df
+    for name in twice:
+        copies = df.loc[:, df.columns == name]
+        first = copies.iloc[:, 0]
+        if not all(copies.iloc[:, n].equals(first) for n in range(1, copies.shape[1])):
+            raise PsweepError(
+                f"the database has {copies.shape[1]} columns named {name!r} with different "
+                "values, and this package cannot tell which is the parameter or result; "
+                f"nothing was changed: rename them in Python (df = ps.df_read({source!r}); "
+                f"df.columns = [...]; ps.df_write(df, {source!r})) and migrate again"
+            )
+    return df.loc[:, ~df.columns.duplicated()]
+
+
+def _utc_times(out: pd.DataFrame, fill: bool, command: str) -> pd.Series:
+    """``_time_utc`` as UTC times (psweep's naive ones are UTC); values that are no
+    time filled from the row before (after) with ``fill``, else a PsweepError."""
+    import pandas as pd
+
+    raw = out["_time_utc"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "could not infer format"
+        times = pd.to_datetime(raw, utc=True, errors="coerce", format="mixed")
+    bad = times.isna().to_numpy()
+    if not bad.any():
+        return times
+    examples = ", ".join(f"row {n}: {raw.iloc[n]!r}" for n in bad.nonzero()[0][:3])
+    if not fill or bad.all():
+        raise PsweepError(
+            f"{int(bad.sum())} of {len(raw)} rows have a _time_utc that is no time "
+            f"({examples}); nothing was changed: "
+            + (
+                f"run '{command} --fill-times' to give each the time of the row before "
+                "it (its text is kept in _psweep_time_utc)"
+                if not bad.all()
+                else "no row has a time to take: set _time_utc in Python and migrate again"
+            )
+        )
+    out["_psweep_time_utc"] = [str(value) if flag else None for value, flag in zip(raw, bad)]
+    return times.ffill().bfill()
 
 
 @dataclass
@@ -123,7 +208,9 @@ class Migration:
         return f"migrated {self.rows} rows of {self.source} ({self.reason}); backup: {self.backup}"
 
 
-def migrate(calc_dir: str | Path, params: Sequence[str] | None = None) -> Migration:
+def migrate(
+    calc_dir: str | Path, params: Sequence[str] | None = None, fill_times: bool = False
+) -> Migration:
     """Convert a psweep calc dir in place, under the database's lock. Idempotent; a
     crash at any point leaves either the old database or the new one (and a
     backup), never a half-converted one."""
@@ -152,7 +239,17 @@ def migrate(calc_dir: str | Path, params: Sequence[str] | None = None) -> Migrat
             )
         old = ours if ours is not None else df_read(source)
         reason = needs_migration(old) or f"psweep's {LEGACY_DATABASE}"
-        new = upgrade(old, params)
+        command = f"psweep migrate {calc.path}"
+        try:
+            new = upgrade(old, params, fill_times, command, str(source))
+        except PsweepError as exc:
+            raise PsweepError(f"{source}: {exc}") from None
+        except Exception as exc:  # a form of database no test has seen: no traceback
+            raise PsweepError(
+                f"{source} cannot be converted ({type(exc).__name__}: {exc}); nothing was "
+                "changed: convert it in Python (ps.df_read, pytest_psweep.migrate.upgrade, "
+                "ps.df_write) or report the database's form as a bug"
+            ) from exc
         kept = backup(calc, new)
         df_write(new, calc.database)
         if source != calc.database:

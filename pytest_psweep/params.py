@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime
 import decimal
@@ -13,6 +14,7 @@ import math
 import numbers
 import os
 import pickle
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -489,3 +491,47 @@ def sweep(
         return func
 
     return mark
+
+
+_SAFE_VALUE = re.compile(r"[\w.+-]{1,40}", re.ASCII)
+
+
+def pset_ids(params: list[dict[str, Any]]) -> list[str]:
+    """Readable, deterministic ids (``a=1-b=77``), unique within the sweep.
+
+    A value that would make a bad id (long, odd characters, containers) shows as a
+    short digest of its content, so every xdist worker still computes the same id.
+    """
+    ids = []
+    for number, pset in enumerate(params):
+        parts = []
+        for key, value in pset.items():
+            value = python_scalar(value)  # a numpy scalar reads as the number it is
+            text = value if isinstance(value, str) else _repr(value, key, number)
+            if not (isinstance(value, (str, int, float, bool)) or value is None) or not (
+                _SAFE_VALUE.fullmatch(text)
+            ):
+                text = "#" + pset_hash({"v": value})[:8]
+            parts.append(f"{key}={text}")
+        ids.append("-".join(parts) or "empty")
+    seen = collections.Counter(ids)
+    numbered: collections.Counter[str] = collections.Counter()
+    unique = []
+    for pset_id in ids:
+        if seen[pset_id] > 1:
+            numbered[pset_id] += 1
+            pset_id = f"{pset_id}-{numbered[pset_id] - 1}"
+        unique.append(pset_id)
+    return unique
+
+
+def _repr(value: Any, key: str, number: int) -> str:
+    """repr(value); a repr that raises is a PsweepError naming the pset and key."""
+    try:
+        return repr(value)
+    except Exception as exc:
+        raise PsweepError(
+            f"pset {number} (counting from 0), parameter {key!r}: repr() of its "
+            f"{type(value).__qualname__} raised {type(exc).__name__}: {exc}; ids, marks "
+            "and reports show values by repr: give the class a __repr__ that works"
+        ) from None

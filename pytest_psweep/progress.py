@@ -14,6 +14,7 @@ from typing import Any
 
 from .database import latest_passed, row_keys
 from .names import RowKey
+from .params import pset_ids
 
 
 def duration(seconds: float) -> str:
@@ -89,6 +90,12 @@ def prediction(before: Any, cases: Iterable[tuple[RowKey, str]]) -> list[str]:
     ]
     lines += [f"  slowest: {name} {float(seconds):.3g} s" for seconds, name in slowest]
     return lines
+
+
+def pset_id_of(params: dict[str, Any]) -> str:
+    """The id pytest gave the item of these parameter values (``a=1-b=#1f9b0e21``),
+    for node ids built from database rows."""
+    return pset_ids([params])[0]
 
 
 def estimate(before: Any, items: dict[str, int], workers: int) -> str | None:

@@ -24,7 +24,7 @@ from .calcdir import Database
 from .database import concat, row_keys, rows_to_frame
 from .options import usage_errors
 from .params import public_values
-from .progress import Progress, estimate, prediction
+from .progress import Progress, estimate, prediction, pset_id_of
 from .session import CalcSession
 from .settings import Options
 from .sweeps import SweepPset, header_counts, sweep_pset
@@ -360,8 +360,8 @@ class Reporter:
 
 
 def _params_text(row: dict[str, Any]) -> str:
-    """A simulated row's parameters (it has no results): ``a=1-b=2``."""
-    return "-".join(f"{key}={value}" for key, value in public_values(row).items())
+    """A simulated row's parameters (it has no results) as its node id shows them."""
+    return pset_id_of(public_values(row))
 
 
 def _larger(old: float | None, new: float | None) -> float | None:

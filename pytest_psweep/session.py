@@ -9,6 +9,7 @@ database before it starts (done psets, the baseline of a comparison).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 from collections.abc import Sequence
@@ -28,7 +29,14 @@ from .calcdir import (
 )
 from .database import latest_passed, row_keys, rows_to_frame, write_atomic
 from .errors import PsweepError
-from .journal import Journal, encode_row, read_journal
+from .journal import (
+    STARTED,
+    Journal,
+    encode_cancel,
+    encode_row,
+    encode_row_keeping,
+    read_journal,
+)
 from .names import RowKey
 
 if TYPE_CHECKING:
@@ -176,6 +184,17 @@ class CalcSession:
         self.record_encoded(encode_row(row))
         self._rows.append(row)
 
+    def record_started(self, row: dict[str, Any]) -> None:
+        """Journal that a pset started: its row as a ``crashed`` one, which the next
+        run merges if this process dies before ``record_ended`` takes it back."""
+        if self._journal is not None:
+            self._journal.append(encode_row_keeping(row, STARTED)[0])
+
+    def record_ended(self, pset_id: str) -> None:
+        """Take back the "started" record of ``pset_id``: it finished, or failed."""
+        if self._journal is not None:
+            self._journal.append(encode_cancel(pset_id))
+
     def record_encoded(self, record: bytes) -> None:
         """Journal a row encoded where it was made (e.g. an xdist worker); it is read
         back from the journal at the end, so a long session keeps no rows in memory."""
@@ -242,6 +261,8 @@ class CalcSession:
             self._close_journal(remove=False)
             raise
         self._close_journal(remove=True)
+        with contextlib.suppress(PsweepError):  # the rows are written: a note only
+            self.target.add_import_roots(import_roots)
         return written
 
     def finish_shard(self) -> Path | None:

@@ -40,7 +40,7 @@ from .names import DATABASE
 SHARDS_DIR = "shards"
 ENDED = ".shard"  # the journal of a shard session that ended
 MANIFEST = ".json"
-_RUN_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+_RUN_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")  # no ".", "..", hidden
 _FILE = re.compile(r"(?P<run>.+)\.(?P<index>\d+)of(?P<count>\d+)\.(?P<token>[0-9a-f]+)$")
 # the namespace of run ids made from a SLURM array job's id (uuid5)
 _SLURM_NAMESPACE = uuid.UUID("5b0e6b52-4c4f-4b8e-9a53-2f1e4a7d0c11")
@@ -114,8 +114,8 @@ def check_run_id(text: str) -> str:
     """A run id the user chose: it names files, so letters, digits, ``_ . -`` only."""
     if not _RUN_ID.fullmatch(text):
         raise PsweepError(
-            f"--psweep-run-id={text!r}: use letters, digits, '_', '.' and '-' only "
-            "(at most 128): it names files in the calc dir"
+            f"--psweep-run-id={text!r}: use letters, digits, '_', '.' and '-' only, "
+            "not '.' first (at most 128): it names files in the calc dir"
         )
     return text
 
@@ -370,6 +370,11 @@ def _shard(manifest: dict[str, Any]) -> Shard:
         return parse_shard(str(manifest.get("shard")), {})
     except PsweepError:
         return Shard(0, 1)
+
+
+def import_roots(calc_dir: CalcDir) -> list[str]:
+    """The folders the shards' manifests say their sweep modules came from."""
+    return sorted({str(r) for m in _manifests(calc_dir) for r in m.get("import_roots", ())})
 
 
 class _importable:

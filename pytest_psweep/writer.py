@@ -267,4 +267,9 @@ if __name__ == "__main__":
     # a Ctrl-C at the terminal reaches the whole process group: the session handles
     # it and still has the finished rows written, so the writer must not die of it
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    main(os.fdopen(int(sys.argv[1]), "r"), os.fdopen(int(sys.argv[2]), "w"))
+    try:
+        main(os.fdopen(int(sys.argv[1]), "r"), os.fdopen(int(sys.argv[2]), "w"))
+    except BrokenPipeError:
+        # the session died (a pset's os._exit, a kill) before it read our answer: its
+        # journal keeps every row for the next run, and there is nobody to tell
+        os._exit(0)

@@ -137,10 +137,13 @@ def test_recover_merges_journal_of_a_killed_run(tmp_path, monkeypatch):
     stop(proc)
     waiting = psweep("show", "calc", check=False)
     assert waiting.returncode == 1
-    assert "3 rows of an interrupted run wait in calc/journal" in waiting.stderr
+    # 3 finished rows, and a=3, which was running when the process was killed
+    assert "4 rows of an interrupted run wait in calc/journal" in waiting.stderr
     assert "'psweep recover calc'" in waiting.stderr
-    assert psweep("recover", "calc").stdout.strip() == "recovered 3 rows into calc/results.pk"
-    assert list(ps.df_read("calc/results.pk")["a"]) == [0, 1, 2]
+    assert psweep("recover", "calc").stdout.strip() == "recovered 4 rows into calc/results.pk"
+    recovered = ps.df_read("calc/results.pk")
+    assert list(recovered["a"]) == [0, 1, 2, 3]
+    assert list(recovered["_outcome"].fillna("")) == ["", "", "", "crashed"]
     assert psweep("recover", "calc").stdout.strip() == "recovered 0 rows into calc/results.pk"
 
 
@@ -181,9 +184,9 @@ def test_show_selects_latest_failed_sweep_and_sorts(study):
     lines = latest.splitlines()
     assert lines[0].split() == ["a", "r", "n", "m", "_run_seq", "_pset_seq", "_outcome", "_sweep"]
     assert [line.split()[:2] for line in lines[1:4]] == [
-        ["3.0", "30.0"],
-        ["2.0", "20.0"],
-        ["1.0", "10.0"],
+        ["3", "30"],  # integers shown as such, though sweep_n's rows lack them
+        ["2", "20"],
+        ["1", "10"],
     ]
     assert lines[-1] == "[4 rows]"
     assert len(ps.df_latest(everything)) == 4  # the same from Python
@@ -212,3 +215,41 @@ def test_export_latest_with_relative_paths(study, tmp_path):
     psweep("export", "calc", "all.json", "--absolute-paths")
     df = ps.df_read(tmp_path / "all.json", fmt="json")
     assert len(df) == 8 and set(df["_calc_dir"]) == {str(study)}
+
+
+def test_export_orders_columns_as_show_and_drops_other_sweeps(study, tmp_path):
+    psweep("export", "calc", "n.csv", "--sweep", "sweep_n")
+    columns = list(pd.read_csv(tmp_path / "n.csv").columns)
+    shown = psweep("show", "--sweep", "sweep_n").stdout.splitlines()[0].split()
+    assert (
+        columns[: len(shown)] == shown == ["n", "m", "_run_seq", "_pset_seq", "_outcome", "_sweep"]
+    )
+    assert "a" not in columns and "r" not in columns  # the other sweep's: empty here
+    assert {"_pset_hash", "_time_utc", "_calc_dir"} <= set(columns[len(shown) :])
+    psweep("export", "calc", "every.csv", "--sweep", "sweep_n", "--all-columns")
+    every = list(pd.read_csv(tmp_path / "every.csv").columns)
+    assert every == list(ps.df_read(study / "results.pk").columns)
+    # a baseline exported for one sweep still compares: its key columns are there
+    psweep("export", "calc", "n.json", "--sweep", "sweep_n")
+    baseline = ps.df_read(tmp_path / "n.json", fmt="json")
+    assert {"_sweep", "_pset_hash"} <= set(baseline.columns) and len(baseline) == 2
+
+
+def _loop(pset):
+    value = [pset["a"]]
+    value.append(value)  # a list that contains itself
+    return {"loop": value}
+
+
+def test_export_to_json_of_a_value_containing_itself_names_row_and_column(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ps.run(lambda p: {"r": 1}, ps.plist("a", [1]))
+    df = ps.run(_loop, ps.plist("a", [2]))
+    done = psweep("export", "calc", "out.json", check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    pset_id = df["_pset_id"].iloc[1]
+    assert f"row 1 (_pset_id {pset_id}), column 'loop': its value contains itself" in done.stderr
+    assert not (tmp_path / "out.json").exists()
+    left_out = psweep("export", "calc", "out.json", "--query", f"_pset_id != '{pset_id}'")
+    assert "wrote 1 rows" in left_out.stdout
+    assert "wrote 2 rows" in psweep("export", "calc", "out.csv").stdout

@@ -90,6 +90,7 @@ def test_a_killed_driver_loses_only_the_psets_that_did_not_finish(in_tmp):
     # the next run merges what the killed one left
     db = ps.run(slow_first, ps.plist("x", [99]), calc_dir="calc")
     assert sorted(db["x"]) == [*range(1, 8), 99]
+    assert os.listdir("calc/journal") == []  # the killed run's start marks too
 
 
 def test_wrong_executor_arguments_are_clear_errors(in_tmp):

@@ -303,6 +303,37 @@ def test_a_read_only_calc_dir_stops_before_the_first_pset(pytester, tmpfs):
     assert done(marks) == []
 
 
+def test_the_cli_on_a_read_only_calc_dir_says_so_in_one_line(pytester, tmpfs):
+    calc = tmpfs(pytester.path / "calc", size="16m")
+    marked(pytester, n=4)
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=4)
+    pytester.runpytest_subprocess("--psweep", "--psweep-shard=0/2")  # a shard file waits
+    marked(pytester, n=4, stop_at=2, action="os._exit(1)")
+    pytester.runpytest_subprocess("--psweep")  # dies: its journal waits
+    remount(calc, "ro")
+    psweep = [sys.executable, "-m", "pytest_psweep.cli"]
+    for command in (["recover"], ["merge"], ["merge", "--final"], ["migrate"]):
+        done = subprocess.run(
+            [*psweep, *command, "calc"], capture_output=True, text=True, cwd=pytester.path
+        )
+        assert done.returncode == 1, (command, done.stdout, done.stderr)
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+        assert ".lock cannot be made (Read-only file system): calc dir" in done.stderr
+        assert "make it writable" in done.stderr
+    shown = subprocess.run(
+        [*psweep, "show", "calc"], capture_output=True, text=True, cwd=pytester.path
+    )  # reading takes no lock
+    assert shown.returncode == 0 and "[4 rows]" in shown.stdout, shown.stderr
+    export = subprocess.run(
+        [*psweep, "export", "calc", "calc/out.csv"],
+        capture_output=True,
+        text=True,
+        cwd=pytester.path,
+    )
+    assert export.returncode == 1 and export.stderr.count("\n") == 1, export.stderr
+    assert "calc/out.csv cannot be used (Read-only file system)" in export.stderr
+
+
 def test_a_full_disk_during_the_session_stops_it_and_keeps_the_rows(pytester, read_db, tmpfs):
     calc = tmpfs(pytester.path / "calc", size="64k")
     marks = marked(pytester, n=40, blob=4000)
@@ -445,3 +476,46 @@ def test_ps_run_with_a_pool_saves_every_row_its_workers_finished(tmp_path, monke
     finished = done(marks)
     assert len(finished) > 3  # psets after the failing one finished too
     assert sorted(ps.df_read("calc/results.pk")["a"]) == finished
+
+
+def test_two_calc_dirs_linking_one_journal_folder_never_take_each_others_rows(tmp_path):
+    shared = tmp_path / "fast-disk"
+    shared.mkdir()
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "journal").symlink_to(shared)
+    script = tmp_path / "dies.py"
+    script.write_text(
+        "import os, sys\nimport pytest_psweep as ps\n"
+        "def f(p):\n    if p['a'] == 2:\n        os._exit(1)\n    return {'r': p['a']}\n"
+        "ps.run(f, ps.plist('a', range(4)), calc_dir=sys.argv[1])\n"
+    )
+    assert subprocess.run([sys.executable, str(script), str(tmp_path / "one")]).returncode == 1
+    with pytest.raises(ps.PsweepError, match="the journal folder of calc dir .*one: calc dirs"):
+        ps.run(lambda p: {}, ps.plist("b", [1]), calc_dir=tmp_path / "two")
+    assert not (tmp_path / "two" / "results.pk").exists()
+    df = ps.run(lambda p: {"r": 9}, ps.plist("a", [9]), calc_dir=tmp_path / "one")
+    assert list(df["a"]) == [0, 1, 2, 9]  # its own rows, a=2 crashed
+    assert list(df["_outcome"].fillna("")) == ["", "", "crashed", ""]
+
+
+def test_a_session_killed_by_its_pset_leaves_no_writer_traceback(pytester):
+    pytester.makepyfile(
+        sweep_exit="""
+        import os
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.grid(a=[1, 2]))
+        def sweep_exit(pset):
+            os._exit(1)
+        """
+    )
+    result = pytester.runpytest_subprocess("--psweep")
+    assert result.ret == 1
+    time.sleep(2)  # the writer, left alone, finds nobody to answer; it shares stderr
+    stderr = (pytester.path / "stderr").read_text()  # where pytester had it written
+    assert "BrokenPipeError" not in stderr and "Traceback" not in stderr, stderr
+    again = pytester.runpytest_subprocess("--psweep", "--psweep-skip-dups", "-k", "nothing")
+    again.stdout.fnmatch_lines(["*merged 1 rows left by an interrupted session*"])
+    df = ps.df_read(pytester.path / "calc" / "results.pk")
+    assert list(df["_outcome"]) == ["crashed"] and list(df["a"]) == [1]

@@ -359,12 +359,15 @@ def test_killed_run_loses_no_finished_row(in_tmp):
         text=True,
         check=True,
     )
-    assert "merged 4 rows left by an interrupted run" in result.stderr
+    # 4 finished rows, and the pset that was running when the process died: crashed
+    assert "merged 5 rows left by an interrupted run" in result.stderr
     df = ps.df_read("calc/results.pk")
-    assert list(df["a"]) == [0, 1, 2, 3, 100]
-    assert list(df["r"].iloc[:4]) == [0, 2, 4, 6]
-    assert list(df["_pset_seq"]) == [0, 1, 2, 3, 4]
-    assert list(df["_run_seq"]) == [0, 0, 0, 0, 1]
+    assert list(df["a"]) == [0, 1, 2, 3, 4, 100]
+    assert list(df["r"].iloc[:4]) == [0, 2, 4, 6] and pd.isna(df["r"].iloc[4])
+    assert list(df.loc[df["_outcome"] == "crashed", "a"]) == [4]
+    assert "process running this pset died" in df["_error"].iloc[4]
+    assert list(df["_pset_seq"]) == [0, 1, 2, 3, 4, 5]
+    assert list(df["_run_seq"]) == [0, 0, 0, 0, 0, 1]
     assert os.listdir("calc/journal") == []
 
 
@@ -390,7 +393,9 @@ def test_recovery_does_not_merge_a_live_runs_journal(in_tmp):
     finally:
         stop(proc)
     df = ps.run(double, ps.plist("a", [51]))
-    assert sorted(df["a"]) == [0, 1, 2, 50, 51]
+    # merged once its run was killed: 3 rows, and a=3, which was running, crashed
+    assert sorted(df["a"]) == [0, 1, 2, 3, 50, 51]
+    assert list(df.loc[df["_outcome"] == "crashed", "a"]) == [3]
 
 
 def test_verbose_prints_each_row_or_chosen_columns(capsys):

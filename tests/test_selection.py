@@ -231,3 +231,36 @@ def test_a_sweep_s_calc_dir_at_the_rootdir_is_a_collection_error(pytester):
     result = pytester.runpytest_subprocess("--psweep")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*sweep_two.py::sweep_samples: calc_dir='.' is *rootdir*"])
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("n == 10**10**8", "more than 65536 bits"),
+        ("n == 7**(10**6)", "more than 65536 bits"),
+        ("n == (2**60) * (2**60) * (2**60) * 2**65500", "more than 65536 bits"),
+        ("'x' * 10**12 == 'x'", "str of more than 65536 items"),
+        ("n in [0] * 10**9", "list of more than 65536 items"),
+        (" or ".join(["n == 1"] * 400), "more than 1000 terms"),
+        ("(" * 300 + "n" + ")" * 300, "too many nested parentheses"),
+        ("-" * 1500 + "n == 1", "more than 1000 terms"),
+        ("n == " + "1" * 20_000, "more than 10000"),
+    ],
+)
+def test_selection_is_bounded(text, message):
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(PsweepError, match=message):
+        Selection(text).matches({"n": 16})
+    assert time.monotonic() - start < 1
+    assert Selection("n == 10**3 * 2**4").matches({"n": 16000})  # small numbers work
+
+
+def test_a_huge_power_in_select_is_a_usage_error_not_a_hang(pytester):
+    pytester.makepyfile(sweep_sor=SOLVER)
+    result = pytester.runpytest_subprocess(
+        "--psweep", "--psweep-select", "n == 10**10**8", timeout=60
+    )
+    assert result.ret == pytest.ExitCode.INTERRUPTED  # a collection error, in seconds
+    result.stdout.fnmatch_lines(["*--psweep-select 'n == 10**10**8'*more than 65536 bits*"])

@@ -1,0 +1,203 @@
+"""``ps.run`` when a pset takes its process down, or Ctrl-C comes (issue 21, items 10
+and 11): real process pools, a real dask cluster, real signals. The pset that
+crashed gets a ``crashed`` row naming it; finished rows are kept; runs where nothing
+crashed keep psweep's columns; Ctrl-C returns within seconds."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from processes import start_script, stop, wait_for_line
+
+import pytest_psweep as ps
+
+pytestmark = pytest.mark.usefixtures("in_tmp")
+
+DRIVER = """
+import os, signal, sys, time
+from concurrent.futures import ProcessPoolExecutor
+import pytest_psweep as ps
+
+def func(pset):
+    if pset["x"] == 3:
+        time.sleep(0.3)  # x=0..2 finish first
+        {kill}
+    time.sleep(0.05)
+    return {{"y": pset["x"] * 2}}
+
+if __name__ == "__main__":
+    how = sys.argv[1]
+    params = ps.plist("x", range(8))
+    try:
+        if how == "pool":
+            with ProcessPoolExecutor(2) as executor:
+                ps.run(func, params, executor=executor)
+        elif how == "poolsize":
+            ps.run(func, params, poolsize=2)
+        elif how == "dask":
+            from distributed import Client, LocalCluster
+            cluster = LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
+                                   dashboard_address=None)
+            with cluster, Client(cluster) as client:
+                client.run(lambda: None)
+                ps.run(func, params, dask_client=client)
+    except ps.PsweepError as exc:
+        print("ERROR", exc)
+"""
+
+KILLS = {"exit": "os._exit(3)", "sigkill": "os.kill(os.getpid(), signal.SIGKILL)"}
+
+
+def needs_dask() -> None:
+    if importlib.util.find_spec("distributed") is None:
+        reason = "dask's distributed is not installed: pip install 'pytest-psweep[dask]'"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI needs it: {reason}", pytrace=False)
+        pytest.skip(reason)
+
+
+@pytest.mark.parametrize("kill", sorted(KILLS))
+@pytest.mark.parametrize("how", ["pool", "poolsize", "dask"])
+def test_a_pset_that_kills_its_worker_gets_a_crashed_row(in_tmp, how, kill):
+    if how == "dask":
+        needs_dask()
+    Path("driver.py").write_text(DRIVER.format(kill=KILLS[kill]))
+    done = subprocess.run(
+        [sys.executable, "driver.py", how], capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ERROR" in done.stdout and "{'x': 3}" in done.stdout, done.stdout
+    assert "'crashed' rows" in done.stdout
+    df = ps.df_read("calc/results.pk")
+    crashed = df[df["_outcome"] == "crashed"]
+    assert 3 in set(crashed["x"]), df[["x", "_outcome"]]
+    assert all("process running this pset died" in e for e in crashed["_error"])
+    assert {0, 1, 2} <= set(df["x"])  # finished before: kept
+    finished = df[df["_outcome"].isna()]
+    assert list(finished["y"]) == [2 * x for x in finished["x"]]
+    assert list(df["_pset_seq"]) == list(range(len(df)))
+    assert len(set(df["_pset_id"])) == len(df)
+    assert not (in_tmp / "calc" / "journal").exists() or not any(
+        (in_tmp / "calc" / "journal").iterdir()
+    )
+    # skip_dups runs the crashed pset again, and only what has no row
+    again = ps.run(lambda p: {"y": p["x"] * 2}, ps.plist("x", range(8)), skip_dups=True)
+    assert sorted(again.loc[again["_run_seq"] == 1, "x"]) == sorted(
+        {x for x in range(8)} - set(finished["x"])
+    )
+
+
+def test_a_serial_run_whose_process_died_has_its_crashed_row_next_time(in_tmp):
+    Path("serial.py").write_text(
+        textwrap.dedent(
+            """
+            import os
+            import pytest_psweep as ps
+
+            def func(pset):
+                if pset["x"] == 2:
+                    os._exit(1)
+                return {"y": pset["x"]}
+
+            ps.run(func, ps.plist("x", range(5)))
+            """
+        )
+    )
+    assert subprocess.run([sys.executable, "serial.py"]).returncode == 1
+    df = ps.run(lambda p: {"y": 9}, ps.plist("x", [9]))
+    assert list(df["x"]) == [0, 1, 2, 9]
+    assert list(df["_outcome"].fillna("")) == ["", "", "crashed", ""]
+    assert "process running this pset died" in df["_error"].iloc[2]
+
+
+def test_a_run_where_nothing_crashed_keeps_psweeps_columns(in_tmp):
+    from concurrent.futures import ProcessPoolExecutor
+
+    df = ps.run(lambda p: {"y": p["x"]}, ps.plist("x", range(3)))
+    with ProcessPoolExecutor(2) as executor:
+        df = ps.run(_square, ps.plist("x", range(3, 6)), executor=executor)
+    df = ps.run(_square, ps.plist("x", range(6, 8)), poolsize=2)
+    assert "_outcome" not in df and "_error" not in df
+    assert list(df["x"]) == list(range(8))
+    assert not (in_tmp / "calc" / "journal").exists() or not any(
+        (in_tmp / "calc" / "journal").iterdir()
+    )
+
+
+def _square(pset):
+    return {"y": pset["x"] ** 2}
+
+
+HANGING = """
+import time
+import pytest_psweep as ps
+
+def func(pset):
+    if pset["x"] == 2:
+        print("ready", flush=True)
+        time.sleep(3600)  # hangs
+    time.sleep(0.05)
+    return {"y": pset["x"]}
+
+if __name__ == "__main__":
+    try:
+        ps.run(func, ps.plist("x", range(40)), poolsize=2)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+"""
+
+
+@pytest.mark.parametrize("group", [False, True], ids=["main-only", "process-group"])
+def test_ctrl_c_with_a_hanging_pset_in_a_pool_returns_within_seconds(in_tmp, group):
+    Path("hanging.py").write_text(HANGING)
+    proc = subprocess.Popen(
+        [sys.executable, "hanging.py"], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        wait_for_line(proc, "ready")
+        time.sleep(0.5)  # psets x=0, 1, 3, ... finish meanwhile
+        start = time.monotonic()
+        if group:  # a terminal's Ctrl-C: every process of the group
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+        took = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert took < 5, took
+    assert "interrupted" in out
+    df = ps.df_read("calc/results.pk")
+    assert 2 not in set(df["x"]) and {0, 1} <= set(df["x"])
+    assert len(df) >= 3 and list(df["y"]) == list(df["x"])
+    assert df["x"].is_unique and df["_pset_id"].is_unique  # each finished row once
+    # no worker is left behind
+    leftover = subprocess.run(["pgrep", "-f", str(in_tmp / "hanging.py")], capture_output=True)
+    assert leftover.stdout == b""
+
+
+def test_interrupted_serial_pset_has_no_crashed_row(in_tmp):
+    proc = start_script(
+        "-c",
+        HANGING.replace("poolsize=2", "poolsize=None").replace(
+            'if __name__ == "__main__":', "if True:"
+        ),
+    )
+    wait_for_line(proc, "ready")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=20) == 0
+    stop(proc)
+    df = ps.run(lambda p: {"y": p["x"]}, ps.plist("x", [99]))
+    assert list(df["x"]) == [0, 1, 99] and "_outcome" not in df
+    assert pd.api.types.is_integer_dtype(df["x"])
