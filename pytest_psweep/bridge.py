@@ -6,7 +6,6 @@ reporter). Registered only when xdist is there; each hook is xdist's.
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -59,24 +58,3 @@ class XdistBridge:
     def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:
         """An xdist worker died running a pset: its started record becomes its row."""
         self.sink.crashed(crashitem)
-
-
-def reports_left_by_xdist(config: pytest.Config) -> Iterator[pytest.TestReport]:
-    """xdist's controller stops reading its workers' events at a Ctrl-C, while the
-    workers go on finishing psets until it has stopped them; the reports that came in
-    meanwhile wait in its queue, each carrying a row.
-
-    xdist has no hook for them: its ``DSession.queue`` holds the events as
-    (name, kwargs) pairs, a test report as ("testreport", {"node", "rep"}).
-    ``test_ctrl_c_to_the_xdist_controller_alone_...`` pins this for the xdist in use.
-    """
-    dsession = config.pluginmanager.getplugin("dsession")
-    queue = getattr(dsession, "queue", None)
-    while queue is not None:
-        try:
-            name, kwargs = queue.get_nowait()
-        except Exception:  # queue.Empty: all read
-            return
-        report = kwargs.get("rep") if name == "testreport" else None
-        if isinstance(report, pytest.TestReport):
-            yield report

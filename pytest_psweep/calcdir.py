@@ -46,16 +46,24 @@ from .database import (
     write_atomic,
 )
 from .errors import PsweepError
-from .names import DATABASE, LOCK_TIMEOUT, LOCK_TIMEOUT_ENV, MARKER, SIMULATE_SUFFIX
+from .legacy import needs_migration, refusal
+from .names import (
+    BACKUP_SCRIPT,
+    DATABASE,
+    JOURNAL_DIR,
+    LEGACY_DATABASE,
+    LOCK_TIMEOUT,
+    LOCK_TIMEOUT_ENV,
+    MARKER,
+    SIMULATE_SUFFIX,
+    TMPSAVE,
+)
+from .targets import calc_dir_file
 
 if TYPE_CHECKING:
     import pandas as pd
     from filelock import BaseFileLock
 
-LEGACY_DATABASE = "database.pk"  # psweep's (since 0.5): refused until migrated
-JOURNAL_DIR = "journal"
-BACKUP_SCRIPT = "backup_script"
-TMPSAVE = "tmpsave"
 IMPORT_ROOTS = "import_roots.json"
 OWNER = ".calc_dir"  # in a journal folder elsewhere: the calc dir it belongs to
 _BACKUP_STAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -171,8 +179,6 @@ class CalcDir:
         made in it (PsweepError naming ``psweep migrate``); a results.pk that psweep
         wrote is refused when it is read (``Database.read``)."""
         if not self.database.exists() and (self.path / LEGACY_DATABASE).is_file():
-            from .migrate import refusal
-
             raise refusal(self.path, f"psweep's {LEGACY_DATABASE}")
 
     def check(self) -> None:
@@ -276,8 +282,6 @@ class Database:
         return self._kept[1]
 
     def _checked(self, database: pd.DataFrame | None) -> pd.DataFrame | None:
-        from .migrate import needs_migration, refusal
-
         if database is None:
             self.calc_dir.refuse_legacy()
             return None
@@ -500,8 +504,6 @@ def backup(calc_dir: CalcDir, database: pd.DataFrame | None) -> Path | None:
     if database is None or len(database) == 0 or not calc_dir.path.is_dir():
         return None
     target = calc_dir.backup(database["_time_utc"].max())
-    from .targets import calc_dir_file
-
     if calc_dir_file(target) is not None:  # e.g. a calc dir inside another's journal/
         raise PsweepError(
             f"backup {target}: that is inside the own files of calc dir "

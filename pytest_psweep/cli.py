@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from . import shards, targets
-from .calcdir import LEGACY_DATABASE, CalcDir, Database, database_file
+from .calcdir import CalcDir, Database, database_file
 from .database import Unimportable, df_read, df_to_json, df_write
 from .errors import PsweepError
 from .frames import require_columns
-from .names import ATOL, CALC_DIR, DATABASE, RTOL
+from .names import ATOL, CALC_DIR, DATABASE, LEGACY_DATABASE, RTOL
 
 # shown by default next to the parameters and results
 SHOWN_BOOKKEEPING = ["_run_seq", "_pset_seq", "_outcome", "_sweep"]

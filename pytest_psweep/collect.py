@@ -22,9 +22,9 @@ from .engine import code_hash
 from .errors import PsweepError
 from .names import DATABASE, SWEEP_ATTR, RowKey
 from .options import calc_dir_of
-from .params import Sweep, check_params, hash_params, pset_ids
+from .params import check_params, hash_params, pset_ids
 from .settings import Options, State, options_of, state_of
-from .sweeps import SweepInfo, item_value
+from .sweeps import Sweep, SweepInfo, item_value
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

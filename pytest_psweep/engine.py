@@ -22,11 +22,11 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .calcdir import LEGACY_DATABASE, Database
+from .calcdir import Database
 from .database import assign_counters, concat, rows_to_frame
 from .errors import PsweepError
 from .executors import Journaling, execute_all
-from .names import CALC_DIR, DATABASE
+from .names import CALC_DIR, DATABASE, LEGACY_DATABASE
 from .names import new_id as new_id
 from .params import check_params, hash_params
 from .rows import Run as Run

@@ -24,7 +24,7 @@ from .errors import PsweepError
 from .params import public_params
 
 if TYPE_CHECKING:
-    from .engine import Run
+    from .rows import Run
 
 Task = tuple[int, dict[str, Any], str]  # index in params, pset, its hash
 Func = Callable[[dict[str, Any]], Any]

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from .names import SWEEP_ATTR
-from .params import Sweep
 from .settings import Options, State
+from .sweeps import Sweep
 
 
 def _defined_here(collector: pytest.Module | pytest.Class, func: Any) -> bool:

@@ -19,42 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .calcdir import LEGACY_DATABASE, CalcDir, Database, backup
+from .calcdir import CalcDir, Database, backup
 from .database import df_read, df_write
 from .errors import PsweepError
 from .frames import require_columns
 from .helpers import filter_cols
+from .legacy import needs_migration as needs_migration
+from .legacy import refusal as refusal
+from .names import LEGACY_DATABASE
 from .params import row_hash
 
 if TYPE_CHECKING:
     import pandas as pd
 
 PSWEEP_HASH = "_psweep_pset_hash"
-
-
-def needs_migration(df: pd.DataFrame) -> str | None:
-    """Why rows cannot be appended to a database as it is (psweep's forms: naive
-    times, no counters), or None."""
-    import pandas as pd
-
-    if len(df) == 0:
-        return None
-    if "_time_utc" in df and not isinstance(df["_time_utc"].dtype, pd.DatetimeTZDtype):
-        return "its _time_utc values carry no time zone (psweep wrote them as naive UTC)"
-    for counter in ("_pset_seq", "_run_seq"):
-        if counter not in df:
-            return f"it has no {counter} column"
-        if df[counter].isna().any() or df[counter].dtype.kind not in "iu":
-            return f"its {counter} column is not all integers"
-    return None
-
-
-def refusal(calc_dir: Path, why: str) -> PsweepError:
-    return PsweepError(
-        f"calc dir {calc_dir} holds a database that psweep wrote: {why}; nothing was "
-        f"run or changed: convert it once with 'psweep migrate {calc_dir}' (it makes a "
-        "backup first)"
-    )
 
 
 def upgrade(

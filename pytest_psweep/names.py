@@ -16,13 +16,17 @@ SIMULATE_SUFFIX = ".simulate"  # <calc_dir>.simulate: the copy a simulation runs
 # a calc dir made by this package carries this file, so that collection under
 # --psweep can tell it from a folder that is merely named like one
 MARKER = ".psweep-calc-dir"
+LEGACY_DATABASE = "database.pk"  # psweep's (since 0.5): refused until migrated
+JOURNAL_DIR = "journal"
+BACKUP_SCRIPT = "backup_script"
+TMPSAVE = "tmpsave"
 LOCK_TIMEOUT = 600.0  # seconds a run waits for the database's lock, by default
 LOCK_TIMEOUT_ENV = "PSWEEP_LOCK_TIMEOUT"
 RTOL = 1e-9  # --psweep-compare's default tolerances
 ATOL = 0.0
 PROGRESS_SECONDS = 10.0  # a progress line at most this often, by default
 
-SWEEP_ATTR = "_psweep_sweep"  # what @ps.sweep sets on a function: a params.Sweep
+SWEEP_ATTR = "_psweep_sweep"  # what @ps.sweep sets on a function: a sweeps.Sweep
 
 HASH_KEY = "_pset_hash"
 CASE_KEY = "_case_hash"  # the values of a sweep item's other parametrizations, hashed

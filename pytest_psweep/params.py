@@ -12,15 +12,13 @@ import inspect
 import itertools
 import math
 import numbers
-import os
 import pickle
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from .errors import PsweepDuplicateKeyError, PsweepError, PsweepHashError
-from .names import SWEEP_ATTR
 
 # Columns the engine and the plugin write into every row. A pset must not bring
 # its own value for any of them.
@@ -439,58 +437,6 @@ def hash_params(params: list[dict[str, Any]], where: str) -> list[str]:
 def grid(**values: Iterable[Any]) -> list[dict[str, Any]]:
     """Shorthand for the grid of plists: ``grid(a=[1, 2], b=[3])``."""
     return pgrid([plist(name, vals) for name, vals in values.items()])
-
-
-class Sweep:
-    """What ``@ps.sweep`` attaches to a function: its params (or a callable making them)."""
-
-    def __init__(
-        self,
-        params: Any,
-        rtol: float | None,
-        atol: float | None,
-        calc_dir: str | None = None,
-        compare: dict[str, Any] | None = None,
-    ) -> None:
-        self.params = params
-        self.rtol = rtol
-        self.atol = atol
-        self.calc_dir = calc_dir
-        self.compare = compare  # per result: tolerances, or None (not compared)
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def sweep(
-    params: Any,
-    *,
-    rtol: float | None = None,
-    atol: float | None = None,
-    calc_dir: str | os.PathLike[str] | None = None,
-    compare: dict[str, Any] | None = None,
-) -> Callable[[F], F]:
-    """Decorate a ``sweep_*`` function with its params: one pytest item per pset.
-
-    ``params`` is a list of psets or a callable returning one; it is checked when
-    pytest collects the sweep. ``rtol``/``atol`` are for ``--psweep-compare``;
-    ``compare`` gives single results their own, or leaves them out: ``{"wall": None,
-    "err": {"rel": 1e-6, "abs": 1e-12}}``.
-    ``calc_dir`` (relative to the rootdir) gives the sweep a database of its own
-    instead of the session's (``--psweep-calc-dir``), e.g. to keep apart studies
-    that use one parameter name with different meanings.
-    """
-    folder = None if calc_dir is None else os.fspath(calc_dir)
-    if compare is not None:
-        from .compare import tolerances
-
-        tolerances(compare)  # a wrong entry is an error here, naming its key
-
-    def mark(func: F) -> F:
-        setattr(func, SWEEP_ATTR, Sweep(params, rtol, atol, folder, compare))
-        return func
-
-    return mark
 
 
 _SAFE_VALUE = re.compile(r"[\w.+-]{1,40}", re.ASCII)

@@ -34,7 +34,9 @@ from .params import is_missing, pset_hash
 from .report_compare import Baseline, CompareSection
 from .report_compare import section as compare_section
 from .report_failures import FailureGroup
+from .report_failures import cell as _cell
 from .report_failures import group as group_failures
+from .report_failures import pset_text as _pset_text
 from .report_plots import default_specs, explorer
 
 if TYPE_CHECKING:
@@ -237,13 +239,6 @@ def _sweep_page(
     return page
 
 
-def _pset_text(row: Any, params: list[str]) -> str:
-    return (
-        ", ".join(f"{p}={_cell(row[p])}" for p in params if not is_missing(row[p]))
-        or "(no parameters)"
-    )
-
-
 def _json(value: Any) -> str:
     """JSON to put inside a <script> element of the page."""
     import json
@@ -276,15 +271,6 @@ def _digits(value: Any) -> str:
         return str(value)
     except ValueError:  # more digits than Python converts (sys.set_int_max_str_digits)
         return f"(an int of {value.bit_length()} bits)"
-
-
-def _cell(value: Any) -> str:
-    if is_missing(value):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    text = str(value)
-    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def _provenance(rows: pd.DataFrame) -> list[tuple[str, str]]:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from . import compare
 from .database import row_keys
 from .names import ATOL, RTOL
+from .report_failures import pset_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,7 +90,6 @@ def section(
 ) -> CompareSection | None:
     """The comparison of one sweep's newest rows (``latest``; ``history``: all its
     rows), or None when there is nothing to compare."""
-    from .report import _pset_text
 
     found_rules: set[str] = set()
     outcome = latest["_outcome"].astype(str) if "_outcome" in latest else None
@@ -134,7 +134,7 @@ def section(
             for d in compare.differences(old, row, present, params, rtol=rtol, atol=atol)
             if d.key in drift
         }
-        pset = _pset_text(row, params)
+        pset = pset_text(row, params)
         for name in present:
             difference = differences.get(name)
             drift[name].add(difference)

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .params import is_missing
+
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])")
 _ID = re.compile(r"\b[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}\b|\b[0-9a-f]{16,}\b")
 LISTED = 200  # psets listed per group; the rest are counted
@@ -28,12 +30,11 @@ class FailureGroup:
     @property
     def spans(self) -> list[tuple[str, str]]:
         """(parameter, its values in this group) for the parameters it spans."""
-        from .report import _cell
 
         found = []
         for param, values in self.values.items():
             ordered = sorted(set(values), key=_order)
-            shown = ", ".join(_cell(v) for v in ordered[:_SPAN])
+            shown = ", ".join(cell(v) for v in ordered[:_SPAN])
             more = len(ordered) - _SPAN
             found.append((param, shown + (f", ... ({more} more)" if more > 0 else "")))
         return found
@@ -46,14 +47,13 @@ class FailureGroup:
 def fold(message: str, params: dict[str, Any]) -> str:
     """The first line of an error with each number written as ``{param}`` when a
     parameter has that value, else as ``#``, and ids (UUIDs, hashes) as ``…``."""
-    from .report import _cell
 
     first = message.strip().splitlines()[0] if message.strip() else "(no error message)"
     texts: dict[str, str] = {}
     for name, value in params.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             texts.setdefault(str(value), name)
-            texts.setdefault(_cell(value), name)
+            texts.setdefault(cell(value), name)
     first = _ID.sub("…", first)  # row ids, hashes: one per pset
     return _NUMBER.sub(lambda m: "{" + texts[m[0]] + "}" if m[0] in texts else "#", first)
 
@@ -61,7 +61,6 @@ def fold(message: str, params: dict[str, Any]) -> str:
 def group(rows: list[dict[str, Any]], params: list[str]) -> list[FailureGroup]:
     """Failed and crashed rows (dicts with ``_outcome``, ``_error``, the params) in
     groups, the largest first; each pset listed with its whole error."""
-    from .report import _pset_text
 
     groups: dict[tuple[str, str], FailureGroup] = {}
     for row in rows:
@@ -73,7 +72,7 @@ def group(rows: list[dict[str, Any]], params: list[str]) -> list[FailureGroup]:
         for param, value in values.items():
             found.values.setdefault(param, []).append(value)
         if len(found.psets) < LISTED:
-            found.psets.append({"pset": _pset_text(row, params), "error": error})
+            found.psets.append({"pset": pset_text(row, params), "error": error})
     return sorted(groups.values(), key=lambda g: (-g.count, g.outcome, g.message))
 
 
@@ -81,3 +80,19 @@ def _order(value: Any) -> tuple[int, Any]:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
         return (0, value)
     return (1, str(value))
+
+
+def cell(value: Any) -> str:
+    if is_missing(value):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    text = str(value)
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def pset_text(row: Any, params: list[str]) -> str:
+    return (
+        ", ".join(f"{p}={cell(row[p])}" for p in params if not is_missing(row[p]))
+        or "(no parameters)"
+    )

@@ -13,6 +13,7 @@ its own, opened when its first row arrives.
 from __future__ import annotations
 
 import collections
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -230,8 +231,6 @@ class RowSink:
             return  # the start failed
         if session.exitstatus == pytest.ExitCode.INTERRUPTED:
             self.interrupted = True
-            from .bridge import reports_left_by_xdist
-
             for report in reports_left_by_xdist(self.config):
                 self.pytest_runtest_logreport(report)
             # psets the user interrupted (Ctrl-C) did not crash: they get no row, and
@@ -316,6 +315,27 @@ def move_interrupted(calc_dir: Path, pset_id: str) -> Path | None:
     except OSError:
         return None  # it stays: said nowhere, harmless
     return target
+
+
+def reports_left_by_xdist(config: pytest.Config) -> Iterator[pytest.TestReport]:
+    """xdist's controller stops reading its workers' events at a Ctrl-C, while the
+    workers go on finishing psets until it has stopped them; the reports that came in
+    meanwhile wait in its queue, each carrying a row.
+
+    xdist has no hook for them: its ``DSession.queue`` holds the events as
+    (name, kwargs) pairs, a test report as ("testreport", {"node", "rep"}).
+    ``test_ctrl_c_to_the_xdist_controller_alone_...`` pins this for the xdist in use.
+    """
+    dsession = config.pluginmanager.getplugin("dsession")
+    queue = getattr(dsession, "queue", None)
+    while queue is not None:
+        try:
+            name, kwargs = queue.get_nowait()
+        except Exception:  # queue.Empty: all read
+            return
+        report = kwargs.get("rep") if name == "testreport" else None
+        if isinstance(report, pytest.TestReport):
+            yield report
 
 
 def import_root(module: Path) -> str:

@@ -4,13 +4,15 @@ sweep item runs. Shared by collection, the runner (every process) and the contro
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from .errors import PsweepError
-from .names import HASH_KEY, REPEAT_KEY, RowKey
+from .names import HASH_KEY, REPEAT_KEY, SWEEP_ATTR, RowKey
 from .params import BOOKKEEPING, pset_hash
 from .settings import State, options_of, state_of
 from .wire import SweepCount
@@ -170,3 +172,55 @@ def header_counts(items: list[pytest.Item], state: State) -> list[SweepCount]:
         for sweep_id in psets
         if sweep_id in state.sweeps
     ]
+
+
+class Sweep:
+    """What ``@ps.sweep`` attaches to a function: its params (or a callable making them)."""
+
+    def __init__(
+        self,
+        params: Any,
+        rtol: float | None,
+        atol: float | None,
+        calc_dir: str | None = None,
+        compare: dict[str, Any] | None = None,
+    ) -> None:
+        self.params = params
+        self.rtol = rtol
+        self.atol = atol
+        self.calc_dir = calc_dir
+        self.compare = compare  # per result: tolerances, or None (not compared)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def sweep(
+    params: Any,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+    calc_dir: str | os.PathLike[str] | None = None,
+    compare: dict[str, Any] | None = None,
+) -> Callable[[F], F]:
+    """Decorate a ``sweep_*`` function with its params: one pytest item per pset.
+
+    ``params`` is a list of psets or a callable returning one; it is checked when
+    pytest collects the sweep. ``rtol``/``atol`` are for ``--psweep-compare``;
+    ``compare`` gives single results their own, or leaves them out: ``{"wall": None,
+    "err": {"rel": 1e-6, "abs": 1e-12}}``.
+    ``calc_dir`` (relative to the rootdir) gives the sweep a database of its own
+    instead of the session's (``--psweep-calc-dir``), e.g. to keep apart studies
+    that use one parameter name with different meanings.
+    """
+    folder = None if calc_dir is None else os.fspath(calc_dir)
+    if compare is not None:
+        from .compare import tolerances
+
+        tolerances(compare)  # a wrong entry is an error here, naming its key
+
+    def mark(func: F) -> F:
+        setattr(func, SWEEP_ATTR, Sweep(params, rtol, atol, folder, compare))
+        return func
+
+    return mark

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .calcdir import BACKUP_SCRIPT, JOURNAL_DIR, LEGACY_DATABASE, TMPSAVE
 from .errors import PsweepError
-from .names import DATABASE
+from .names import BACKUP_SCRIPT, DATABASE, JOURNAL_DIR, LEGACY_DATABASE, TMPSAVE
 
 GENERATOR = b'<meta name="generator" content="pytest-psweep">'
 REPORT_MARKS = (GENERATOR, b"by pytest-psweep</p>")  # the second: reports of 0.1's page
