@@ -167,7 +167,7 @@ def report(args: argparse.Namespace) -> None:
 
 
 def merge(args: argparse.Namespace) -> None:
-    from .shards import merge as merge_shards
+    from .merge import merge as merge_shards
 
     calc_dir = CalcDir(Path(args.calc_dir))
     if not calc_dir.path.is_dir():

@@ -226,10 +226,12 @@ class Controller:
         ]
         if self.settings.shard is not None and not self.collect_only:
             by_calc_dir: dict[str | None, dict[str, int]] = {}
-            for sweep, psets, cases, _, own in counts:
+            totals: dict[str, int] = {}  # every shard's psets: what merge counts missing
+            for sweep, psets, cases, total, own in counts:
                 by_calc_dir.setdefault(own, {})[sweep] = psets * cases
+                totals[sweep] = (psets if total is None else total) * cases
             for own, psets_of in by_calc_dir.items():
-                self._write_manifest(psets_of, self.session_of(own))
+                self._write_manifest(psets_of, self.session_of(own), totals)
         if not lines:
             return []
         where = f"database {self.session.target.database}"
@@ -310,7 +312,9 @@ class Controller:
     def _sessions(self) -> list[CalcSession]:
         return [self.session, *self.own.values()]
 
-    def _write_manifest(self, psets: dict[str, int], session: CalcSession) -> None:
+    def _write_manifest(
+        self, psets: dict[str, int], session: CalcSession, totals: dict[str, int]
+    ) -> None:
         """A shard's psets per sweep, for what ``psweep merge`` counts as missing."""
         if session in self.manifests or not self._started:
             return
@@ -318,7 +322,7 @@ class Controller:
         modules = {sweep.split("::")[0] for sweep in psets}
         roots = sorted({import_root(self.config.rootpath / module) for module in modules})
         try:
-            session.write_manifest(psets, roots)
+            session.write_manifest(psets, roots, {s: totals[s] for s in psets if s in totals})
         except PsweepError as exc:  # its rows are what matters: they are journaled
             self._say(f"psweep: the shard's manifest cannot be written ({exc})")
 
@@ -407,7 +411,8 @@ class Controller:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         for calc_session in self._sessions():
             if self.settings.shard is not None:
-                self._finish_shard(calc_session)
+                if not self._finish_shard(calc_session):
+                    session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
             elif not self._finish(calc_session):
                 session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         if self.settings.report is not None and self.settings.shard is None:
@@ -469,19 +474,24 @@ class Controller:
             self._finish_with_frames(session, summary_file)
         return True
 
-    def _finish_shard(self, session: CalcSession) -> None:
-        """A shard leaves its rows in its own file under ``<calc_dir>/shards/``."""
+    def _finish_shard(self, session: CalcSession) -> bool:
+        """A shard leaves its rows in its own file under ``<calc_dir>/shards/``; False
+        if they could not be left there as they should (the failure says why)."""
         if not session.journaling:
-            return  # its start failed: nothing ran
-        self._write_manifest({}, session)  # a task that collected no psets ran too
+            return True  # its start failed: nothing ran
+        self._write_manifest({}, session, {})  # a task that collected no psets ran too
         try:
             shard_file = session.finish_shard()
         except OSError as exc:
             self.failure = f"psweep: {session.journal_path} cannot be renamed: {exc}"
-            return
+            return False
+        except PsweepError as exc:  # its journal was taken: its rows are written again
+            self.failure = f"psweep: {exc}"
+            return False
         self.databases.append(shard_file or session.journal_path)
         for module in self.modules.get(session, {}):
             session.keep_module(self.config.rootpath / module, module)
+        return True
 
     def _finish_with_frames(self, session: CalcSession, summary_file: str | None) -> None:
         """The look-ahead of a simulation, the finish hook and a CI job's summary, from
