@@ -149,3 +149,100 @@ def test_liveness_by_lock_heartbeat_and_pid(tmp_path):
         assert liveness.alive(jnl, time.time() + 3600, 1.0) == (True, "holds its lock", True)
     finally:
         stop(holder)
+
+
+SWEEPS = """
+    import os, signal
+    import pytest_psweep as ps
+
+    @ps.sweep(ps.plist("x", range(20)))
+    def sweep_a(pset):
+        if pset["x"] == 3:
+            raise ValueError("x=3 is broken")
+        return {"y": pset["x"]}
+"""
+
+NEW_SWEEP = """
+    import os, signal
+    import pytest_psweep as ps
+
+    @ps.sweep(ps.plist("z", range(4)))
+    def sweep_b(pset):
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_new_sweep_without_rows_beside_other_sweeps_is_counted_missing(pytester):
+    pytester.makepyfile(sweep_a=SWEEPS)
+    pytester.runpytest_subprocess("--psweep", "--psweep-shard=0/1", "--psweep-run-id=one")
+    psweep(pytester.path, "merge", "calc")
+    pytester.makepyfile(sweep_b=NEW_SWEEP)
+    killed = pytester.runpytest_subprocess(
+        "--psweep", "--psweep-shard=0/1", "--psweep-run-id=two", "sweep_b.py"
+    )
+    assert killed.ret != 0
+    merged = psweep(pytester.path, "merge", "calc")  # was KeyError: '_sweep'
+    assert "run two:" in merged.stdout
+    assert "sweep_b.py::sweep_b: 0 passed, 4 missing (owed by shards 0 of 1)" in merged.stdout
+    assert "1 psets started in journals" in merged.stdout
+
+
+def test_a_damaged_shard_file_is_reported_and_quarantined(pytester):
+    pytester.makepyfile(sweep_a=SWEEPS)
+    pytester.runpytest_subprocess("--psweep", "--psweep-shard=0/1", "--psweep-run-id=one")
+    (shard,) = shard_dir(pytester.path).glob("*.shard")
+    blob = shard.read_bytes()
+    shard.write_bytes(blob[:-40])  # a copy cut short, a disk that filled
+    merged = psweep(pytester.path, "merge", "calc")
+    # the last record, cut short, was a finished row: its started record stays
+    name = f"calc/shards/{shard.name}"
+    assert (
+        f"psweep merge: {name} was damaged: 20 rows kept, "
+        f"{len(blob) - 40 - blob.rindex(b'PSWJ')} bytes lost; "
+        f"moved to calc/shards/quarantine/{shard.name}"
+    ) in merged.stdout
+    target = shard_dir(pytester.path) / "quarantine" / shard.name
+    assert target.read_bytes() == blob[:-40] and not shard.exists()  # never deleted
+    db = ps.df_read(pytester.path / "calc" / "results.pk")
+    assert db["_outcome"].value_counts().to_dict() == {"passed": 18, "failed": 1, "crashed": 1}
+
+
+def test_one_run_id_with_different_shard_counts_is_refused(pytester):
+    pytester.makepyfile(sweep_a=SWEEPS)
+    pytester.runpytest_subprocess("--psweep", "--psweep-shard=1/3", "--psweep-run-id=R")
+    (first,) = shard_dir(pytester.path).glob("*.shard")
+    # a task of another count under the same run id starts: refused, nothing runs
+    refused = pytester.runpytest_subprocess("--psweep", "--psweep-shard=2/4", "--psweep-run-id=R")
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines(
+        [f"*--psweep-run-id=R: this task is shard 2/4, but {first.parent}/R.1of3.* is of*"]
+    )
+    assert sorted(p.suffix for p in shard_dir(pytester.path).iterdir()) == [".json", ".shard"]
+    # two tasks that started together, each before the other's journal existed
+    pytester.runpytest_subprocess("--psweep", "--psweep-shard=2/4", "--psweep-run-id=S")
+    for path in shard_dir(pytester.path).glob("S.*"):
+        path.rename(path.with_name("R." + path.name[2:]))
+        if path.suffix == ".json":
+            moved = path.with_name("R." + path.name[2:])
+            moved.write_text(moved.read_text().replace('"S"', '"R"'))
+    merged = psweep(pytester.path, "merge", "calc", code=1)
+    assert "run id R has shards of different counts: N=3 (" in merged.stdout
+    assert ") and N=4 (" in merged.stdout
+    assert "missing" not in merged.stdout.split("run id R")[0]  # no count it cannot make
+    assert len(ps.df_read(pytester.path / "calc" / "results.pk")) > 0  # rows are kept
+
+
+def test_missing_counts_the_psets_of_shards_that_never_started(pytester):
+    pytester.makepyfile(sweep_a=SWEEPS)
+    for index in range(3):  # shard 3 of 4 never starts
+        pytester.runpytest_subprocess("--psweep", f"--psweep-shard={index}/4", "--psweep-run-id=A")
+    db = psweep(pytester.path, "merge", "calc")
+    owned = sum(1 for x in range(20) if int(ps.pset_hash({"x": x}), 16) % 4 == 3)
+    assert owned, "the grid leaves shard 3 no psets: choose another"
+    broken = int(int(ps.pset_hash({"x": 3}), 16) % 4 != 3)
+    line = (
+        f"sweep_a.py::sweep_a: {20 - owned - broken} passed, {broken} failed, "
+        f"{owned} missing (owed by shards 3 of 4)"
+    )
+    assert line in db.stdout, db.stdout
+    assert "shards not started: 3 of 4" in db.stdout
