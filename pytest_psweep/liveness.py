@@ -7,12 +7,13 @@ across nodes; where it may not (some shared filesystems), the heartbeat's age do
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
 import uuid
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from . import journal
 
@@ -91,3 +92,50 @@ def filesystem_now(where: Path) -> float:
             probe.unlink(missing_ok=True)
     except OSError:
         return time.time()
+
+
+class Tally:
+    """What a shard task's rows say, counted as they are journaled: outcomes per
+    sweep, psets started and not finished, runtimes. A task writes it into its lock
+    file at every heartbeat and into its manifest at its end; ``psweep status`` reads
+    only these small files."""
+
+    def __init__(self) -> None:
+        self.sweeps: dict[str, dict[str, int]] = {}
+        self.started: dict[str, int] = {}  # per sweep, psets running (a dead task's: crashed)
+        self.runtime = 0.0  # seconds of the finished psets that say so
+        self.timed = 0
+        self.rows = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        counts = self.sweeps.setdefault(str(row.get("_sweep")), {})
+        outcome = str(row.get("_outcome"))
+        counts[outcome] = counts.get(outcome, 0) + 1
+        runtime = row.get("_pset_runtime")
+        if isinstance(runtime, (int, float)) and runtime == runtime:
+            self.runtime += float(runtime)
+            self.timed += 1
+        self.rows += 1
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "sweeps": self.sweeps,
+            "started": self.started,
+            "runtime": self.runtime,
+            "timed": self.timed,
+            "rows": self.rows,
+        }
+
+
+def read_tally(path: Path) -> dict[str, Any] | None:
+    """The tally a task last wrote into a file (its lock file): None if there is none
+    yet, or it is being written just now."""
+    try:
+        text = path.read_bytes()
+    except OSError:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("sweeps"), dict) else None

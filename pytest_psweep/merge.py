@@ -114,8 +114,13 @@ def merge(calc_dir: CalcDir, final: bool = False, lock_timeout: float | None = N
             if not ended:
                 report.running += len(read.started)
                 continue
+            tally = liveness.Tally()
             for row in read.started:
                 rows.add(row)
+                tally.add(row)
+            for row in read.finished:
+                tally.add(row)
+            shards.record_tally(shards.manifest(shard_file.path), tally.data())
             if read.damaged:
                 kept = len(read.finished) + len(read.started)
                 damaged.append((shard_file.path, f"{kept} rows kept, {read.lost} bytes lost"))
@@ -164,7 +169,7 @@ def _check_counts(
     for shard_file in found:
         seen.setdefault(shard_file.run, {}).setdefault(shard_file.shard.n, str(shard_file.path))
     for data in manifests:
-        shard = _shard(data)
+        shard = manifest_shard(data)
         seen.setdefault(str(data.get("run_id")), {}).setdefault(shard.n, str(data["file"]))
     for run, counts in seen.items():
         if len(counts) > 1:
@@ -213,10 +218,10 @@ def _status(report: MergeReport, manifests: list[dict[str, Any]], database: Any)
         return
     newest = max(manifests, key=lambda m: m["mtime"])
     run_id = newest["run_id"]
-    count = _shard(newest).n
+    count = manifest_shard(newest).n
     by_shard: dict[int, dict[str, Any]] = {}  # of the newest array's count of shards
     for data in sorted(manifests, key=lambda m: m["mtime"]):  # the newest per shard wins
-        shard = _shard(data)
+        shard = manifest_shard(data)
         if data.get("run_id") == run_id and shard.n == count:
             by_shard[shard.i] = data
     expected: Counter[str] = Counter()  # per sweep, the psets of the shards that ran
@@ -227,7 +232,7 @@ def _status(report: MergeReport, manifests: list[dict[str, Any]], database: Any)
     report.run_id = run_id
     absent = [i for i in range(count) if i not in by_shard]
     if absent:
-        report.shards = _some(absent) + f" of {count}"
+        report.shards = some(absent) + f" of {count}"
     sweeps = sorted(set(expected) | set(totals), key=list(expected).index)
     latest = None
     if database is not None and len(database) and "_sweep" in database:
@@ -252,14 +257,14 @@ def _status(report: MergeReport, manifests: list[dict[str, Any]], database: Any)
         counts["missing"] = max(0, total - seen)
         report.sweeps[sweep] = counts
         if counts["missing"]:
-            report.owing[sweep] = _some(sorted(set(owing))) + f" of {count}"
+            report.owing[sweep] = some(sorted(set(owing))) + f" of {count}"
 
 
-def _some(numbers: list[int]) -> str:
+def some(numbers: list[int]) -> str:
     return ", ".join(map(str, numbers[:20])) + (" ..." if len(numbers) > 20 else "")
 
 
-def _shard(manifest: dict[str, Any]) -> Shard:
+def manifest_shard(manifest: dict[str, Any]) -> Shard:
     """The shard a manifest is of (its "I/N"); 0/1 if it does not say rightly."""
     try:
         return shards.parse_shard(str(manifest.get("shard")), {})

@@ -28,6 +28,7 @@ import socket
 import sys
 import threading
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -193,6 +194,21 @@ def check_count(path: Path, own: journal.Journal) -> None:
             )
 
 
+def record_tally(path: Path, tally: dict[str, Any]) -> None:
+    """Put what a shard file's rows say into its manifest, for ``psweep status`` once
+    the file is merged (or the task that wrote it is gone); no manifest, no tally."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    data["tally"] = tally
+    text = json.dumps(data, indent=1, sort_keys=True).encode()
+    try:
+        write_atomic(path, lambda fh: fh.write(text))
+    except OSError:
+        pass  # only counts: the rows are what matters
+
+
 # -- a running task's journal, and the proof that it lives --------------------------
 
 
@@ -220,6 +236,9 @@ class ShardJournal(journal.Journal):
         super().__init__(path, lock=False, readable=True)
         assert self._fd is not None
         self._identity = _identity(os.fstat(self._fd))
+        self.tally = liveness.Tally()
+        self._decoder = journal.Decoder()
+        self._counted: int | None = 0  # bytes of the journal in the tally
         self._stop = threading.Event()
         self._beat = threading.Thread(
             target=self._beating, args=(heartbeat_seconds(),), daemon=True
@@ -227,11 +246,36 @@ class ShardJournal(journal.Journal):
         self._beat.start()
 
     def _beating(self, seconds: float) -> None:
-        while not self._stop.wait(seconds):
+        """Every heartbeat: count the records written since, and write the tally into
+        the lock file (which changes its mtime: the heartbeat)."""
+        while True:
             try:
-                os.utime(self.lock_file)
+                self._count()
+                assert self._lock_fd is not None
+                text = json.dumps(self.tally.data()).encode()
+                os.pwrite(self._lock_fd, text, 0)
+                os.ftruncate(self._lock_fd, len(text))
             except OSError:
                 pass  # a filesystem that hiccups: the lock still holds, the next beat may
+            if self._stop.wait(seconds):
+                return
+
+    def _count(self) -> None:
+        """Feed the tally what was journaled since it last looked (read back from the
+        file, so no row is kept in memory)."""
+        if self._counted is None or self._fd is None:
+            return
+        while blob := os.pread(self._fd, 1 << 24, self._counted):
+            self._counted += len(blob)
+            try:
+                for row in self._decoder.feed(blob):
+                    self.tally.add(row)
+            except journal.Undecodable:
+                self._counted = None  # rows of classes not importable here: counts unknown
+                self.tally.sweeps.clear()
+                return
+        in_flight = Counter(str(row.get("_sweep")) for row in self._decoder.started.values())
+        self.tally.started = dict(in_flight)
 
     def taken(self) -> bool:
         """Did someone remove or replace the journal while this task ran?"""
@@ -245,6 +289,10 @@ class ShardJournal(journal.Journal):
         goes. A journal taken by a merge while the task ran is written again whole
         under a new name, and this is a PsweepError naming it: no row is lost."""
         rescued = None
+        self._stop.set()
+        self._beat.join()
+        self._count()
+        record_tally(manifest(self.path), self.tally.data())
         taken = self.taken()
         if taken and keep:
             rescued = self._rescue()
@@ -290,6 +338,8 @@ class ShardJournal(journal.Journal):
         """Stop writing and beating, give up the lock and remove the lock file: a
         journal without one is a dead task's."""
         self._stop.set()
+        if self._beat.is_alive() and self._beat is not threading.current_thread():
+            self._beat.join()  # before the descriptors it reads go
         super().close(remove)
         if self._lock_fd is not None:
             self.lock_file.unlink(missing_ok=True)
