@@ -14,14 +14,16 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import journal, liveness, shards
 from .calcdir import DATABASE, CalcDir, Database
-from .database import Columns, latest_rows
+from .database import KEY_COLUMNS, latest_rows
 from .errors import PsweepError
+from .gather import Gather
 from .shards import Shard, shard_of
 
 QUARANTINE = "quarantine"
@@ -89,7 +91,7 @@ def merge(calc_dir: CalcDir, final: bool = False, lock_timeout: float | None = N
     still shows signs of life is treated as without ``final``, and said.
     """
     report = MergeReport()
-    rows = Columns()  # column by column: a million rows as dicts would take GiBs
+    rows = Gather()  # column by column: a million rows as dicts would take GiBs
     done: list[Path] = []  # files whose every row is in ``rows``
     damaged: list[tuple[Path, str]] = []  # and that lost records: quarantined after
     manifests = shards.manifests(calc_dir)
@@ -98,42 +100,37 @@ def merge(calc_dir: CalcDir, final: bool = False, lock_timeout: float | None = N
     with shards.importable(manifests):
         for shard_file in shards.files(calc_dir):
             ended = shard_file.ended or shard_file.path in dead
+            read = shards.read(shard_file.path, crashed=ended)
+            if read is None:
+                continue
+            tally = liveness.Tally()
             try:
-                read = shards.read(shard_file.path, crashed=ended)
+                rows.add(_counted(read, tally))
             except journal.Undecodable as exc:
                 report.problems.append(
                     f"{shard_file.path} holds objects whose classes cannot be imported "
                     f"here ({exc}): run 'psweep merge' where the sweep modules import"
                 )
                 continue
-            if read is None:
-                continue
             report.files += 1
-            for row in read.finished:
-                rows.add(row)
             if not ended:
                 report.running += len(read.started)
                 continue
-            tally = liveness.Tally()
-            for row in read.started:
-                rows.add(row)
-                tally.add(row)
-            for row in read.finished:
-                tally.add(row)
             shards.record_tally(shards.manifest(shard_file.path), tally.data())
             if read.damaged:
-                kept = len(read.finished) + len(read.started)
-                damaged.append((shard_file.path, f"{kept} rows kept, {read.lost} bytes lost"))
+                counts = f"{read.rows} rows kept, {read.lost} bytes lost"
+                damaged.append((shard_file.path, counts))
             else:
                 done.append(shard_file.path)
+            del read
         database = Database(calc_dir, lock_timeout=lock_timeout)
+        whole = None
         if rows.count:
             # in the order the psets ran, whichever file holds them: a resubmitted
             # task's rows come after those they supersede, and "latest" is the newest
             frame = rows.frame()
             del rows
-            frame.sort_values("_time_utc", kind="stable", inplace=True)
-            _, new = database.append(frame)
+            whole, new = database.append(frame)
             del frame
             report.merged = len(new)
             del new
@@ -145,8 +142,14 @@ def merge(calc_dir: CalcDir, final: bool = False, lock_timeout: float | None = N
             target = _quarantine(path)
             report.damaged.append(f"{path} was damaged: {counts}; moved to {target}")
         if not report.problems:
-            _status(report, manifests, database.read())
+            _status(report, manifests, whole if whole is not None else database.read())
     return report
+
+
+def _counted(rows: Iterable[dict[str, Any]], tally: liveness.Tally) -> Iterator[dict[str, Any]]:
+    for row in rows:
+        tally.add(row)
+        yield row
 
 
 def _quarantine(path: Path) -> Path:
@@ -236,6 +239,9 @@ def _status(report: MergeReport, manifests: list[dict[str, Any]], database: Any)
     sweeps = sorted(set(expected) | set(totals), key=list(expected).index)
     latest = None
     if database is not None and len(database) and "_sweep" in database:
+        # only the columns it needs: a copy of the whole database would double the peak
+        needed = [*KEY_COLUMNS, "_pset_seq", "_time_utc", "_outcome"]
+        database = database[[c for c in needed if c in database]]
         latest = latest_rows(database[database["_sweep"].isin(sweeps).to_numpy()])
     for sweep in sweeps:
         counts: Counter[str] = Counter()

@@ -29,6 +29,7 @@ import sys
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -392,26 +393,50 @@ def manifests(calc_dir: CalcDir) -> list[dict[str, Any]]:
     return found
 
 
-class Read(NamedTuple):
-    """What one shard file holds."""
+class Read:
+    """The rows of one shard file, decoded as they are iterated (a file's rows as
+    dicts would take many times its size): its finished rows, then, if ``crashed``,
+    its started psets without a row. After that: ``started`` (those psets, if not
+    ``crashed``: the task may still be running them), ``damaged`` and ``lost``."""
 
-    finished: list[dict[str, Any]]  # rows
-    started: list[dict[str, Any]]  # psets that started and have no row (yet)
-    damaged: int  # records lost to damage
-    lost: int  # their bytes
+    def __init__(self, blob: bytes, crashed: bool) -> None:
+        self.blob = blob
+        self.crashed = crashed
+        self.decoder = journal.Decoder()
+        self.started: list[dict[str, Any]] = []
+        self.rows = 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for row in self.decoder.feed(self.blob, final=self.crashed):
+            self.rows += 1
+            yield row
+        self.blob = b""
+        started = self.decoder.crashed()
+        if not self.crashed:
+            self.started = started
+            return
+        for row in started:
+            self.rows += 1
+            yield row
+
+    @property
+    def damaged(self) -> int:
+        return self.decoder.damaged
+
+    @property
+    def lost(self) -> int:
+        return self.decoder.lost
 
 
 def read(path: Path, crashed: bool) -> Read | None:
-    """What one shard file holds; None if it is gone (merged by another merge, or
-    renamed as its shard ended). Started psets are only final if ``crashed``: else
-    the task may still be running them, and a record cut short may still be written."""
+    """One shard file's rows to iterate (``Read``); None if it is gone (merged by
+    another merge, or renamed as its shard ended). Started psets are only final if
+    ``crashed``: else the task may still be running them, and a record cut short may
+    still be written."""
     try:
-        blob = path.read_bytes()
+        return Read(path.read_bytes(), crashed)
     except FileNotFoundError:
         return None
-    decoder = journal.Decoder()
-    rows = list(decoder.feed(blob, final=crashed))
-    return Read(rows, decoder.crashed(), decoder.damaged, decoder.lost)
 
 
 def waiting_files(calc_dir: CalcDir) -> int:
@@ -430,7 +455,7 @@ def waiting_rows(calc_dir: CalcDir) -> list[dict[str, Any]]:
             except journal.Undecodable:
                 continue  # its classes are not importable here: run it again
             if found is not None:
-                rows.extend(found.finished)
+                rows.extend(found)
     return rows
 
 

@@ -246,3 +246,48 @@ def test_missing_counts_the_psets_of_shards_that_never_started(pytester):
     )
     assert line in db.stdout, db.stdout
     assert "shards not started: 3 of 4" in db.stdout
+
+
+def test_gathered_rows_make_the_frame_rows_as_dicts_make():
+    """``psweep merge`` keeps rows column by column in compact chunks: the DataFrame
+    is the one the rows as dicts give (types, missing keys, order by time)."""
+    from pytest_psweep.database import Columns
+    from pytest_psweep.gather import Gather
+
+    def row(n: int, **more: object) -> dict[str, object]:
+        return {
+            "_time_utc": 1_700_000_000_000_000 + (n * 7919) % 5000,
+            "_pset_id": f"id{n}",
+            "_sweep": "s",
+            "a": n,
+            "b": n / 3,
+            "big": 2**70 if n == 3 else n,
+            **more,
+        }
+
+    first = [row(n, note=None if n % 2 else "x") for n in range(5000)]
+    second = [row(n, mixed=[1.5, "two", None][n % 3]) for n in range(5000, 5100)]
+    gather = Gather()
+    gather.add(iter(first))
+    gather.add(iter(second))
+    expected = Columns(sorted(first + second, key=lambda r: r["_time_utc"])).frame()
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(gather.frame(), expected)
+
+
+def test_rows_of_a_file_that_cannot_be_decoded_are_taken_back():
+    from pytest_psweep.gather import Gather
+
+    def rows():
+        for n in range(5000):  # more than a chunk: some are kept as arrays already
+            yield {"_time_utc": n + 1, "a": n + 1, "more": n}
+        raise journal.Undecodable("no such module")
+
+    gather = Gather()
+    gather.add(iter([{"_time_utc": 0, "a": 0}]))
+    with pytest.raises(journal.Undecodable):
+        gather.add(rows())
+    assert gather.count == 1
+    frame = gather.frame()
+    assert list(frame["a"]) == [0] and list(frame) == ["_time_utc", "a"]
