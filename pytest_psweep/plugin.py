@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from . import compare, hints, hookspecs, integrations, journal, shards
+from . import compare, hints, hookspecs, integrations, journal, mounts, shards
 from .calcdir import (
     CALC_DIR,
     DATABASE,
@@ -188,7 +188,8 @@ def pytest_configure(config: pytest.Config) -> None:
     target = calc_dir.simulate if simulate else calc_dir
     if workerinput is not None:  # what the controller chose: one run, one calc dir
         run_id = workerinput["psweep_run_id"]
-        target = CalcDir(Path(workerinput["psweep_calc_dir"]))
+        here, target = target.path, CalcDir(Path(workerinput["psweep_calc_dir"]))
+        mounts.check_worker(config, here, target.path, workerinput)  # the same study?
     run = Run(str(target.path), run_id)
     settings = Settings(
         calc_dir=calc_dir.path,
@@ -522,7 +523,7 @@ def pset_ids(params: list[dict[str, Any]]) -> list[str]:
 def pset_dir(pset: dict[str, Any]) -> Path:
     """The pset's own folder ``<calc_dir>/<_pset_id>/``, created: like ``tmp_path``, but
     kept, and named in the pset's row (``_pset_id``)."""
-    folder = Path(pset["_calc_dir"], pset["_pset_id"])
+    folder = Path(mounts.local(pset["_calc_dir"]), pset["_pset_id"])
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
