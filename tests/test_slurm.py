@@ -187,6 +187,7 @@ def test_a_merge_job_that_runs_while_a_resubmitted_array_runs_leaves_its_journal
 def test_a_task_killed_by_scancel_leaves_a_crashed_row_after_the_merge_job(slurm, study):
     (study / "sweep_slow.py").write_text(SLOW)
     (study / "hang-1").touch()
+    slurm = {**slurm, "PSWEEP_HEARTBEAT": "0.5"}  # status is as fresh as the last beat
     array = jobs_array(study, slurm, "--array=0-1")
     merge = subprocess.run(
         ["sbatch", "--parsable", f"--dependency=afterany:{array}", "merge.sbatch"],
@@ -197,10 +198,25 @@ def test_a_task_killed_by_scancel_leaves_a_crashed_row_after_the_merge_job(slurm
     ).stdout.strip()
     wait_for_file(study / "started-1")
     wait_for_job(f"{array}_0", slurm)
+    end = time.monotonic() + 60
+    while True:  # until a beat after its pset started has put it in the task's tally
+        status = subprocess.run(
+            [sys.executable, "-m", "pytest_psweep.cli", "status", "calc"],
+            cwd=study,
+            env=slurm,
+            capture_output=True,
+            text=True,
+        ).stdout
+        if "1 running," in status or time.monotonic() > end:
+            break
+        time.sleep(0.1)
+    assert "2 shards: 1 running, 1 ended" in status, status
+    owned = sum(1 for x in range(16) if int(ps.pset_hash({"x": x}), 16) % 2 == 1)
+    line = f"sweep_slow.py::sweep_slow: {16 - owned} passed, 1 running, {owned - 1} missing"
+    assert line in status, status
     subprocess.run(["scancel", f"{array}_1"], env=slurm, check=True)
     wait_for_job(merge, slurm)
     output = merge_output(study, merge)
-    owned = sum(1 for x in range(16) if int(ps.pset_hash({"x": x}), 16) % 2 == 1)
     line = f"sweep_slow.py::sweep_slow: {16 - owned} passed, 1 crashed, {owned - 1} missing"
     assert line in output, output
     assert "left" not in output  # the killed task's journal was taken, not left
