@@ -9,6 +9,7 @@ puts the columns together, in the order the psets ran, one column at a time.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -76,16 +77,18 @@ class Gather:
             times = self._column("_time_utc", keep=True)
             if not bool(np.all(times[1:] >= times[:-1])):
                 order = np.argsort(times, kind="stable")
-        series = {}
-        for key in list(self.chunks):
-            column = self._column(key)
-            if order is not None:
-                column = column[order]
-            # objects as a list: pandas infers their type as it does for Columns.frame
-            series[key] = pd.Series(column.tolist() if column.dtype == object else column)
-            del column
-        frame = pd.DataFrame(series)
-        del series
+        # column by column into an empty frame: a DataFrame made of all of them at
+        # once would copy the columns of one type into one block (twice the memory)
+        frame = pd.DataFrame(index=pd.RangeIndex(self.count))
+        with warnings.catch_warnings():  # "highly fragmented": that is the point
+            warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+            for key in list(self.chunks):
+                column = self._column(key)
+                if order is not None:
+                    column = column[order]
+                # objects as a list: pandas infers their type as for Columns.frame
+                frame[key] = pd.Series(column.tolist() if column.dtype == object else column)
+                del column
         if "_time_utc" in frame:  # integer microseconds since the epoch, as Columns has them
             frame["_time_utc"] = pd.to_datetime(frame["_time_utc"], unit="us", utc=True)
             frame.index = pd.DatetimeIndex(frame["_time_utc"]).rename(None)
