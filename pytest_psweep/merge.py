@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -130,7 +131,9 @@ def merge(calc_dir: CalcDir, final: bool = False, lock_timeout: float | None = N
             # task's rows come after those they supersede, and "latest" is the newest
             frame = rows.frame()
             del rows
-            whole, new = database.append(frame)
+            with warnings.catch_warnings():  # the frame is made column by column
+                warnings.filterwarnings("ignore", "DataFrame is highly fragmented")
+                whole, new = database.append(frame)
             del frame
             report.merged = len(new)
             del new
