@@ -1,5 +1,5 @@
 """Job-array shards (SPEC §7): which psets a task runs, where it leaves its rows, and
-``psweep merge``, which brings them into the database.
+how ``psweep merge`` (``merge.py``) and ``psweep status`` (``status.py``) read them.
 
 A shard session (``--psweep-shard=I/N``) runs the psets whose ``int(_pset_hash, 16)
 % N == I``, chosen while collecting, before items exist. It never touches the
@@ -10,13 +10,14 @@ its own under ``<calc_dir>/shards/`` (no lock needed: nobody else writes it):
 * ``<run>.<I>of<N>.<token>.jnl`` while the task runs, or after it was killed;
 * ``<run>.<I>of<N>.<token>.shard`` once it ended (the same bytes, renamed);
 * ``<run>.<I>of<N>.<token>.json``, its manifest: how many psets each sweep has
-  in this shard, and where its modules are imported from.
+  in this shard and in all, where its modules are imported from, and at its end
+  what its rows say (a ``liveness.Tally``).
 
 A running task proves it lives twice over: it holds an ``flock`` on
-``<journal>.lock`` and touches that file every ``PSWEEP_HEARTBEAT`` seconds (10), for
-shared filesystems where ``flock`` does not reach other nodes. ``merge.py`` reads
-them all and appends their rows; a journal is only ever removed once its task is
-known dead (``alive``).
+``<journal>.lock`` and writes its tally into that file every ``PSWEEP_HEARTBEAT``
+seconds (10), whose mtime is a heartbeat for shared filesystems where ``flock``
+does not reach other nodes. A journal is only ever removed by a merge once its task
+is known dead (``liveness.alive``).
 """
 
 from __future__ import annotations
