@@ -28,6 +28,7 @@ import re
 import socket
 import sys
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -173,6 +174,7 @@ def write_manifest(
         "import_roots": roots,
         "host": socket.gethostname(),
         "pid": os.getpid(),
+        "written": time.time(),  # which array is newest: tallies rewrite the file later
         "heartbeat": heartbeat_seconds(),
     }
     text = json.dumps(data, indent=1, sort_keys=True).encode()
@@ -388,7 +390,8 @@ def manifests(calc_dir: CalcDir) -> list[dict[str, Any]]:
         except (OSError, ValueError):
             continue  # a manifest is written whole; one that is not is no manifest
         if isinstance(data, dict) and isinstance(data.get("psets"), dict):
-            data["mtime"] = path.stat().st_mtime
+            written = data.get("written")
+            data["mtime"] = written if isinstance(written, float) else path.stat().st_mtime
             data["file"] = path
             found.append(data)
     return found

@@ -291,3 +291,25 @@ def test_rows_of_a_file_that_cannot_be_decoded_are_taken_back():
     assert gather.count == 1
     frame = gather.frame()
     assert list(frame["a"]) == [0] and list(frame) == ["_time_utc", "a"]
+
+
+def test_the_newest_array_stays_newest_when_merge_finalises_an_older_one(pytester):
+    pytester.makepyfile(sweep_a=SWEEPS, sweep_b=NEW_SWEEP)
+    killed = pytester.runpytest_subprocess(
+        "--psweep", "--psweep-shard=0/1", "--psweep-run-id=old", "sweep_b.py"
+    )
+    assert killed.ret != 0  # its journal stays, with a started pset
+    pytester.runpytest_subprocess(
+        "--psweep", "--psweep-shard=0/1", "--psweep-run-id=new", "sweep_a.py"
+    )
+    # --final takes the old array's journal and writes its counts into its manifest
+    final = psweep(pytester.path, "merge", "calc", "--final")
+    assert "run new:" in final.stdout and "run old:" not in final.stdout, final.stdout
+    assert "sweep_a.py::sweep_a: 19 passed, 1 failed, 0 missing" in final.stdout
+    shown = subprocess.run(
+        [sys.executable, "-m", "pytest_psweep.cli", "status", "calc"],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "run new, 1 shards: 1 ended" in shown, shown
