@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from . import mounts
 from .settings import Options, State
 from .sink import RowSink
 
@@ -37,22 +38,22 @@ class XdistBridge:
         node.workerinput["psweep_done"] = sorted(state.done)
         node.workerinput["psweep_baseline"] = pickle.dumps(state.baseline)
         node.workerinput["psweep_provenance"] = state.provenance
+        node.workerinput["psweep_invocation_dir"] = str(self.config.invocation_params.dir)
+        spec = getattr(node.gateway, "spec", None)
+        if not getattr(spec, "popen", False) or getattr(spec, "chdir", None):
+            # a worker that may run in another folder (ssh, a chdir) knows the study by
+            # this token in its own calc dir, under whatever path it mounts it
+            self.sink.start()
+            node.workerinput["psweep_study"] = mounts.token(self.sink.session.target.path)
 
     @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodeready(self, node: Any) -> None:
-        """An xdist worker runs where the controller was started, or it would run other
-        sweeps (stale copies an ssh worker finds in its home) into this calc dir: an
-        error naming both places, never silent rows."""
-        here = str(self.config.invocation_params.dir)
-        there = node.workerinfo.get("cwd")
-        if there is not None and there != here:
-            pytest.exit(
-                f"psweep: xdist worker {node.gateway.id} runs in {there}, the controller in "
-                f"{here}: it would collect other sweeps or psets. Start it in the study's "
-                f"folder on a shared filesystem: --tx ssh=HOST//chdir={here} "
-                "(--rsyncdir is not needed)",
-                returncode=pytest.ExitCode.USAGE_ERROR,
-            )
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """An xdist worker that runs in another folder than the controller's, and
+        found no token of this study there (``mounts.check_worker``), stopped before
+        it collected: other sweeps or stale copies would run into this calc dir."""
+        message = mounts.refused(node)
+        if message is not None:
+            pytest.exit(message, returncode=pytest.ExitCode.USAGE_ERROR)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:

@@ -7,6 +7,7 @@ SELECTION: --latest --failed --sweep NAME --query EXPR --sort COL ... --reverse
 psweep recover CALC_DIR         (merge journals left by killed runs)
 psweep migrate CALC_DIR         (convert a calc dir that psweep wrote, after a backup)
 psweep merge CALC_DIR [--final] (put the rows of job-array shards into the database)
+psweep status CALC_DIR [--watch] (where a running job array stands; reads, never writes)
 psweep report CALC_DIR_OR_DB [-o report.html] [--title T] [--include-shards]
               [--baseline DB [--rtol R] [--atol A] [--ignore KEY ...]]
                                 (one self-contained HTML page)
@@ -240,7 +241,7 @@ def _with_shard_rows(path: Path) -> Any:
 
 
 def merge(args: argparse.Namespace) -> None:
-    from .shards import merge as merge_shards
+    from .merge import merge as merge_shards
 
     calc_dir = CalcDir(Path(args.calc_dir))
     if not calc_dir.path.is_dir():
@@ -249,6 +250,19 @@ def merge(args: argparse.Namespace) -> None:
     print("\n".join(report.lines(calc_dir.path)))
     if report.problems:
         raise PsweepError(f"{len(report.problems)} shard files could not be merged (above)")
+
+
+def status(args: argparse.Namespace) -> None:
+    from .status import status as array_status
+    from .status import watch
+
+    calc_dir = CalcDir(Path(args.calc_dir))
+    if not calc_dir.path.is_dir():
+        raise PsweepError(f"calc dir {calc_dir.path} does not exist")
+    if args.watch is not None:
+        watch(calc_dir, args.watch, args.times)
+    else:
+        print("\n".join(array_status(calc_dir).lines(calc_dir.path)))
 
 
 def migrate(args: argparse.Namespace) -> None:
@@ -333,6 +347,24 @@ def parser() -> argparse.ArgumentParser:
         "that started and has no row died with its task and gets a 'crashed' row.",
     )
     cmd.set_defaults(handler=merge)
+
+    cmd = commands.add_parser(
+        "status",
+        help="Where the newest job array in CALC_DIR stands: per sweep psets passed, "
+        "failed, crashed, running and missing, rows waiting to be merged, running tasks "
+        "and an estimate of the time left. Reads small files only, takes no lock.",
+    )
+    cmd.add_argument("calc_dir", metavar="CALC_DIR")
+    cmd.add_argument(
+        "--watch",
+        nargs="?",
+        type=float,
+        const=2.0,
+        metavar="SECONDS",
+        help="Show it again every SECONDS (default 2) until Ctrl-C.",
+    )
+    cmd.add_argument("--times", type=int, help=argparse.SUPPRESS)  # --watch this often
+    cmd.set_defaults(handler=status)
 
     cmd = commands.add_parser(
         "migrate", help="Convert a calc dir that psweep wrote (results.pk, database.pk)."

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from . import compare, hints
+from . import compare, hints, mounts
 from .calcdir import CalcDir
 from .engine import code_hash
 from .errors import PsweepError
@@ -221,6 +221,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pset_dir(pset: dict[str, Any]) -> Path:
     """The pset's own folder ``<calc_dir>/<_pset_id>/``, created: like ``tmp_path``, but
     kept, and named in the pset's row (``_pset_id``)."""
-    folder = Path(pset["_calc_dir"], pset["_pset_id"])
+    folder = Path(mounts.local(pset["_calc_dir"]), pset["_pset_id"])
     folder.mkdir(parents=True, exist_ok=True)
     return folder

@@ -148,6 +148,7 @@ class Decoder:
     def __init__(self) -> None:
         self.records = 0  # whole records read, of every kind
         self.damaged = 0
+        self.lost = 0  # bytes of damaged records
         self.started: dict[str, dict[str, Any]] = {}
         self._pending = b""
         self._skipping = False  # inside damage: counted once until a record is whole
@@ -180,6 +181,8 @@ class Decoder:
                                     row = None
                                 else:
                                     row = self._decode(payload)  # may raise: pos stays
+                                    if row is None:  # a payload that is no row
+                                        self.lost += end - pos
                                 pos = end
                                 self.records += 1
                                 self._skipping = False
@@ -200,8 +203,11 @@ class Decoder:
                 found = blob.find(_MAGIC, pos + 1)
                 if found < 0:
                     # keep a tail that may be the start of a magic still being written
-                    pos = size if final else max(pos + 1, size - len(_MAGIC) + 1)
+                    skipped = size if final else max(pos + 1, size - len(_MAGIC) + 1)
+                    self.lost += skipped - pos
+                    pos = skipped
                     break
+                self.lost += found - pos
                 pos = found
         finally:
             self._pending = blob[pos:]
@@ -319,7 +325,9 @@ class Journal:
     PsweepError naming the file, and what was written before stays readable.
     """
 
-    def __init__(self, path: str | os.PathLike[str], lock: bool = True) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], lock: bool = True, readable: bool = False
+    ) -> None:
         self.path = Path(path)
         self._lock = file_lock(lock_path(self.path)) if lock else None
         try:
@@ -328,7 +336,9 @@ class Journal:
             # (a shard's journal has none: nobody merges it as a dead run's)
             if self._lock is not None:
                 self._lock.acquire()
-            self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+            # readable: the writer can read back what it wrote if the file was taken away
+            mode = os.O_RDWR if readable else os.O_WRONLY
+            self._fd: int | None = os.open(self.path, mode | os.O_CREAT | os.O_APPEND, 0o666)
         except OSError as exc:
             raise self._write_error(exc, "make the calc dir writable or choose another") from exc
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from . import integrations, shards
+from . import integrations, mounts, shards
 from .calcdir import CalcDir, database_file, lock_timeout_seconds
 from .errors import PsweepError
 from .names import CALC_DIR, new_id
@@ -48,7 +48,8 @@ def resolve(config: pytest.Config) -> Options:
     chosen_run_id = run_id is not None
     if workerinput is not None:  # what the controller chose: one run, one calc dir
         run_id = workerinput["psweep_run_id"]
-        target = Path(workerinput["psweep_calc_dir"])
+        here, target = target, Path(workerinput["psweep_calc_dir"])
+        mounts.check_worker(config, here, target, workerinput)  # the same study?
     return Options(
         calc_dir=calc_dir.path,
         target=target,

@@ -96,9 +96,10 @@ class CalcSession:
         try:
             # a simulation on a fresh calc dir makes <calc_dir>.simulate only, as psweep
             self.calc_dir.refuse_legacy()
-            if self._shard_journal is not None:  # never the database: no lock, no merge
+            if self._shard_journal is not None:  # never the database: no merge
                 self.calc_dir.check()
-                self._journal = Journal(self._shard_journal, lock=False)
+                self._journal = shards.ShardJournal(self._shard_journal)
+                shards.check_count(self._shard_journal, self._journal)
                 return
             if not (self.simulate and not self.calc_dir.path.exists()):
                 self.calc_dir.check()
@@ -268,22 +269,21 @@ class CalcSession:
     def finish_shard(self) -> Path | None:
         """A shard session's end: its journal becomes the ended shard's file, for
         ``psweep merge``; that file, or None without rows."""
-        assert self._shard_journal is not None and self.shard is not None
+        assert isinstance(self._journal, shards.ShardJournal) or self._journal is None
         if self._journal is None:
             return None
-        if not self.count:
-            self._close_journal(remove=True)
-            return None
-        self._close_journal(remove=False)
-        path = shards.ended(self._shard_journal)
-        os.replace(self._shard_journal, path)
-        return path
+        shard_journal, self._journal = self._journal, None
+        return shard_journal.end(keep=bool(self.count))
 
-    def write_manifest(self, counts: dict[str, int], import_roots: list[str]) -> None:
-        """A shard session's psets per sweep, for ``psweep merge``'s count of what is
-        missing."""
+    def write_manifest(
+        self, counts: dict[str, int], import_roots: list[str], totals: dict[str, int]
+    ) -> None:
+        """A shard session's psets per sweep (and all shards' together), for
+        ``psweep merge``'s count of what is missing."""
         assert self._shard_journal is not None and self.shard is not None
-        shards.write_manifest(self._shard_journal, self.run_id, self.shard, counts, import_roots)
+        shards.write_manifest(
+            self._shard_journal, self.run_id, self.shard, counts, import_roots, totals
+        )
 
     def written(self) -> pd.DataFrame | None:
         """The database as this run left it (read once: the finish hook, a CI job's

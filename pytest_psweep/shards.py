@@ -1,5 +1,5 @@
 """Job-array shards (SPEC §7): which psets a task runs, where it leaves its rows, and
-``psweep merge``, which brings them into the database.
+how ``psweep merge`` (``merge.py``) and ``psweep status`` (``status.py``) read them.
 
 A shard session (``--psweep-shard=I/N``) runs the psets whose ``int(_pset_hash, 16)
 % N == I``, chosen while collecting, before items exist. It never touches the
@@ -10,12 +10,14 @@ its own under ``<calc_dir>/shards/`` (no lock needed: nobody else writes it):
 * ``<run>.<I>of<N>.<token>.jnl`` while the task runs, or after it was killed;
 * ``<run>.<I>of<N>.<token>.shard`` once it ended (the same bytes, renamed);
 * ``<run>.<I>of<N>.<token>.json``, its manifest: how many psets each sweep has
-  in this shard, and where its modules are imported from.
+  in this shard and in all, where its modules are imported from, and at its end
+  what its rows say (a ``liveness.Tally``).
 
-``merge`` reads them all in one pass and appends, under the database's lock, the
-rows the database does not have (by ``_pset_id``), so it may run again, while
-shards still run, and beside another merge. A file of an ended shard is removed
-once its rows are in; a journal of a task that may still run is left in place.
+A running task proves it lives twice over: it holds an ``flock`` on
+``<journal>.lock`` and writes its tally into that file every ``PSWEEP_HEARTBEAT``
+seconds (10), whose mtime is a heartbeat for shared filesystems where ``flock``
+does not reach other nodes. A journal is only ever removed by a merge once its task
+is known dead (``liveness.alive``).
 """
 
 from __future__ import annotations
@@ -25,25 +27,27 @@ import os
 import re
 import socket
 import sys
+import threading
+import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from . import journal
-from .calcdir import CalcDir, Database
-from .database import Columns, latest_rows, write_atomic
+from . import journal, liveness
+from .calcdir import CalcDir
+from .database import write_atomic
 from .errors import PsweepError
-from .names import DATABASE
 
 SHARDS_DIR = "shards"
 ENDED = ".shard"  # the journal of a shard session that ended
 MANIFEST = ".json"
 _RUN_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")  # no ".", "..", hidden
-_FILE = re.compile(r"(?P<run>.+)\.(?P<index>\d+)of(?P<count>\d+)\.(?P<token>[0-9a-f]+)$")
+FILE = re.compile(r"(?P<run>.+)\.(?P<index>\d+)of(?P<count>\d+)\.(?P<token>[0-9a-f]+)$")
 # the namespace of run ids made from a SLURM array job's id (uuid5)
 _SLURM_NAMESPACE = uuid.UUID("5b0e6b52-4c4f-4b8e-9a53-2f1e4a7d0c11")
+HEARTBEAT_ENV = "PSWEEP_HEARTBEAT"
 
 
 class Shard(NamedTuple):
@@ -151,34 +155,217 @@ def manifest(path: Path) -> Path:
 
 
 def write_manifest(
-    journal_path: Path, run_id: str, shard: Shard, counts: dict[str, int], roots: list[str]
+    journal_path: Path,
+    run_id: str,
+    shard: Shard,
+    counts: dict[str, int],
+    roots: list[str],
+    totals: dict[str, int] | None = None,
 ) -> None:
-    """What merge needs to know of a shard: its psets per sweep (to count what is
-    missing) and where its sweep modules are imported from (to read rows holding
-    objects of their classes). Written whole (rename), so a reader sees all or none."""
+    """What merge needs to know of a shard: its psets per sweep and every shard's
+    together (``totals``, to count what is missing), where its sweep modules are
+    imported from (to read rows holding objects of their classes), and how often it
+    beats. Written whole (rename), so a reader sees all or none."""
     data = {
         "run_id": run_id,
         "shard": shard.label,
         "psets": counts,
+        "totals": totals or {},
         "import_roots": roots,
         "host": socket.gethostname(),
         "pid": os.getpid(),
+        "written": time.time(),  # which array is newest: tallies rewrite the file later
+        "heartbeat": heartbeat_seconds(),
     }
     text = json.dumps(data, indent=1, sort_keys=True).encode()
     write_atomic(manifest(journal_path), lambda fh: fh.write(text))
 
 
-# -- reading and merging -------------------------------------------------------------
+def check_count(path: Path, own: journal.Journal) -> None:
+    """Refuse a task whose run id already has shards of another count (``1/3`` beside
+    ``2/4``): their psets would overlap and go missing. Checked once this task's
+    journal exists, so that of two tasks that start together one sees the other."""
+    mine = FILE.fullmatch(path.stem)
+    assert mine is not None
+    for other in sorted(path.parent.iterdir()):
+        found = FILE.fullmatch(other.name.split(".jnl")[0].removesuffix(other.suffix))
+        if found and found["run"] == mine["run"] and found["count"] != mine["count"]:
+            own.close(remove=True)
+            raise PsweepError(
+                f"--psweep-run-id={mine['run']}: this task is shard {mine['index']}/"
+                f"{mine['count']}, but {other} is of shard {found['index']}/{found['count']}; "
+                "the tasks of one array share N: give this array a run id of its own"
+            )
 
 
-class _ShardFile(NamedTuple):
+def record_tally(path: Path, tally: dict[str, Any]) -> None:
+    """Put what a shard file's rows say into its manifest, for ``psweep status`` once
+    the file is merged (or the task that wrote it is gone); no manifest, no tally."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    data["tally"] = tally
+    text = json.dumps(data, indent=1, sort_keys=True).encode()
+    try:
+        write_atomic(path, lambda fh: fh.write(text))
+    except OSError:
+        pass  # only counts: the rows are what matters
+
+
+# -- a running task's journal, and the proof that it lives --------------------------
+
+
+def heartbeat_seconds(environ: Any = os.environ) -> float:
+    """How often a task touches its lock file (``PSWEEP_HEARTBEAT``, default 10 s)."""
+    text = environ.get(HEARTBEAT_ENV, "").strip()
+    try:
+        seconds = float(text) if text else 10.0
+    except ValueError:
+        raise PsweepError(f"{HEARTBEAT_ENV}={text!r}: give seconds, e.g. 10") from None
+    if not seconds > 0:
+        raise PsweepError(f"{HEARTBEAT_ENV}={text!r}: give more than 0 seconds")
+    return seconds
+
+
+class ShardJournal(journal.Journal):
+    """A shard task's journal: it holds ``<journal>.lock`` (taken before the journal
+    exists) and touches it every heartbeat until it ends."""
+
+    def __init__(self, path: Path) -> None:
+        self.lock_file = Path(journal.lock_path(path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_fd: int | None = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o666)
+        liveness.flock(self._lock_fd, exclusive=True)  # a new name: nobody else holds it
+        super().__init__(path, lock=False, readable=True)
+        assert self._fd is not None
+        self._identity = _identity(os.fstat(self._fd))
+        self.tally = liveness.Tally()
+        self._decoder = journal.Decoder()
+        self._counted: int | None = 0  # bytes of the journal in the tally
+        self._stop = threading.Event()
+        self._beat = threading.Thread(
+            target=self._beating, args=(heartbeat_seconds(),), daemon=True
+        )
+        self._beat.start()
+
+    def _beating(self, seconds: float) -> None:
+        """Every heartbeat: count the records written since, and write the tally into
+        the lock file (which changes its mtime: the heartbeat)."""
+        while True:
+            try:
+                self._count()
+                assert self._lock_fd is not None
+                text = json.dumps(self.tally.data()).encode()
+                os.pwrite(self._lock_fd, text, 0)
+                os.ftruncate(self._lock_fd, len(text))
+            except OSError:
+                pass  # a filesystem that hiccups: the lock still holds, the next beat may
+            if self._stop.wait(seconds):
+                return
+
+    def _count(self) -> None:
+        """Feed the tally what was journaled since it last looked (read back from the
+        file, so no row is kept in memory)."""
+        if self._counted is None or self._fd is None:
+            return
+        while blob := os.pread(self._fd, 1 << 24, self._counted):
+            self._counted += len(blob)
+            try:
+                for row in self._decoder.feed(blob):
+                    self.tally.add(row)
+            except journal.Undecodable:
+                self._counted = None  # rows of classes not importable here: counts unknown
+                self.tally.sweeps.clear()
+                return
+        in_flight = Counter(str(row.get("_sweep")) for row in self._decoder.started.values())
+        self.tally.started = dict(in_flight)
+
+    def taken(self) -> bool:
+        """Did someone remove or replace the journal while this task ran?"""
+        try:
+            return _identity(os.stat(self.path)) != self._identity
+        except FileNotFoundError:
+            return True
+
+    def end(self, keep: bool) -> Path | None:
+        """The task's end: its journal becomes the ended shard's file (``keep``), or
+        goes. A journal taken by a merge while the task ran is written again whole
+        under a new name, and this is a PsweepError naming it: no row is lost."""
+        rescued = None
+        self._stop.set()
+        self._beat.join()
+        self._count()
+        record_tally(manifest(self.path), self.tally.data())
+        taken = self.taken()
+        if taken and keep:
+            rescued = self._rescue()
+        target = None
+        try:
+            if not taken:
+                if keep:
+                    target = ended(self.path)
+                    assert self._fd is not None
+                    os.replace(self.path, target)
+                else:
+                    self.path.unlink(missing_ok=True)
+        finally:
+            self.close(remove=False)
+        if taken:
+            raise PsweepError(
+                f"{self.path} was taken away while this task ran (a 'psweep merge --final' "
+                "that found no sign of life, or a removal): "
+                + (
+                    f"all its rows are written again to {rescued}; "
+                    if rescued
+                    else "it held no rows; "
+                )
+                + f"run 'psweep merge {self.path.parent.parent}' and look for 'crashed' rows "
+                "of psets this task ran"
+            )
+        return target
+
+    def _rescue(self) -> Path:
+        """Everything this task journaled, read back through its own descriptor, in a
+        new ended shard file."""
+        assert self._fd is not None
+        size = os.fstat(self._fd).st_size
+        blob = os.pread(self._fd, size, 0)
+        token = uuid.uuid4().hex[:12]
+        match = FILE.fullmatch(self.path.stem)
+        stem = f"{match['run']}.{match['index']}of{match['count']}" if match else "rescued"
+        target = self.path.parent / f"{stem}.{token}{ENDED}"
+        write_atomic(target, lambda fh: fh.write(blob))
+        return target
+
+    def close(self, remove: bool) -> None:
+        """Stop writing and beating, give up the lock and remove the lock file: a
+        journal without one is a dead task's."""
+        self._stop.set()
+        if self._beat.is_alive() and self._beat is not threading.current_thread():
+            self._beat.join()  # before the descriptors it reads go
+        super().close(remove)
+        if self._lock_fd is not None:
+            self.lock_file.unlink(missing_ok=True)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+def _identity(stat: os.stat_result) -> tuple[int, int]:
+    return stat.st_dev, stat.st_ino
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+class ShardFile(NamedTuple):
     path: Path
     run: str
     shard: Shard
     ended: bool
 
 
-def _files(calc_dir: CalcDir) -> list[_ShardFile]:
+def files(calc_dir: CalcDir) -> list[ShardFile]:
     where = folder(calc_dir)
     if not where.is_dir():
         return []
@@ -186,15 +373,15 @@ def _files(calc_dir: CalcDir) -> list[_ShardFile]:
     for path in sorted(where.iterdir()):
         if path.suffix not in (ENDED, journal.SUFFIX):
             continue
-        match = _FILE.fullmatch(path.stem)
+        match = FILE.fullmatch(path.stem)
         if match is None:
             continue
         shard = Shard(int(match["index"]), int(match["count"]))
-        found.append(_ShardFile(path, match["run"], shard, path.suffix == ENDED))
+        found.append(ShardFile(path, match["run"], shard, path.suffix == ENDED))
     return found
 
 
-def _manifests(calc_dir: CalcDir) -> list[dict[str, Any]]:
+def manifests(calc_dir: CalcDir) -> list[dict[str, Any]]:
     where = folder(calc_dir)
     found = []
     for path in sorted(where.glob(f"*{MANIFEST}")) if where.is_dir() else ():
@@ -203,181 +390,80 @@ def _manifests(calc_dir: CalcDir) -> list[dict[str, Any]]:
         except (OSError, ValueError):
             continue  # a manifest is written whole; one that is not is no manifest
         if isinstance(data, dict) and isinstance(data.get("psets"), dict):
-            data["mtime"] = path.stat().st_mtime
+            written = data.get("written")
+            data["mtime"] = written if isinstance(written, float) else path.stat().st_mtime
+            data["file"] = path
             found.append(data)
     return found
 
 
-def _read(path: Path, crashed: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
-    """(finished rows, started psets without a row) of one shard file; None if it
-    is gone (merged by another merge, or renamed as its shard ended). Started psets
-    become rows only if ``crashed``: else the task may still be running them."""
+class Read:
+    """The rows of one shard file, decoded as they are iterated (a file's rows as
+    dicts would take many times its size): its finished rows, then, if ``crashed``,
+    its started psets without a row. After that: ``started`` (those psets, if not
+    ``crashed``: the task may still be running them), ``damaged`` and ``lost``."""
+
+    def __init__(self, blob: bytes, crashed: bool) -> None:
+        self.blob = blob
+        self.crashed = crashed
+        self.decoder = journal.Decoder()
+        self.started: list[dict[str, Any]] = []
+        self.rows = 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for row in self.decoder.feed(self.blob, final=self.crashed):
+            self.rows += 1
+            yield row
+        self.blob = b""
+        started = self.decoder.crashed()
+        if not self.crashed:
+            self.started = started
+            return
+        for row in started:
+            self.rows += 1
+            yield row
+
+    @property
+    def damaged(self) -> int:
+        return self.decoder.damaged
+
+    @property
+    def lost(self) -> int:
+        return self.decoder.lost
+
+
+def read(path: Path, crashed: bool) -> Read | None:
+    """One shard file's rows to iterate (``Read``); None if it is gone (merged by
+    another merge, or renamed as its shard ended). Started psets are only final if
+    ``crashed``: else the task may still be running them, and a record cut short may
+    still be written."""
     try:
-        blob = path.read_bytes()
+        return Read(path.read_bytes(), crashed)
     except FileNotFoundError:
         return None
-    decoder = journal.Decoder()
-    rows = list(decoder.feed(blob, final=crashed))
-    return rows, decoder.crashed()
 
 
 def waiting_files(calc_dir: CalcDir) -> int:
     """How many shard files wait for ``psweep merge`` (without reading them)."""
-    return len(_files(calc_dir))
+    return len(files(calc_dir))
 
 
 def waiting_rows(calc_dir: CalcDir) -> list[dict[str, Any]]:
     """The finished rows that shard files hold (merged or not): what a shard's
     ``--psweep-skip-dups`` and a dry run count as done besides the database."""
     rows: list[dict[str, Any]] = []
-    with _importable(_manifests(calc_dir)):
-        for shard_file in _files(calc_dir):
+    with importable(manifests(calc_dir)):
+        for shard_file in files(calc_dir):
             try:
-                read = _read(shard_file.path, crashed=False)
+                found = read(shard_file.path, crashed=False)
             except journal.Undecodable:
                 continue  # its classes are not importable here: run it again
-            if read is not None:
-                rows.extend(read[0])
+            if found is not None:
+                rows.extend(found)
     return rows
 
 
-@dataclass
-class MergeReport:
-    """What ``merge`` did, and where each sweep of the newest array stands."""
-
-    merged: int = 0  # rows appended to the database
-    files: int = 0  # shard files read
-    removed: int = 0  # files of ended shards whose rows are all in
-    running: int = 0  # psets started in journals of tasks that may still run
-    run_id: str | None = None  # the newest array's run id (by its manifests)
-    shards: str = ""  # its shards that have not started, e.g. "3, 7 of 100"
-    # sweep -> outcome ("passed", "failed", "crashed", "skipped", "missing") -> psets
-    sweeps: dict[str, Counter[str]] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-
-    def lines(self, calc_dir: Path) -> list[str]:
-        lines = [
-            f"psweep merge: {self.merged} new rows from {self.files} shard files into "
-            f"{calc_dir / DATABASE}"
-            + (f"; {self.removed} files of ended shards removed" if self.removed else "")
-        ]
-        if self.run_id is not None:
-            lines.append(f"run {self.run_id}:")
-            for sweep, counts in self.sweeps.items():
-                parts = ", ".join(
-                    f"{counts[kind]} {kind}"
-                    for kind in ("passed", "failed", "crashed", "skipped", "missing")
-                    if counts[kind] or kind in ("passed", "missing")
-                )
-                lines.append(f"  {sweep}: {parts}")
-            if self.shards:
-                lines.append(f"  shards not started: {self.shards}")
-        if self.running:
-            lines.append(
-                f"{self.running} psets started in journals of tasks that may still run "
-                "(or died): they become 'crashed' rows with 'psweep merge --final' once "
-                "every task has ended"
-            )
-        return lines + [f"psweep merge: {problem}" for problem in self.problems]
-
-
-def merge(calc_dir: CalcDir, final: bool = False, lock_timeout: float | None = None) -> MergeReport:
-    """Append the rows of every shard file to the database in one write.
-
-    ``final``: every task has ended (a merge job that runs ``afterany``), so a pset
-    that started and has no row died with its task: it gets a ``crashed`` row, and
-    the journals of killed tasks are removed once merged.
-    """
-    report = MergeReport()
-    rows = Columns()  # column by column: a million rows as dicts would take GiBs
-    done: list[Path] = []  # files whose every row is in ``rows``
-    manifests = _manifests(calc_dir)
-    with _importable(manifests):
-        for shard_file in _files(calc_dir):
-            try:
-                read = _read(shard_file.path, crashed=shard_file.ended or final)
-            except journal.Undecodable as exc:
-                report.problems.append(
-                    f"{shard_file.path} holds objects whose classes cannot be imported "
-                    f"here ({exc}): run 'psweep merge' where the sweep modules import"
-                )
-                continue
-            if read is None:
-                continue
-            report.files += 1
-            finished, started = read
-            for row in finished:
-                rows.add(row)
-            if shard_file.ended or final:
-                for row in started:
-                    rows.add(row)
-                done.append(shard_file.path)
-            else:
-                report.running += len(started)
-        database = Database(calc_dir, lock_timeout=lock_timeout)
-        if rows.count:
-            # in the order the psets ran, whichever file holds them: a resubmitted
-            # task's rows come after those they supersede, and "latest" is the newest
-            frame = rows.frame().sort_values("_time_utc", kind="stable")
-            del rows
-            _, new = database.append(frame)
-            report.merged = len(new)
-        for path in done:  # all its rows are in the database now
-            path.unlink(missing_ok=True)
-            report.removed += 1
-        _status(report, manifests, database.read())
-    return report
-
-
-def _status(report: MergeReport, manifests: list[dict[str, Any]], database: Any) -> None:
-    """Per sweep of the newest array: its psets' latest outcomes and how many of the
-    psets its shards collected have no row."""
-    if not manifests:
-        return
-    newest = max(manifests, key=lambda m: m["mtime"])
-    run_id = newest["run_id"]
-    mine = [m for m in manifests if m.get("run_id") == run_id]
-    count = _shard(newest).n
-    by_shard: dict[int, dict[str, Any]] = {}  # of the newest array's count of shards
-    for data in sorted(mine, key=lambda m: m["mtime"]):  # the newest per shard wins
-        shard = _shard(data)
-        if shard.n == count:
-            by_shard[shard.i] = data
-    expected: Counter[str] = Counter()
-    for data in by_shard.values():
-        expected.update({str(k): int(v) for k, v in data["psets"].items()})
-    report.run_id = run_id
-    absent = [str(i) for i in range(count) if i not in by_shard]
-    if absent:
-        report.shards = f"{', '.join(absent[:20])}{' ...' if len(absent) > 20 else ''} of {count}"
-    latest = None
-    if database is not None and len(database) and "_sweep" in database:
-        latest = latest_rows(database[database["_sweep"].isin(list(expected))])
-        # only the psets of the shards that ran: their rows, whichever run made them
-        owner = [shard_of(digest, count) in by_shard for digest in latest["_pset_hash"]]
-        latest = latest[owner]
-    for sweep, total in expected.items():
-        counts: Counter[str] = Counter()
-        if latest is not None:
-            counts.update(latest.loc[latest["_sweep"] == sweep, "_outcome"].astype(str))
-        counts["missing"] = max(0, total - sum(counts.values()))
-        report.sweeps[sweep] = counts
-
-
-def _shard(manifest: dict[str, Any]) -> Shard:
-    """The shard a manifest is of (its "I/N"); 0/1 if it does not say rightly."""
-    try:
-        return parse_shard(str(manifest.get("shard")), {})
-    except PsweepError:
-        return Shard(0, 1)
-
-
-def import_roots(calc_dir: CalcDir) -> list[str]:
-    """The folders the shards' manifests say their sweep modules came from."""
-    return sorted({str(r) for m in _manifests(calc_dir) for r in m.get("import_roots", ())})
-
-
-class _importable:
+class importable:  # noqa: N801 (a context manager, used as a function)
     """Rows may hold objects of classes from the sweep modules: put the folders
     they import from (the manifests say) on ``sys.path`` while shard files are read."""
 
@@ -393,3 +479,8 @@ class _importable:
         for root in self.roots:
             if root in sys.path:
                 sys.path.remove(root)
+
+
+def import_roots(calc_dir: CalcDir) -> list[str]:
+    """The folders the shards' manifests say their sweep modules came from."""
+    return sorted({str(r) for m in manifests(calc_dir) for r in m.get("import_roots", ())})

@@ -209,9 +209,11 @@ class RowSink:
             return
         self.manifests.add(session)
         psets = {count.sweep: count.psets * count.cases for count in counts}
+        # every shard's psets together: what merge counts as missing
+        totals = {c.sweep: (c.psets if c.total is None else c.total) * c.cases for c in counts}
         roots = sorted({import_root(self.config.rootpath / c.module) for c in counts})
         try:
-            session.write_manifest(psets, roots)
+            session.write_manifest(psets, roots, totals)
         except PsweepError as exc:  # its rows are what matters: they are journaled
             if self.reporter is not None:
                 self.reporter.say(f"psweep: the shard's manifest cannot be written ({exc})")
@@ -247,7 +249,8 @@ class RowSink:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         for calc_session in self.sessions():
             if self.options.shard is not None:
-                self._finish_shard(calc_session)
+                if not self._finish_shard(calc_session):
+                    session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
             elif not self._finish(calc_session):
                 session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         if self.reporter is not None and self.options.shard is None:
@@ -280,19 +283,24 @@ class RowSink:
             self.reporter.finished(session)
         return True
 
-    def _finish_shard(self, session: CalcSession) -> None:
-        """A shard leaves its rows in its own file under ``<calc_dir>/shards/``."""
+    def _finish_shard(self, session: CalcSession) -> bool:
+        """A shard leaves its rows in its own file under ``<calc_dir>/shards/``; False
+        if they could not be left there as they should (the failure says why)."""
         if not session.journaling:
-            return  # its start failed: nothing ran
+            return True  # its start failed: nothing ran
         self._write_manifest([], session)  # a task that collected no psets ran too
         try:
             shard_file = session.finish_shard()
         except OSError as exc:
             self.failure = f"psweep: {session.journal_path} cannot be renamed: {exc}"
-            return
+            return False
+        except PsweepError as exc:  # its journal was taken: its rows are written again
+            self.failure = f"psweep: {exc}"
+            return False
         self.databases.append(shard_file or session.journal_path)
         for module in self.modules.get(session, {}):
             session.keep_module(self.config.rootpath / module, module)
+        return True
 
     def pytest_unconfigure(self) -> None:
         for session in self.sessions():

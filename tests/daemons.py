@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import getpass
 import os
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -180,6 +181,7 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
+AcceptEnv PYTHONPATH
 """
 
 SSH_CONFIG = """\
@@ -192,12 +194,18 @@ Host psweep-test
   StrictHostKeyChecking no
   UserKnownHostsFile {dir}/known_hosts
   LogLevel ERROR
+  SetEnv PYTHONPATH={pythonpath}
 """
 
 
-def sshd(folder: Path) -> Iterator[Path]:
+def sshd(folder: Path, binds: Sequence[tuple[Path, Path]] = ()) -> Iterator[Path]:
     """An sshd on 127.0.0.1 that lets this user in with a key made here; yields an
-    ssh_config whose host ``psweep-test`` reaches it. Stopped by its PID file."""
+    ssh_config whose host ``psweep-test`` reaches it (with this PYTHONPATH: the code
+    under test). Stopped by its PID file.
+
+    ``binds``: (folder, mount point) pairs: sshd runs in a mount namespace of its own
+    where each folder is bind-mounted at its mount point (as a compute node mounts
+    the shared filesystem under another path); its sessions see that view."""
     programs = need("sshd", "ssh", "ssh-keygen", package="openssh-server")
     folder.mkdir(parents=True)
     for key in ("host_key", "user_key"):
@@ -209,13 +217,36 @@ def sshd(folder: Path) -> Iterator[Path]:
     port = free_port()
     (folder / "sshd_config").write_text(SSHD_CONFIG.format(port=port, dir=folder))
     config = folder / "ssh_config"
-    config.write_text(SSH_CONFIG.format(port=port, dir=folder, user=getpass.getuser()))
+    pythonpath = os.environ.get("PYTHONPATH", "")
+    config.write_text(
+        SSH_CONFIG.format(port=port, dir=folder, user=getpass.getuser(), pythonpath=pythonpath)
+    )
     Path("/run/sshd").mkdir(exist_ok=True)  # its privilege separation folder
     try:
-        subprocess.run(
-            [programs["sshd"], "-f", str(folder / "sshd_config"), "-E", str(folder / "sshd.log")],
-            check=True,
-        )
+        command = [
+            programs["sshd"],
+            "-f",
+            str(folder / "sshd_config"),
+            "-E",
+            str(folder / "sshd.log"),
+        ]
+        if binds:
+            unshare = need("unshare", "mount", package="util-linux")
+            mounts = " && ".join(
+                f"{unshare['mount']} --bind {shlex.quote(str(a))} {shlex.quote(str(b))}"
+                for a, b in binds
+            )
+            script = f"{mounts} && exec {shlex.join(command)}"
+            command = [
+                unshare["unshare"],
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                script,
+            ]
+        subprocess.run(command, check=True)
 
         def answers() -> bool:
             done = subprocess.run(

@@ -114,7 +114,7 @@ def test_merge_while_a_task_runs_takes_its_finished_rows_and_leaves_the_rest(pyt
         during = merge(pytester.path)
         assert "4 new rows from 1 shard files" in during.stdout
         assert "1 psets started in journals of tasks that may still run" in during.stdout
-        assert shard_files(pytester.path) == [".jnl", ".json"]  # the task goes on
+        assert shard_files(pytester.path) == [".jnl", ".json", ".lock"]  # the task goes on
         (pytester.path / "go").touch()
         assert proc.wait(timeout=120) == 0
     finally:

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,114 @@ def test_one_allocation_runs_xdist_workers_as_job_steps(slurm, study):
     # two workers, each its own step of the job (the batch script is no step)
     assert set(db["slurm_step"]) == {"0", "1"}
     assert not (study / "calc" / "shards").exists()
+
+
+SLOW = """\
+import os
+import time
+
+import pytest_psweep as ps
+
+
+@ps.sweep(ps.plist("x", range(16)))
+def sweep_slow(pset):
+    task = os.environ.get("SLURM_ARRAY_TASK_ID")
+    open(f"started-{task}", "w").close()
+    if os.path.exists(f"hang-{task}"):
+        time.sleep(600)  # until scancel
+    while os.path.exists("hold") and not os.path.exists("go"):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    return {"y": pset["x"]}
+"""
+
+
+def jobs_array(study: Path, env: dict[str, str], *args: str) -> str:
+    """sbatch array.sbatch alone (no merge job): its job id."""
+    done = subprocess.run(
+        ["sbatch", "--parsable", *args, "array.sbatch", "sweep_slow.py"],
+        cwd=study,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def wait_for_file(path: Path, timeout: float = 120) -> None:
+    end = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < end, f"{path} did not appear within {timeout} s"
+        time.sleep(0.1)
+
+
+def test_a_merge_job_that_runs_while_a_resubmitted_array_runs_leaves_its_journals(slurm, study):
+    """Resubmitting an array while the previous array's merge job (--final) runs:
+    that merge finds the new tasks' journals, alive, and leaves them alone."""
+    (study / "sweep_slow.py").write_text(SLOW)
+    (study / "hold").touch()  # its psets wait for "go": the task runs until then
+    array = jobs_array(study, slurm, "--array=0-0")  # one task: a CPU left for the merge
+    wait_for_file(study / "started-0")
+    (journal,) = (study / "calc" / "shards").glob("*.jnl")
+    done = subprocess.run(  # the previous array's merge job, running now
+        ["sbatch", "--wait", "merge.sbatch"], cwd=study, env=slurm, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    (output,) = [p.read_text() for p in study.glob("slurm-*-merge.out")]
+    assert "--final left 1 journals of tasks that still run alone" in output, output
+    assert "holds its lock" in output and journal.exists()
+    (study / "go").touch()
+    wait_for_job(array, slurm)
+    assert not journal.exists()  # the task ended as tasks do: its .shard is there
+    merged = subprocess.run(
+        [sys.executable, "-m", "pytest_psweep.cli", "merge", "calc", "--final"],
+        cwd=study,
+        env=slurm,
+        capture_output=True,
+        text=True,
+    )
+    assert "sweep_slow.py::sweep_slow: 16 passed, 0 missing" in merged.stdout, merged.stdout
+    db = ps.df_read(study / "calc" / "results.pk")
+    assert len(db) == 16 and set(db["_outcome"]) == {"passed"}
+
+
+def test_a_task_killed_by_scancel_leaves_a_crashed_row_after_the_merge_job(slurm, study):
+    (study / "sweep_slow.py").write_text(SLOW)
+    (study / "hang-1").touch()
+    slurm = {**slurm, "PSWEEP_HEARTBEAT": "0.5"}  # status is as fresh as the last beat
+    array = jobs_array(study, slurm, "--array=0-1")
+    merge = subprocess.run(
+        ["sbatch", "--parsable", f"--dependency=afterany:{array}", "merge.sbatch"],
+        cwd=study,
+        env=slurm,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    wait_for_file(study / "started-1")
+    wait_for_job(f"{array}_0", slurm)
+    end = time.monotonic() + 60
+    while True:  # until a beat after its pset started has put it in the task's tally
+        status = subprocess.run(
+            [sys.executable, "-m", "pytest_psweep.cli", "status", "calc"],
+            cwd=study,
+            env=slurm,
+            capture_output=True,
+            text=True,
+        ).stdout
+        if "1 running," in status or time.monotonic() > end:
+            break
+        time.sleep(0.1)
+    assert "2 shards: 1 running, 1 ended" in status, status
+    owned = sum(1 for x in range(16) if int(ps.pset_hash({"x": x}), 16) % 2 == 1)
+    line = f"sweep_slow.py::sweep_slow: {16 - owned} passed, 1 running, {owned - 1} missing"
+    assert line in status, status
+    subprocess.run(["scancel", f"{array}_1"], env=slurm, check=True)
+    wait_for_job(merge, slurm)
+    output = merge_output(study, merge)
+    line = f"sweep_slow.py::sweep_slow: {16 - owned} passed, 1 crashed, {owned - 1} missing"
+    assert line in output, output
+    assert "left" not in output  # the killed task's journal was taken, not left
+    assert not list((study / "calc" / "shards").glob("*.jnl"))
+    db = ps.df_read(study / "calc" / "results.pk")
+    assert db.loc[db["_outcome"] == "crashed", "_shard"].tolist() == ["1/2"]
