@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .calcdir import CalcDir, make_simulate_copy
+from .calcdir import CalcDir
+from .copies import make_simulate_copy
 from .errors import PsweepError
 from .names import CALC_DIR
 

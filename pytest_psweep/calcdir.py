@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import journal
+from .copies import backup
 from .database import (
     assign_counters,
     concat,
@@ -58,7 +59,6 @@ from .names import (
     SIMULATE_SUFFIX,
     TMPSAVE,
 )
-from .targets import calc_dir_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -497,39 +497,3 @@ class Recovery:
     @property
     def notes(self) -> list[str]:
         return self.deferred + self.quarantined
-
-
-def backup(calc_dir: CalcDir, database: pd.DataFrame | None) -> Path | None:
-    """Copy the calc dir to ``<calc_dir>_<newest _time_utc>``; None if nothing to keep."""
-    if database is None or len(database) == 0 or not calc_dir.path.is_dir():
-        return None
-    target = calc_dir.backup(database["_time_utc"].max())
-    if calc_dir_file(target) is not None:  # e.g. a calc dir inside another's journal/
-        raise PsweepError(
-            f"backup {target}: that is inside the own files of calc dir "
-            f"{calc_dir_file(target)}; choose a calc dir outside it"
-        )
-    if not target.exists():
-        # links stay links (psweep's backups too): a link to a big file outside is
-        # not copied, and one that points nowhere does not stop the backup
-        shutil.copytree(
-            calc_dir.path, target, symlinks=True, ignore=shutil.ignore_patterns("*.lock")
-        )
-    return target
-
-
-def make_simulate_copy(calc_dir: CalcDir) -> CalcDir:
-    """A fresh ``<calc_dir>.simulate`` holding a copy of the database only."""
-    target = calc_dir.simulate
-    if target.path.exists():
-        shutil.rmtree(target.path)
-    target.path.mkdir(parents=True)
-    if calc_dir.database.exists():
-        shutil.copy2(calc_dir.database, target.database)
-    return target
-
-
-def copy_source(source: str | os.PathLike[str], target: Path) -> None:
-    """Keep a copy of a script or sweep module that produced rows."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
+from collections.abc import Generator
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
@@ -18,11 +20,11 @@ import pytest
 
 from . import compare, hints, mounts
 from .calcdir import CalcDir
-from .engine import code_hash
 from .errors import PsweepError
 from .names import DATABASE, SWEEP_ATTR, RowKey
 from .options import calc_dir_of
 from .params import check_params, hash_params, pset_ids
+from .provenance import code_hash
 from .settings import Options, State, options_of, state_of
 from .sweeps import Sweep, SweepInfo, item_value
 
@@ -192,6 +194,32 @@ def _what_it_has(
         rows = session.baseline(calc_dir.database) if baseline else {}
         known = state.own_databases[calc_dir.path] = (done, rows)
     return known
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config) -> Generator[None, None, None]:
+    """pytest's ``-m`` takes ints, strings, bools and None as a mark's values: a
+    ``pset(...)`` with a float is a parse error, which names the way that works."""
+    try:
+        return (yield)
+    except pytest.UsageError as exc:
+        markexpr = config.option.markexpr or ""
+        found = _PSET_MARK.findall(markexpr)
+        if not found or "-m" not in str(exc):
+            raise
+        selection = " and ".join(
+            f"{name.strip()} == {value.strip()}"
+            for arguments in found
+            for name, _, value in (part.partition("=") for part in arguments.split(","))
+            if value
+        )
+        raise pytest.UsageError(
+            f"{exc}\npsweep: -m 'pset(...)' takes ints, strings, bools and None only; "
+            f'select psets by any value with --psweep-select "{selection}"'
+        ) from None
+
+
+_PSET_MARK = re.compile(r"\bpset\(([^)]*)\)")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from . import integrations
 from .bridge import XdistBridge
-from .engine import provenance
+from .provenance import provenance
 from .reporter import Reporter
 from .settings import Options, State
 from .sink import RowSink

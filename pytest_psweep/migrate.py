@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .calcdir import CalcDir, Database, backup
+from .calcdir import CalcDir, Database
+from .copies import backup
 from .database import df_read, df_write
 from .errors import PsweepError
 from .frames import require_columns

@@ -44,10 +44,7 @@ class Reporter:
         self.options = options
         self.sink = sink
         self.collect_only = bool(config.option.collectonly)
-        self.verdicts: collections.Counter[str] = collections.Counter()
-        self.verdicts_by_sweep: dict[str, collections.Counter[str]] = {}
-        # (sweep, key) -> [psets that differ, largest abs diff, largest rel diff]
-        self.drift: dict[tuple[str, str], list[Any]] = {}
+        self.compared = Compared()  # regression mode's verdicts and drift
         self.lookahead: dict[str, collections.Counter[str]] = {}
         self.waiting = 0  # dry run: rows that wait in journals to be merged
         self.waiting_in_shards = 0  # dry run: rows that job-array shards left
@@ -185,15 +182,7 @@ class Reporter:
             said = self.progress.finished(record.outcome in ("failed", "crashed"))
             if said is not None:
                 self.say(said)
-        if record.verdict is not None:
-            self.verdicts[record.verdict] += 1
-            by_sweep = self.verdicts_by_sweep.setdefault(record.sweep, collections.Counter())
-            by_sweep[record.verdict] += 1
-        for key, abs_diff, rel_diff in record.drift:
-            drift = self.drift.setdefault((record.sweep, key), [0, None, None])
-            drift[0] += 1
-            drift[1] = _larger(drift[1], abs_diff)
-            drift[2] = _larger(drift[2], rel_diff)
+        self.compared.add(record)
 
     # -- the end -------------------------------------------------------------------------
 
@@ -222,10 +211,13 @@ class Reporter:
         )
         if summary_file:
             compared = None
-            if self.verdicts:
+            if self.compared.verdicts:
                 compared = "\n".join(
-                    [self._verdicts(f"`{self.options.compare}`")]
-                    + [f"- `{sweep}` {key}: {text}" for sweep, key, text in self._drift()]
+                    [self.compared.line(f"`{self.options.compare}`")]
+                    + [
+                        f"- `{sweep}` {key}: {text}"
+                        for sweep, key, text in self.compared.drift_lines()
+                    ]
                 )
             text = integrations.step_summary(new_rows, session.target.database, compared)
             with open(summary_file, "a") as fh:
@@ -247,12 +239,12 @@ class Reporter:
         for frame in frames[1:]:
             database = concat(database, frame)
         compared: dict[str, list[str]] = {}
-        for sweep, verdicts in self.verdicts_by_sweep.items():
+        for sweep, verdicts in self.compared.by_sweep.items():
             compared[sweep] = [
                 f"{verdicts['same']} same, {verdicts['differs']} differ, {verdicts['new']} new "
                 f"(baseline {self.options.compare})"
             ]
-        for sweep, key, text in self._drift():
+        for sweep, key, text in self.compared.drift_lines():
             compared.setdefault(sweep, []).append(f"{key}: {text}")
         try:
             written = report.write(database, path, f"psweep: {self.config.rootpath.name}", compared)
@@ -280,9 +272,9 @@ class Reporter:
             write(sink.failure, red=True)
         elif sink.counts:
             self._counts(write)
-        if self.verdicts:
-            write(self._verdicts(str(self.options.compare)))
-        for sweep, key, text in self._drift():
+        if self.compared.verdicts:
+            write(self.compared.line(str(self.options.compare)))
+        for sweep, key, text in self.compared.drift_lines():
             write(f"  {sweep}: {key}: {text}")
         if self.report_note is not None:
             write(self.report_note, red=self.report_note.startswith("psweep: no report"))
@@ -340,15 +332,37 @@ class Reporter:
             for problem in writer.notes:
                 write(f"psweep: {problem}", red=True)
 
-    def _verdicts(self, baseline: str) -> str:
-        """Regression mode's counts, for the terminal and for a CI job's summary."""
+
+class Compared:
+    """Regression mode's tally: verdicts ("new", "same", "differs") overall and per
+    sweep, and per sweep and result key how many psets drifted and by how much."""
+
+    def __init__(self) -> None:
+        self.verdicts: collections.Counter[str] = collections.Counter()
+        self.by_sweep: dict[str, collections.Counter[str]] = {}
+        # (sweep, key) -> [psets that differ, largest abs diff, largest rel diff]
+        self.drift: dict[tuple[str, str], list[Any]] = {}
+
+    def add(self, record: PsetRecord) -> None:
+        if record.verdict is not None:
+            self.verdicts[record.verdict] += 1
+            by_sweep = self.by_sweep.setdefault(record.sweep, collections.Counter())
+            by_sweep[record.verdict] += 1
+        for key, abs_diff, rel_diff in record.drift:
+            drift = self.drift.setdefault((record.sweep, key), [0, None, None])
+            drift[0] += 1
+            drift[1] = _larger(drift[1], abs_diff)
+            drift[2] = _larger(drift[2], rel_diff)
+
+    def line(self, baseline: str) -> str:
+        """The counts, for the terminal and for a CI job's summary."""
         counts = self.verdicts
         return (
             f"compared with {baseline}: {counts['same']} same, {counts['differs']} differ, "
             f"{counts['new']} new"
         )
 
-    def _drift(self) -> Iterator[tuple[str, str, str]]:
+    def drift_lines(self) -> Iterator[tuple[str, str, str]]:
         """Per sweep and key: how many psets differ, and by how much at most."""
         for (sweep, key), (count, abs_diff, rel_diff) in sorted(self.drift.items()):
             largest = (

@@ -2,7 +2,7 @@
 (the serial pytest process, or each xdist worker).
 
 A leaf, as xdist's ``remote.py``: it imports nothing of the controller. A pset
-becomes a row with ``engine.Run``; the row rides on the item's report to the one
+becomes a row with ``rows.Run``; the row rides on the item's report to the one
 process that owns the calc dir as a ``wire.PsetRecord``.
 """
 

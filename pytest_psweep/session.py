@@ -17,16 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import compare, shards
-from .calcdir import (
-    CalcDir,
-    Database,
-    Recovery,
-    backup,
-    copy_source,
-    lock_timeout_seconds,
-    make_simulate_copy,
-    read_database,
-)
+from .calcdir import CalcDir, Database, Recovery, lock_timeout_seconds, read_database
+from .copies import backup, copy_source, make_simulate_copy
 from .database import latest_passed, row_keys, rows_to_frame, write_atomic
 from .errors import PsweepError
 from .journal import (

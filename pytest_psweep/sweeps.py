@@ -215,7 +215,7 @@ def sweep(
     """
     folder = None if calc_dir is None else os.fspath(calc_dir)
     if compare is not None:
-        from .compare import tolerances
+        from .tolerances import tolerances
 
         tolerances(compare)  # a wrong entry is an error here, naming its key
 

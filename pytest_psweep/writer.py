@@ -94,6 +94,10 @@ class WriterProcess:
         # the package's own folder, so that -m finds it even when it is not installed
         package_root = str(Path(__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        # started with Ctrl-C ignored (kept across exec, and Python then installs no
+        # handler of its own): a Ctrl-C while it starts must not kill it either
+        ignoring = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if ignoring else None
         try:
             self._process = subprocess.Popen(
                 [
@@ -114,6 +118,9 @@ class WriterProcess:
             raise PsweepError(
                 f"cannot start the process that writes {self.database}: {exc}"
             ) from exc
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
         os.close(to_writer_read)
         os.close(from_writer_write)
         self._commands: IO[str] = os.fdopen(to_writer, "w")

@@ -1,0 +1,98 @@
+"""Counts, messages and folders that agree with what happened (issue 21 items 4, 14,
+15, 17): every number the plugin prints matches the database and pytest's own line."""
+
+from __future__ import annotations
+
+import re
+import signal
+
+import pytest
+from processes import kill_group, start_session, stop, wait_for
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+FOLDERS = """
+import pathlib, time
+import pytest_psweep as ps
+
+@ps.sweep(ps.plist("a", list(range(6))))
+def sweep_files(pset, pset_dir):
+    (pset_dir / "out.txt").write_text(str(pset["a"]))
+    if pset["a"] == 3:
+        pathlib.Path("ready").write_text("x")
+        time.sleep(60)
+    return {"r": pset["a"]}
+"""
+
+FOUR = """
+import pytest
+import pytest_psweep as ps
+
+@ps.sweep(ps.grid(tol=[0.001, 0.01], n=[1, 2]))
+def sweep_four(pset):
+    return {"r": pset["tol"] * pset["n"]}
+
+@pytest.mark.skip(reason="not today")
+@ps.sweep(ps.plist("b", [1, 2]))
+def sweep_skipped(pset):
+    return {"r": pset["b"]}
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_an_interrupted_psets_folder_is_moved_out_of_the_way(pytester, read_db, workers):
+    pytester.makepyfile(sweep_files=FOLDERS)
+    proc = start_session(pytester, *workers, start_new_session=True, output=True)
+    wait_for(pytester.path / "ready")
+    kill_group(proc, signal.SIGINT)
+    output = proc.stdout.read().decode()
+    assert stop(proc, sig=0) == 2, output
+    df = read_db()
+    assert 3 not in set(df["a"])  # interrupted: no row
+    calc = pytester.path / "calc"
+    folders = {p.name for p in calc.iterdir() if UUID.fullmatch(p.name)}
+    assert folders <= set(df["_pset_id"])  # no folder in the calc dir without its row
+    moved = list((calc / "interrupted").iterdir())
+    assert [(p / "out.txt").read_text() for p in moved] == ["3"]
+    assert "interrupted psets were moved to" in output and "calc/interrupted" in output
+
+
+def test_a_selection_that_matches_no_pset_says_so(pytester):
+    pytester.makepyfile(sweep_four=FOUR)
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-select", "tol > 1")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    result.stdout.fnmatch_lines(
+        ["psweep: sweep_four.py::sweep_four: 0 psets (of 4: --psweep-select)"]
+    )
+    assert not (pytester.path / "calc").exists()
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_psets_skipped_before_they_ran_are_counted_as_pytest_counts_them(
+    pytester, read_db, workers
+):
+    pytester.makepyfile(sweep_four=FOUR)
+    result = pytester.runpytest_subprocess("--psweep", *workers)
+    result.assert_outcomes(passed=4, skipped=2)
+    result.stdout.fnmatch_lines(["*: psets 4 passed, 0 failed, 2 skipped; 4 rows written"])
+    # every pset done: all skipped, and both lines still agree
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-skip-dups", *workers)
+    result.assert_outcomes(skipped=6)
+    result.stdout.fnmatch_lines(["*: psets 0 passed, 0 failed, 6 skipped; 0 rows written"])
+    assert len(read_db()) == 4
+
+
+def test_a_pset_mark_with_a_float_names_the_selection_that_works(pytester):
+    pytester.makepyfile(sweep_four=FOUR)
+    result = pytester.runpytest_subprocess("--psweep", "-m", "pset(tol=0.001, n=1)")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "psweep: -m 'pset(...)' takes ints, strings, bools and None only; select psets "
+            'by any value with --psweep-select "tol == 0.001 and n == 1"'
+        ]
+    )
+    result = pytester.runpytest_subprocess(
+        "--psweep", "--psweep-select", "tol == 0.001 and n == 1"
+    )
+    result.assert_outcomes(passed=1)
