@@ -92,7 +92,5 @@ def test_a_pset_mark_with_a_float_names_the_selection_that_works(pytester):
             'by any value with --psweep-select "tol == 0.001 and n == 1"'
         ]
     )
-    result = pytester.runpytest_subprocess(
-        "--psweep", "--psweep-select", "tol == 0.001 and n == 1"
-    )
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-select", "tol == 0.001 and n == 1")
     result.assert_outcomes(passed=1)
