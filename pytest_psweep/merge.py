@@ -96,6 +96,7 @@ def merge(calc_dir: CalcDir, final: bool = False, lock_timeout: float | None = N
     rows = Gather()  # column by column: a million rows as dicts would take GiBs
     done: list[Path] = []  # files whose every row is in ``rows``
     damaged: list[tuple[Path, str]] = []  # and that lost records: quarantined after
+    tallies: list[tuple[Path, Any]] = []  # ended tasks' tallies, for their manifests
     manifests = shards.manifests(calc_dir)
     _check_counts(report, shards.files(calc_dir), manifests)
     dead = _dead_journals(shards.folder(calc_dir), calc_dir, manifests, report) if final else set()
@@ -118,7 +119,7 @@ def merge(calc_dir: CalcDir, final: bool = False, lock_timeout: float | None = N
             if not ended:
                 report.running += len(read.started)
                 continue
-            shards.record_tally(shards.manifest(shard_file.path), tally.data())
+            tallies.append((shards.manifest(shard_file.path), tally.data()))
             if read.damaged:
                 counts = f"{read.rows} rows kept, {read.lost} bytes lost"
                 damaged.append((shard_file.path, counts))
@@ -138,6 +139,10 @@ def merge(calc_dir: CalcDir, final: bool = False, lock_timeout: float | None = N
             del frame
             report.merged = len(new)
             del new
+        # after the database (which takes the lock first: a calc dir that cannot be
+        # written is said once, as for recover and migrate)
+        for manifest_path, data in tallies:
+            shards.record_tally(manifest_path, data)
         for path in done:  # all its rows are in the database now
             path.unlink(missing_ok=True)
             Path(journal.lock_path(path)).unlink(missing_ok=True)
