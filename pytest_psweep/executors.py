@@ -12,6 +12,7 @@ for.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -153,13 +154,25 @@ def _serially(
         if journaling is None or simulate:
             yield index, run.execute(func, pset, digest, simulate)
             continue
-        mark = crashed_row(run, pset, digest, CRASHED)
-        journaling.started(mark)
+        # the row as it starts, journaled as a crashed one: the next run merges it if
+        # this process dies; the finished row (the same _pset_id) supersedes it, and a
+        # pset that raised (or was interrupted) has it taken back
+        started: list[str] = []
+        mark = functools.partial(_mark_started, journaling, started)
         try:
-            row = run.execute(func, pset, digest, False)
-            yield index, row  # journaled by the caller before the mark is taken back
-        finally:
-            journaling.ended(mark["_pset_id"])
+            row = run.execute(func, pset, digest, False, started=mark)
+        except BaseException:
+            if started:
+                journaling.ended(started[0])
+            raise
+        yield index, row
+
+
+def _mark_started(journaling: Journaling, started: list[str], row: dict[str, Any]) -> None:
+    """Journal a pset's row as it starts, as a ``crashed`` one."""
+    row.update(_outcome="crashed", _error=CRASHED)
+    journaling.started(row)
+    started.append(row["_pset_id"])
 
 
 def from_executor(

@@ -101,14 +101,15 @@ class Run:
         then what the function returned or added, then ``_pset_runtime``."""
         out = dict(truth)
         runtime = out.pop("_pset_runtime", 0.0)
-        for key, value in row.items():
-            if key not in out and key != "_pset_runtime":
-                out[key] = value
+        out.update({key: value for key, value in row.items() if key not in out})
+        out.pop("_pset_runtime", None)
         out.setdefault("_exec_host", _HOST)
         out["_pset_runtime"] = runtime
         started = out["_time_utc"]
-        if isinstance(started, datetime):
+        if type(started) is datetime:
             out["_time_utc"] = (started - _EPOCH) // _MICROSECOND
+        elif isinstance(started, datetime):  # a pandas Timestamp (ps.run): its ns
+            out["_time_utc"] = started.value // 1000  # type: ignore[attr-defined]
         return out
 
     def execute(
@@ -117,10 +118,15 @@ class Run:
         pset: dict[str, Any],
         digest: str | None = None,
         simulate: bool = False,
+        started: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
-        """The row of one pset: prepared, func's result merged (unless simulating)."""
+        """The row of one pset: prepared, func's result merged (unless simulating).
+        ``started`` is given the pset's row as it stands before the call (its finished
+        row, with the same ``_pset_id``, supersedes it)."""
         row = dict(pset)
         truth = self.bookkeep(row, digest)
+        if started is not None:
+            started(self.finish(dict(row), truth))
         if not simulate:
             self.call(lambda: func(row), row, truth, _func_name(func))
         return self.finish(row, truth)
