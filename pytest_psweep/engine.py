@@ -132,15 +132,13 @@ def run(
 
     if backup_script is not None and save:
         session.keep_script(backup_script)
-    rows: list[dict[str, Any]] = []
-    places: dict[int, int] = {}  # id of a row -> its pset's index in params
+    finished: list[tuple[int, dict[str, Any]]] = []  # (index in params, row)
     failure: BaseException | None = None
     try:
         journaling = Journaling(session.record_started, session.record_ended) if save else None
         for index, row in execute_all(
             this_run, func, tasks, poolsize, simulate, executor, journaling
         ):
-            places[id(row)] = index
             row.update(provenance_columns)
             if save:
                 session.record(row)
@@ -148,12 +146,13 @@ def run(
                 session.tmpsave(row)
             if verbose:
                 _print_row(row, verbose)
-            rows.append(row)
+            finished.append((index, row))
     except BaseException as exc:  # Ctrl-C too: keep what finished, then re-raise
         failure = exc
 
     # in params order, as from a serial run (an executor finishes them in any order)
-    rows.sort(key=lambda row: places[id(row)])
+    finished.sort(key=lambda pair: pair[0])
+    rows = [row for _, row in finished]
     try:
         if save:
             session.order_rows(rows)
