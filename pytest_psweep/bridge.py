@@ -31,7 +31,8 @@ class XdistBridge:
         that does not exist yet is made now only if they need it, else when the
         first row arrives)."""
         options, state = self.options, self.state
-        if options.skip_dups or options.compare is not None or options.shard is not None:
+        needed = options.skip_dups or options.compare is not None or options.shard is not None
+        if needed and not options.dry_run:
             self.sink.start()
         node.workerinput["psweep_run_id"] = options.run_id
         node.workerinput["psweep_calc_dir"] = str(self.sink.session.target.path)

@@ -170,6 +170,11 @@ class CalcDir:
             return False
         return any((folder / name).exists() for name in (DATABASE, BACKUP_SCRIPT, JOURNAL_DIR))
 
+    def is_ours(self) -> bool:
+        """Was this folder made a calc dir (its marker, or a journal or kept modules
+        from before the marker), rather than being merely named like one?"""
+        return any((self.path / name).exists() for name in (MARKER, JOURNAL_DIR, BACKUP_SCRIPT))
+
     def has_database(self) -> bool:
         """Does it hold a database, its own or one psweep wrote?"""
         return self.database.exists() or (self.path / LEGACY_DATABASE).exists()

@@ -207,19 +207,19 @@ def pytest_collection_modifyitems(config: pytest.Config) -> Generator[None, None
         found = _PSET_MARK.findall(markexpr)
         if not found or "-m" not in str(exc):
             raise
-        selection = " and ".join(
-            f"{name.strip()} == {value.strip()}"
-            for arguments in found
-            for name, _, value in (part.partition("=") for part in arguments.split(","))
-            if value
-        )
+        hint = 'select psets by any value with --psweep-select, e.g. "tol == 0.001"'
+        pairs = [_PAIR.fullmatch(part.strip()) for part in ",".join(found).split(",")]
+        simple = _PSET_MARK.sub("", markexpr).replace("and", "").strip() == ""
+        if simple and pairs and all(pairs):  # pset(a=1, b=0.5) and pset(c=2): the same
+            selection = " and ".join(f"{p.group(1)} == {p.group(2)}" for p in pairs if p)
+            hint = f'select psets by any value with --psweep-select "{selection}"'
         raise pytest.UsageError(
-            f"{exc}\npsweep: -m 'pset(...)' takes ints, strings, bools and None only; "
-            f'select psets by any value with --psweep-select "{selection}"'
+            f"{exc}\npsweep: -m 'pset(...)' takes ints, strings, bools and None only; {hint}"
         ) from None
 
 
 _PSET_MARK = re.compile(r"\bpset\(([^)]*)\)")
+_PAIR = re.compile(r"(\w+)\s*=\s*([\w.+-]+)")  # name=value, the value a plain number or name
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -246,9 +246,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture
-def pset_dir(pset: dict[str, Any]) -> Path:
+def pset_dir(pset: dict[str, Any], request: pytest.FixtureRequest) -> Path:
     """The pset's own folder ``<calc_dir>/<_pset_id>/``, created: like ``tmp_path``, but
-    kept, and named in the pset's row (``_pset_id``)."""
+    kept, and named in the pset's row (``_pset_id``). Not made by --setup-only."""
     folder = Path(mounts.local(pset["_calc_dir"]), pset["_pset_id"])
-    folder.mkdir(parents=True, exist_ok=True)
+    if not _options(request.config).dry_run:
+        folder.mkdir(parents=True, exist_ok=True)
     return folder

@@ -70,6 +70,16 @@ def resolve(config: pytest.Config) -> Options:
         report=_report_path(config, shard),
         compare_ignore=tuple(config.getini("psweep_compare_ignore")),
         worker=workerinput is not None,
+        dry_run=any(
+            getattr(config.option, name, False)
+            for name in (
+                "collectonly",
+                "setupplan",
+                "setuponly",
+                "showfixtures",
+                "show_fixtures_per_test",
+            )
+        ),
     )
 
 

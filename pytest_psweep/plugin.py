@@ -26,6 +26,7 @@ from .names import (
     DATABASE,
     LOCK_TIMEOUT,
     LOCK_TIMEOUT_ENV,
+    MARKER,
     PROGRESS_SECONDS,
     RTOL,
     SIMULATE_SUFFIX,
@@ -170,6 +171,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # -- without --psweep: what was left out, and nothing else ----------------------------
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """A calc dir (it carries ``MARKER``) holds copies of the sweep modules that made
+    its rows: never collected, with or without --psweep (under --psweep, ``collect``
+    also knows calc dirs made before the marker). A folder merely named like a calc
+    dir is collected as pytest would."""
+    return True if (collection_path / MARKER).is_file() else None
+
 
 _ACTIVE = pytest.StashKey[bool]()  # --psweep given
 _LEFT_OUT = pytest.StashKey[dict[str, list[str]]]()  # "files"/"sweeps" -> names

@@ -80,7 +80,7 @@ class SweepRunner:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """An xdist worker counts the psets it collected for the controller's header
         (the controller collects nothing), sent with its first report."""
-        if self.options.worker and not session.config.option.collectonly:
+        if self.options.worker and not self.options.dry_run:
             counts = header_counts(session.items, self.state)
             self.counts = counts if any(count.psets for count in counts) else None
 
@@ -126,6 +126,8 @@ class SweepRunner:
         controller), and, once its setup passed, the pset's "started" record: a pset
         whose process dies before its row arrives gets a ``crashed`` row from it."""
         report = yield
+        if self.options.dry_run:  # --setup-plan, --setup-only: nothing ran
+            return report
         if self.counts is not None:
             attach_counts(report, self.counts)
             self.counts = None

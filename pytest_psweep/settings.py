@@ -46,6 +46,9 @@ class Options:
     report: Path | None = None  # --psweep-report: the HTML report, written at the end
     compare_ignore: tuple[str, ...] = ()  # psweep_compare_ignore: results not compared
     worker: bool = False  # an xdist worker
+    # --collect-only, --setup-plan, --setup-only, --fixtures: nothing runs, nothing
+    # is written
+    dry_run: bool = False
 
 
 @dataclass

@@ -83,26 +83,28 @@ class RowSink:
         """A calc dir that exists is opened at once, before collection: what
         interrupted runs left there is merged by any session with --psweep (a fresh
         one is made only when a pset is about to run)."""
-        if not session.config.option.collectonly and self.session.calc_dir.path.exists():
+        if not self.options.dry_run and self.session.calc_dir.is_ours():
             self.start()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """Serially: what this session runs is known; open the calc dir if a sweep is
-        among it (or a shard task runs, whose manifest says it ran)."""
-        if session.config.option.collectonly:
+        """What this session runs (after -k and -m), for the header."""
+        if not self.options.dry_run:
+            self.collected = header_counts(session.items, self.state)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        """Serially, before the first pset runs: open the calc dir if a sweep is to run
+        (or a shard task runs, whose manifest says it ran), and stop if the writer
+        cannot read the database."""
+        if self.options.dry_run:
             return
-        self.collected = header_counts(session.items, self.state)
         runs = any(count.psets for count in self.collected)
         if runs or (self.options.shard is not None and not _xdist_active(self.config)):
             self.start()
             self.write_manifests(self.collected)
         if runs:
             _freeze_collected()
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> None:
-        """Before the first pset runs: stop if the writer cannot read the database."""
         if self.started:
             with usage_errors():
                 self.session.wait_until_checked()
@@ -120,7 +122,7 @@ class RowSink:
             if self.reporter is not None:
                 self.reporter.collected(counts)
         record = PsetRecord.take(report)
-        if record is None:
+        if record is None or self.options.dry_run:
             return
         if not record.payload:  # a pset skipped before it ran: counted, no row
             self.counts[record.outcome] += 1

@@ -123,3 +123,51 @@ def test_the_hint_counts_only_files_holding_a_sweep(pytester):
     result.stdout.fnmatch_lines(
         ["psweep: 1 sweep_*.py files (sweep_study.py) left out: run them with pytest --psweep"]
     )
+
+
+def test_plain_pytest_after_a_sweep_run_never_collects_the_kept_copies(pytester):
+    """A calc dir keeps copies of the sweep modules that made its rows; plain pytest
+    after a --psweep run collects the originals only (else: import file mismatch)."""
+    pytester.makepyfile(
+        test_mixed="""
+        import pytest_psweep as ps
+
+        def test_plain():
+            pass
+
+        @ps.sweep(ps.grid(a=[1, 2]))
+        def sweep_a(pset):
+            return {"r": pset["a"]}
+        """
+    )
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=3)  # 2 psets, 1 test
+    assert list((pytester.path / "calc" / "backup_script").rglob("test_mixed.py"))
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["psweep: 1 sweeps (test_mixed.py::sweep_a) left out*"])
+
+
+def test_psweep_never_takes_over_a_test_package_named_like_the_calc_dir(pytester):
+    _layout(pytester)
+    for _ in range(2):
+        result = pytester.runpytest_subprocess("--psweep")
+        result.assert_outcomes(passed=4)  # calc/test_arith.py among them, every time
+    assert not (pytester.path / "calc" / ".psweep-calc-dir").exists()
+    assert not (pytester.path / "calc" / "journal").exists()
+
+
+@pytest.mark.parametrize(
+    "args", [["--setup-plan"], ["--setup-only"], ["--fixtures"], ["-k", "a=1"], ["-m", "and"]]
+)
+def test_dry_runs_and_usage_errors_write_nothing(pytester, args):
+    pytester.makepyfile(
+        sweep_dirs="""
+        import pytest_psweep as ps
+
+        @ps.sweep(ps.grid(a=[1, 2]))
+        def sweep_dirs(pset, pset_dir):
+            return {"r": pset["a"]}
+        """
+    )
+    pytester.runpytest_subprocess("--psweep", *args)
+    assert not (pytester.path / "calc").exists()
