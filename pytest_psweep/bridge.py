@@ -32,7 +32,9 @@ class XdistBridge:
         first row arrives)."""
         options, state = self.options, self.state
         needed = options.skip_dups or options.compare is not None or options.shard is not None
-        if needed and not options.dry_run:
+        if not options.dry_run and (needed or self.sink.session.target.has_database()):
+            # workers run psets from now on: a database that cannot take their rows
+            # stops the session before the first one (the sink's runtestloop)
             self.sink.start()
         node.workerinput["psweep_run_id"] = options.run_id
         node.workerinput["psweep_calc_dir"] = str(self.sink.session.target.path)
