@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from processes import start_script, stop, wait_for_line
 
 import pytest_psweep as ps
+from tests.processes import start_script, stop, wait_for_line
 
 PSWEEP = shutil.which("psweep")
 
@@ -27,7 +27,7 @@ def calc(tmp_path, monkeypatch):
     return tmp_path / "calc"
 
 
-def psweep(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+def psweep(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     assert PSWEEP is not None, "the psweep command is not installed (pip install -e .)"
     done = subprocess.run([PSWEEP, *args], capture_output=True, text=True)
     if check:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from processes import start_script, stop, wait_for_line
 
 import pytest_psweep as ps
+from tests.processes import start_script, stop, wait_for_line
 
 pytestmark = pytest.mark.usefixtures("in_tmp")
 

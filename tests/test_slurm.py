@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from daemons import slurm_cluster, wait_for_job
 
 import pytest_psweep as ps
+from tests.daemons import slurm_cluster, wait_for_job
 
 HPC = Path(__file__).resolve().parent.parent / "example_studies" / "hpc"
 PSETS = 4 * 50  # sweep_pi.py's grid

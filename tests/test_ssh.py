@@ -9,9 +9,9 @@ import shutil
 import sys
 
 import pytest
-from daemons import sshd
 
 import pytest_psweep as ps
+from tests.daemons import sshd
 
 
 @pytest.fixture(scope="module")
