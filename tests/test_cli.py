@@ -7,14 +7,13 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import pytest_psweep as ps
-from tests.processes import start_script, stop, wait_for_line
+from tests.processes import start_script, stop, wait_for_journal, wait_for_line
 
 PSWEEP = shutil.which("psweep")
 
@@ -133,7 +132,7 @@ def test_recover_merges_journal_of_a_killed_run(tmp_path, monkeypatch):
     )
     proc = start_script("study.py")
     wait_for_line(proc, "ready")
-    time.sleep(0.1)
+    wait_for_journal(Path("calc"), finished=3, running=[3])
     stop(proc)
     waiting = psweep("show", "calc", check=False)
     assert waiting.returncode == 1

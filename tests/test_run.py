@@ -7,7 +7,6 @@ import pickle
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pandas as pd
 import pytest
 
 import pytest_psweep as ps
-from tests.processes import start_script, stop, wait_for_line
+from tests.processes import start_script, stop, wait_for_journal, wait_for_line
 
 BOOKKEEPING = [
     "_run_id",
@@ -389,7 +388,7 @@ def test_recovery_does_not_merge_a_live_runs_journal(in_tmp):
     proc = start_script(str(script), "live")
     try:
         wait_for_line(proc, "ready")
-        time.sleep(0.1)
+        wait_for_journal(in_tmp / "calc", finished=3, running=[3])
         df = ps.run(double, ps.plist("a", [50]))
         assert list(df["a"]) == [50]  # the live run's 3 rows stay in its journal
     finally:
