@@ -17,6 +17,8 @@ import pytest_psweep as ps
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "example_studies"
 STUDIES = sorted(path.name for path in EXAMPLES.glob("sweep_*.py"))
+# on one xdist worker (--dist loadgroup): the studies run once, for every test here
+pytestmark = pytest.mark.xdist_group("examples")
 
 
 def commands(study: str) -> list[str]:

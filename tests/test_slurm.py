@@ -19,6 +19,9 @@ from tests.daemons import slurm_cluster, wait_for_job
 
 HPC = Path(__file__).resolve().parent.parent / "example_studies" / "hpc"
 PSETS = 4 * 50  # sweep_pi.py's grid
+# one cluster for the module, on one xdist worker (--dist loadgroup); not beside the
+# sshd tests, which start daemons too
+pytestmark = pytest.mark.xdist_group("daemons")
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,10 @@ import pytest
 import pytest_psweep as ps
 from tests.daemons import sshd
 
+# one sshd for the module, on one xdist worker (--dist loadgroup); not beside the
+# SLURM tests, which start daemons too
+pytestmark = pytest.mark.xdist_group("daemons")
+
 
 @pytest.fixture(scope="module")
 def ssh_config(tmp_path_factory):
