@@ -16,7 +16,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -42,7 +42,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(check, what: str, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+def wait_until(check: Callable[[], object], what: str, timeout: float = 30.0) -> None:
     end = time.monotonic() + timeout
     while not check():
         if time.monotonic() > end:

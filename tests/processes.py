@@ -11,12 +11,76 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pytest_psweep import journal
+
 
 def wait_for(path: Path, timeout: float = 60.0) -> None:
     """Wait until a marker file that a pset writes exists."""
     end = time.monotonic() + timeout
     while not path.exists():
         assert time.monotonic() < end, f"{path} did not appear within {timeout} s"
+        time.sleep(0.05)
+
+
+def wait_for_marks(folder: Path, count: int, timeout: float = 60.0) -> None:
+    """Wait until a folder holds at least ``count`` files (psets' markers)."""
+    end = time.monotonic() + timeout
+    while not folder.is_dir() or len(os.listdir(folder)) < count:
+        assert time.monotonic() < end, f"{folder} has not {count} files within {timeout} s"
+        time.sleep(0.05)
+
+
+def journaled(calc_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows in a calc dir's journals so far: finished ones, and the psets started
+    without a finished row (records still being written are left for later)."""
+    finished: list[dict[str, Any]] = []
+    running: list[dict[str, Any]] = []
+    for path in sorted((calc_dir / "journal").glob("*" + journal.SUFFIX)):
+        decoder = journal.Decoder()
+        finished.extend(decoder.feed(path.read_bytes()))
+        running.extend(decoder.crashed())
+    return finished, running
+
+
+def wait_for_journal(
+    calc_dir: Path, finished: int, running: list[int] | None = None, timeout: float = 60.0
+) -> None:
+    """Wait until a running session's journals hold ``finished`` finished rows or more
+    and, if given, the psets started without a finished row are exactly those whose
+    parameter ``a`` is in ``running``: the session has written what it was sent."""
+    end = time.monotonic() + timeout
+    while True:
+        rows, started = journaled(calc_dir)
+        if len(rows) >= finished and (
+            running is None or sorted(row["a"] for row in started) == running
+        ):
+            return
+        seen = f"{len(rows)} finished rows, started a={[row['a'] for row in started]}"
+        assert time.monotonic() < end, f"{calc_dir}/journal after {timeout} s: {seen}"
+        time.sleep(0.05)
+
+
+def processes_in(folder: Path) -> list[int]:
+    """The pids of the processes other than this one whose working folder is
+    ``folder`` (Linux)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if Path(os.readlink(entry / "cwd")) == folder:
+                    pids.append(int(entry.name))
+            except OSError:  # gone meanwhile, or another user's
+                continue
+    return pids
+
+
+def wait_for_no_process_in(folder: Path, timeout: float = 60.0) -> None:
+    """Wait until no process works in ``folder``: what a session started there (its
+    writer, its workers) has exited."""
+    folder = folder.resolve()
+    end = time.monotonic() + timeout
+    while pids := processes_in(folder):
+        assert time.monotonic() < end, f"processes {pids} still run in {folder}"
         time.sleep(0.05)
 
 

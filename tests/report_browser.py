@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemons import need
+
+from tests.daemons import need
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -25,7 +26,7 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="module")
-def browser():  # type: ignore[no-untyped-def]
+def browser():
     chromium_path = need("chromium", package="chromium")["chromium"]
     if importlib.util.find_spec("playwright") is None:
         reason = "playwright is not installed: pip install -e '.[dev]'"

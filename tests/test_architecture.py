@@ -32,7 +32,7 @@ def _imports(module: str) -> set[str]:
     """The package's modules that ``module`` imports when it runs (at import time or
     in a function), leaving out imports for type checkers only."""
     tree = ast.parse((PACKAGE / f"{module}.py").read_text())
-    skipped = set()
+    skipped: set[int] = set()  # id() of the nodes
     for node in ast.walk(tree):
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             skipped.update(id(child) for child in ast.walk(node))

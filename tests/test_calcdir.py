@@ -106,6 +106,7 @@ def test_latest_passed_row_per_sweep_and_pset():
         }
     )
     latest = database.latest_passed(frame)
+    assert latest is not None
     assert sorted(latest["r"]) == [11, 13]
     assert database.latest_passed(frame[["_pset_hash"]]) is None
     assert database.latest_passed(None) is None
@@ -121,6 +122,7 @@ def test_rows_journaled_elsewhere_are_read_back_from_the_journal(in_tmp):
         session.record_encoded(journal.encode_row(run_.execute(double, pset)))
     assert session.count == 3
     whole, new = session.finish()
+    assert whole is not None
     assert list(new["a"]) == [0, 1, 2] and list(new["r"]) == [0, 2, 4]
     assert list(whole["_pset_seq"]) == [0, 1, 2]
     assert os.listdir(in_tmp / "calc" / "journal") == []
@@ -157,7 +159,7 @@ def test_database_is_read_again_only_after_another_write(in_tmp):
     other = engine.Run("calc")
     calcdir.Database(in_tmp / "calc").append([other.execute(double, {"a": 3})])
     again = kept.read()
-    assert again is not first and list(again["a"]) == [1, 2, 3]
+    assert again is not None and again is not first and list(again["a"]) == [1, 2, 3]
     whole, _ = kept.append([engine.Run("calc").execute(double, {"a": 4})])
     assert list(whole["a"]) == [1, 2, 3, 4] and list(whole["_pset_seq"]) == [0, 1, 2, 3]
     assert list(whole["_run_seq"]) == [0, 0, 1, 2]

@@ -7,14 +7,13 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from processes import start_script, stop, wait_for_line
 
 import pytest_psweep as ps
+from tests.processes import start_script, stop, wait_for_journal, wait_for_line
 
 PSWEEP = shutil.which("psweep")
 
@@ -27,7 +26,7 @@ def calc(tmp_path, monkeypatch):
     return tmp_path / "calc"
 
 
-def psweep(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+def psweep(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     assert PSWEEP is not None, "the psweep command is not installed (pip install -e .)"
     done = subprocess.run([PSWEEP, *args], capture_output=True, text=True)
     if check:
@@ -133,7 +132,7 @@ def test_recover_merges_journal_of_a_killed_run(tmp_path, monkeypatch):
     )
     proc = start_script("study.py")
     wait_for_line(proc, "ready")
-    time.sleep(0.1)
+    wait_for_journal(Path("calc"), finished=3, running=[3])
     stop(proc)
     waiting = psweep("show", "calc", check=False)
     assert waiting.returncode == 1

@@ -7,7 +7,8 @@ import re
 import signal
 
 import pytest
-from processes import kill_group, start_session, stop, wait_for
+
+from tests.processes import kill_group, start_session, stop, wait_for
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
@@ -45,6 +46,7 @@ def test_an_interrupted_psets_folder_is_moved_out_of_the_way(pytester, read_db, 
     proc = start_session(pytester, *workers, start_new_session=True, output=True)
     wait_for(pytester.path / "ready")
     kill_group(proc, signal.SIGINT)
+    assert proc.stdout is not None
     output = proc.stdout.read().decode()
     assert stop(proc, sig=0) == 2, output
     df = read_db()

@@ -17,11 +17,14 @@ import pytest_psweep as ps
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "example_studies"
 STUDIES = sorted(path.name for path in EXAMPLES.glob("sweep_*.py"))
+# on one xdist worker (--dist loadgroup): the studies run once, for every test here
+pytestmark = pytest.mark.xdist_group("examples")
 
 
 def commands(study: str) -> list[str]:
     """The ``$ ...`` lines of a study's docstring."""
     doc = ast.get_docstring(ast.parse((EXAMPLES / study).read_text()))
+    assert doc is not None, f"{study} has no docstring"
     return [line.strip()[2:] for line in doc.splitlines() if line.strip().startswith("$ ")]
 
 
@@ -33,12 +36,12 @@ def run(command: str, cwd: Path) -> str:
     program = {
         "pytest": [sys.executable, "-m", "pytest"],
         "python": [sys.executable],
-        "psweep": [shutil.which("psweep")],
+        "psweep": [shutil.which("psweep") or "psweep"],
     }[words[0]]
     env = dict(__import__("os").environ, **dict(w.split("=", 1) for w in env_words))
     done = subprocess.run([*program, *words[1:]], cwd=cwd, env=env, capture_output=True, text=True)
     assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
-    return done.stdout
+    return str(done.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +152,9 @@ def test_convergence_study_and_plot(studies):
     assert len(df) == 21 and set(df["_outcome"]) == {"passed"}
     plot_output = outputs["sweep_convergence.py"][1]
     for method, order in (("euler", 1), ("heun", 2), ("rk4", 4)):
-        observed = float(re.search(rf"{method}: observed order ([\d.]+)", plot_output)[1])
+        found = re.search(rf"{method}: observed order ([\d.]+)", plot_output)
+        assert found is not None, f"no observed order of {method}:\n{plot_output}"
+        observed = float(found[1])
         assert abs(observed - order) < 0.1
     png = (folder / "convergence.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000

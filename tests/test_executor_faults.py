@@ -16,20 +16,29 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from processes import start_script, stop, wait_for_line
 
 import pytest_psweep as ps
+from tests.processes import start_script, stop, wait_for_journal, wait_for_line
 
 pytestmark = pytest.mark.usefixtures("in_tmp")
 
 DRIVER = """
-import os, signal, sys, time
+import os, pathlib, signal, sys, time
 from concurrent.futures import ProcessPoolExecutor
 import pytest_psweep as ps
+from pytest_psweep import journal
+
+def journaled_before_3():
+    rows = 0
+    for path in pathlib.Path("calc", "journal").glob("*.jnl"):
+        rows += sum(row["x"] < 3 for row in journal.Decoder().feed(path.read_bytes()))
+    return rows
 
 def func(pset):
     if pset["x"] == 3:
-        time.sleep(0.3)  # x=0..2 finish first
+        end = time.monotonic() + 60
+        while journaled_before_3() < 3 and time.monotonic() < end:
+            time.sleep(0.05)  # x=0..2 finish, and their rows are journaled, first
         {kill}
     time.sleep(0.05)
     return {{"y": pset["x"] * 2}}
@@ -164,7 +173,7 @@ def test_ctrl_c_with_a_hanging_pset_in_a_pool_returns_within_seconds(in_tmp, gro
     )
     try:
         wait_for_line(proc, "ready")
-        time.sleep(0.5)  # psets x=0, 1, 3, ... finish meanwhile
+        wait_for_journal(in_tmp / "calc", finished=3)  # x=0, 1, 3, ... finish meanwhile
         start = time.monotonic()
         if group:  # a terminal's Ctrl-C: every process of the group
             os.killpg(proc.pid, signal.SIGINT)

@@ -95,7 +95,7 @@ def test_a_killed_driver_loses_only_the_psets_that_did_not_finish(in_tmp):
 
 def test_wrong_executor_arguments_are_clear_errors(in_tmp):
     with pytest.raises(PsweepError, match="has no submit"):
-        ps.run(slow_first, ps.plist("x", [1]), executor=object())
+        ps.run(slow_first, ps.plist("x", [1]), executor=object())  # type: ignore[arg-type]  # the point
     with pytest.raises(PsweepError, match="is no dask distributed.Client"):
         ps.run(slow_first, ps.plist("x", [1]), dask_client=object())
     with pytest.raises(PsweepError, match="not both"):

@@ -266,7 +266,7 @@ class Colour(enum.Enum):
 @dataclasses.dataclass
 class Setup:
     n: int
-    tags: tuple = ()
+    tags: tuple[str, ...] = ()
 
 
 class Plain:

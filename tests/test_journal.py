@@ -5,6 +5,7 @@ calc dir")."""
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -14,11 +15,11 @@ import pytest_psweep as ps
 from pytest_psweep import journal
 
 
-def row(a: int, **extra) -> dict:
+def row(a: int, **extra: Any) -> dict[str, Any]:
     return {"a": a, "_pset_id": f"p{a}", "_run_id": "r", "_time_utc": 1_700_000_000 + a, **extra}
 
 
-def rows(n: int) -> list[dict]:
+def rows(n: int) -> list[dict[str, Any]]:
     return [row(a) for a in range(n)]
 
 
@@ -26,7 +27,7 @@ def records(n: int) -> list[bytes]:
     return [journal.encode_row(r) for r in rows(n)]
 
 
-def read(tmp_path, blob: bytes) -> tuple[list[dict], int]:
+def read(tmp_path, blob: bytes) -> tuple[list[dict[str, Any]], int]:
     path = tmp_path / "run.jnl"
     path.write_bytes(blob)
     return journal.read_journal(path)
@@ -106,7 +107,7 @@ def test_a_journal_fed_byte_by_byte_gives_the_same_rows():
     # the writer reads the journal while the controller appends to it
     blob = b"".join(records(4))
     decoder = journal.Decoder()
-    got = []
+    got: list[dict[str, Any]] = []
     for index in range(len(blob)):
         got += decoder.feed(blob[index : index + 1])
     assert got == rows(4) and decoder.damaged == 0 and decoder.records == 4
@@ -161,7 +162,7 @@ def test_unpicklable_value_is_named_and_the_rest_of_the_row_kept():
     with pytest.raises(ps.PsweepError, match=r"pset p0: the value of key\(s\) 'f' cannot be"):
         journal.encode_row(bad)
     record, problem = journal.encode_row_keeping(bad)
-    assert "'f'" in problem
+    assert problem is not None and "'f'" in problem
     assert journal.Decoder().feed(record, final=True).__next__() == row(0)
 
 
@@ -176,7 +177,7 @@ def test_a_value_that_pickles_but_cannot_be_unpickled_is_named():
     with pytest.raises(ps.PsweepError, match=r"key\(s\) 'err' \(TypeError.*cannot be unpickled"):
         journal.encode_row(bad)
     record, problem = journal.encode_row_keeping(bad)
-    assert "'err'" in problem
+    assert problem is not None and "'err'" in problem
     assert next(journal.Decoder().feed(record, final=True)) == row(0)
 
 

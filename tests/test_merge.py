@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from processes import start_script, start_session, stop, wait_for, wait_for_line
 
 import pytest_psweep as ps
 from pytest_psweep import journal, liveness
+from tests.processes import start_script, start_session, stop, wait_for, wait_for_line
 
 SLOW = """
     import os, time
@@ -71,6 +71,7 @@ def test_a_task_whose_journal_was_taken_keeps_its_rows_and_fails(pytester):
         wait_for(pytester.path / "halfway")
         (jnl,) = shard_dir(pytester.path).glob("*.jnl")
         jnl.unlink()  # as a merge that found no sign of life would
+        assert proc.stdout is not None
         out = proc.stdout.read().decode()
         assert proc.wait(timeout=120) == pytest.ExitCode.INTERNAL_ERROR, out
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,13 +16,13 @@ import pytest
 import pytest_psweep as ps
 
 
-def psweep(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+def psweep(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     command = shutil.which("psweep")
     assert command is not None, "the psweep command is not installed (pip install -e .)"
     return subprocess.run([command, *args], capture_output=True, text=True, cwd=cwd)
 
 
-def legacy(tmp_path: Path, rows: list[list], columns: list[str]) -> Path:
+def legacy(tmp_path: Path, rows: list[list[Any]], columns: list[str]) -> Path:
     """A calc dir holding psweep's database.pk: every column of dtype object."""
     calc = tmp_path / "calc"
     calc.mkdir()
@@ -54,7 +55,7 @@ def test_missing_counters_are_numbered_on(tmp_path):
     df = ps.df_read(calc / "results.pk")
     assert df["_pset_seq"].tolist() == [0, 1, 2] and df["_pset_seq"].dtype == np.int64
     assert df["_run_seq"].tolist() == [0, 0, 1]  # a row without one takes its run's
-    df = ps.run(lambda p: {}, ps.plist("a", [4]), calc_dir=calc)  # the calc dir works
+    df = ps.run(lambda p: {}, ps.plist("a", [4]), calc_dir=str(calc))  # the calc dir works
     assert df["_pset_seq"].tolist() == [0, 1, 2, 3] and df["_run_seq"].iloc[-1] == 2
 
 

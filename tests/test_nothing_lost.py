@@ -10,12 +10,21 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from processes import kill_group, start_session, stop, wait_for
 
 import pytest_psweep as ps
 from pytest_psweep import engine, journal
+from tests.processes import (
+    kill_group,
+    start_session,
+    stop,
+    wait_for,
+    wait_for_journal,
+    wait_for_marks,
+    wait_for_no_process_in,
+)
 
 MARKED = """
     import os, pathlib, time
@@ -50,7 +59,7 @@ def done(marks: Path) -> list[int]:
     return sorted(int(p.name) for p in marks.iterdir()) if marks.exists() else []
 
 
-def outcomes(df) -> dict[str, list]:
+def outcomes(df) -> dict[str, list[Any]]:
     return {k: sorted(v) for k, v in df.groupby("_outcome")["a"].apply(list).items()}
 
 
@@ -245,8 +254,11 @@ def test_ctrl_c_writes_every_finished_row_and_exits_2(pytester, read_db, workers
     marks = marked(pytester, n=30, stop_at=5, action="time.sleep(60)", sleep=0.05)
     proc = start_session(pytester, *workers, start_new_session=True, output=True)
     wait_for(pytester.path / "ready")
-    time.sleep(1.0)
+    # rows wait in the journal when Ctrl-C comes: a=0..4 serially, and with two
+    # workers at least 3 (a=5 hangs on one; the other goes on meanwhile)
+    wait_for_journal(pytester.path / "calc", finished=3 if workers else 5)
     kill_group(proc, signal.SIGINT)
+    assert proc.stdout is not None
     output = proc.stdout.read().decode()  # until the session has exited
     assert stop(proc, sig=0) == 2
     assert "/calc/results.pk: psets" in output
@@ -434,8 +446,7 @@ def test_ctrl_c_to_the_xdist_controller_alone_keeps_the_rows_of_every_report(pyt
     # come in while it does; each has its row (973 of 1279 were lost before)
     marks = marked(pytester, n=3000, sleep=0.002)
     proc = start_session(pytester, "-n", "2", "-p", "no:randomly")
-    wait_for(marks / "50")
-    time.sleep(0.5)
+    wait_for_marks(marks, 101)  # psets finish while xdist stops the workers
     proc.send_signal(signal.SIGINT)
     assert stop(proc, sig=0) == 2
     rows, finished = set(read_db()["a"]), set(done(marks))
@@ -512,7 +523,8 @@ def test_a_session_killed_by_its_pset_leaves_no_writer_traceback(pytester):
     )
     result = pytester.runpytest_subprocess("--psweep")
     assert result.ret == 1
-    time.sleep(2)  # the writer, left alone, finds nobody to answer; it shares stderr
+    # the writer, left alone, finds nobody to answer and exits; it shares stderr
+    wait_for_no_process_in(pytester.path)
     stderr = (pytester.path / "stderr").read_text()  # where pytester had it written
     assert "BrokenPipeError" not in stderr and "Traceback" not in stderr, stderr
     again = pytester.runpytest_subprocess("--psweep", "--psweep-skip-dups", "-k", "nothing")

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -106,7 +107,7 @@ def test_stargrid_labels_name_the_varied_parameter():
 
 
 def test_filter_params_unique_keeps_first_in_order():
-    params = [{"a": 2}, {"a": 1}, {"a": 2.0}, {"a": 3}, {"a": 1}]
+    params: list[dict[str, Any]] = [{"a": 2}, {"a": 1}, {"a": 2.0}, {"a": 3}, {"a": 1}]
     assert ps.filter_params_unique(params) == [{"a": 2}, {"a": 1}, {"a": 3}]
 
 

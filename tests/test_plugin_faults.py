@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import pytest
-from processes import start_session, stop, wait_for
+
+from tests.processes import start_session, stop, wait_for, wait_for_journal
 
 SLOW = """
     import pathlib, time
@@ -26,10 +26,15 @@ SLOW = """
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_killed_session_rows_are_merged_by_the_next(pytester, read_db, workers):
-    pytester.makepyfile(sweep_slow=SLOW.format(stop_at=4, sleep=0))
+    # with two workers the last pset hangs: xdist has handed out every other one by
+    # then, and the other worker finishes them all
+    stop_at = 9 if workers else 4
+    pytester.makepyfile(sweep_slow=SLOW.format(stop_at=stop_at, sleep=0))
     proc = start_session(pytester, *workers, "--dist", "no" if not workers else "load")
     wait_for(pytester.path / "ready")
-    time.sleep(1.0)  # let the controller journal the reports that are on their way
+    # the controller has journaled the reports on their way: the psets before the
+    # hanging one finished, the hanging one started, nothing else running
+    wait_for_journal(pytester.path / "calc", finished=stop_at, running=[stop_at])
     stop(proc)
     assert not (pytester.path / "calc" / "results.pk").exists()
     (pytester.path / "ready").unlink()
@@ -47,12 +52,9 @@ def test_killed_session_rows_are_merged_by_the_next(pytester, read_db, workers):
     finished = killed[killed["_outcome"] == "passed"]
     # the pset that was running when the session was killed: a crashed row
     crashed = killed[killed["_outcome"] == "crashed"]
-    assert list(crashed["a"]) == [4] and crashed["r"].isna().all()
+    assert list(crashed["a"]) == [stop_at] and crashed["r"].isna().all()
     assert "died before it finished" in crashed["_error"].iloc[0]
-    if not workers:
-        assert sorted(finished["a"]) == [0, 1, 2, 3]
-    else:  # two workers: a=4 hangs on one, the other goes on with the rest
-        assert 4 not in set(finished["a"]) and len(finished) >= 3
+    assert sorted(finished["a"]) == list(range(stop_at))
     assert list(finished["r"]) == [a * 2 for a in finished["a"]]
     assert list(df["_pset_seq"]) == list(range(len(df)))
     assert os.listdir(pytester.path / "calc" / "journal") == []
@@ -170,18 +172,39 @@ def test_rows_stay_in_the_journal_when_the_writer_process_dies(pytester, read_db
 def test_pandas_stays_out_of_the_pytest_processes(pytester, read_db, workers):
     # the database is written by a child process: pytest's processes never pay
     # for importing pandas (SPEC: import pandas where a DataFrame is made)
-    # said when the session is over, after every plugin's sessionfinish (outermost
-    # wrapper): a worker's unconfigure may come after its controller stopped waiting
+    # said when the session is over. The controller (or a serial session): after every
+    # plugin's sessionfinish (outermost wrapper). A worker: after every plugin's
+    # sessionfinish but inside xdist's wrapper, which then sends the worker's output
+    # to the controller; a worker may be stopped before its own later lines run
     pytester.makeconftest(
         """
         import os, sys
         import pytest
 
+        def write(line):
+            with open("processes.txt", "a") as fh:
+                fh.write(line)
+
         @pytest.hookimpl(wrapper=True, tryfirst=True)
         def pytest_sessionfinish(session):
             yield
-            with open("processes.txt", "a") as fh:
-                fh.write(f"{os.getpid()} {'pandas' in sys.modules}\\n")
+            if not hasattr(session.config, "workeroutput"):
+                write(f"{os.getpid()} {'pandas' in sys.modules}\\n")
+
+        class Worker:
+            @pytest.hookimpl(wrapper=True, trylast=True)
+            def pytest_sessionfinish(self, session):
+                yield
+                line = f"{os.getpid()} {'pandas' in sys.modules}\\n"
+                session.config.workeroutput["pandas_line"] = line
+
+        def pytest_configure(config):
+            if hasattr(config, "workeroutput"):
+                config.pluginmanager.register(Worker(), "pandas-worker")
+
+        @pytest.hookimpl(optionalhook=True)
+        def pytest_testnodedown(node, error):
+            write(node.workeroutput["pandas_line"])
     """
     )
     pytester.makepyfile(

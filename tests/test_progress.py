@@ -7,9 +7,11 @@ import pty
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import pytest_psweep as ps
 from pytest_psweep.progress import Progress, duration
 
 SLOW = """
@@ -50,6 +52,17 @@ def in_terminal(folder, *args: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode(errors="replace"))
 
 
+def passed_runtimes(folder: Path) -> list[float]:
+    """The runtimes of SLOW's passed psets in the database, in the order of ``a``
+    (a=11, the slow one, last); each at least its sleep, however loaded the machine."""
+    df = ps.df_read(folder / "calc" / "results.pk")
+    passed = df[df["_outcome"].isna() | (df["_outcome"] == "passed")].sort_values("a")
+    runtimes = [float(seconds) for seconds in passed["_pset_runtime"]]
+    assert len(runtimes) == 11 and min(runtimes[:-1]) >= 0.05 and runtimes[-1] >= 0.6
+    assert runtimes[-1] == max(runtimes)
+    return runtimes
+
+
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_progress_lines_on_a_terminal(pytester, workers):
     pytester.makepyfile(sweep_slow=SLOW)
@@ -64,14 +77,18 @@ def test_progress_lines_on_a_terminal(pytester, workers):
     assert all(line[2] == "1" for line in lines if int(line[0]) > 2 and not workers)
     assert all(re.fullmatch(r"\d+:\d\d", line[3]) for line in lines)
     assert "psets 11 passed, 1 failed" in output
+    runtimes = passed_runtimes(pytester.path)
     # run again: before the first pset finishes, the estimate of earlier rows
     again = in_terminal(pytester.path, *workers)
     if not workers:
-        assert "psweep: prediction: 0:01 of pset time for the 11 psets that passed" in again
+        total = duration(sum(runtimes))
+        assert f"psweep: prediction: {total} of pset time for the 11 psets that passed" in again
     else:  # the controller collects nothing: it knows node ids, each sweep's mean runtime
         estimated = re.search(r"psweep: expected: about (\S+) on 2 workers \((\S+) of", again)
         assert estimated is not None, again
-        assert estimated[2] == "0:01"  # 12 psets x the mean, 0.092 s, of the 11 that passed
+        # 12 psets x the mean of the 11 that passed (0.092 s on an idle machine)
+        assert estimated[2] == duration(12 * sum(runtimes) / 11)
+        assert estimated[1] == duration(12 * sum(runtimes) / 11 / 2)
         assert again.index("expected: about") < again.index("psets done")
     # quiet as pytest's own progress: not under -q, and not into a file or pipe
     assert "psets done" not in in_terminal(pytester.path, "-q", *workers)
@@ -97,12 +114,14 @@ def test_progress_counts_and_estimates():
 def test_dry_run_predicts_the_time_from_earlier_rows(pytester):
     pytester.makepyfile(sweep_slow=SLOW)
     pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=11, failed=1)
+    runtimes = passed_runtimes(pytester.path)  # 1.1 s on an idle machine: "0:01"
     for dry_run in (["--co"], ["--psweep-simulate"]):
         result = pytester.runpytest_subprocess("--psweep", *dry_run)
         result.stdout.fnmatch_lines(
             [
-                "prediction: 0:01 of pset time for the 11 psets that passed before (1 never "
-                "passed: no estimate) (serially; divide by the workers under -n)",
-                "  slowest: sweep_slow.py::sweep_slow[[]a=11[]] 0.6* s",
+                f"prediction: {duration(sum(runtimes))} of pset time for the 11 psets that "
+                "passed before (1 never passed: no estimate) (serially; divide by the workers "
+                "under -n)",
+                f"  slowest: sweep_slow.py::sweep_slow[[]a=11[]] {runtimes[-1]:.3g} s",
             ]
         )

@@ -26,6 +26,9 @@ from pathlib import Path
 
 import pytest
 
+# on one xdist worker (--dist loadgroup): psweep's sdist is fetched once
+pytestmark = pytest.mark.xdist_group("psweep_suite")
+
 VERSION = "0.16.0"
 # psweep 0.16.0 itself passes 59 tests of this harness (58 and test_prep_batch): all of
 # them pass here too. psweep's 82 count its repository's example scripts as 16 more

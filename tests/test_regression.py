@@ -6,10 +6,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
-from processes import start_session, stop, wait_for
+
+from tests.processes import start_session, stop, wait_for, wait_for_journal
 
 GRID = """
     import math
@@ -59,7 +59,8 @@ def test_skip_dups_resumes_a_killed_study(pytester, read_db, monkeypatch):
     )
     proc = start_session(pytester)
     wait_for(pytester.path / "ready")
-    time.sleep(0.5)  # let the controller journal the reports on their way
+    # the session has journaled the rows of a=0..2 and the start of a=3
+    wait_for_journal(pytester.path / "calc", finished=3, running=[3])
     stop(proc)
     # the dry run counts the rows that wait in the killed session's journal
     result = pytester.runpytest_subprocess("--psweep", "--co")
@@ -252,6 +253,7 @@ def test_compare_with_a_json_baseline_kept_in_git(pytester):
     grid(pytester)
     pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2)
     psweep = shutil.which("psweep")
+    assert psweep is not None, "the psweep command is not installed (pip install -e .)"
     subprocess.run([psweep, "export", "calc", "baseline.json"], cwd=pytester.path, check=True)
     lines = (pytester.path / "baseline.json").read_text().splitlines()
     assert lines[0].startswith('{"columns": ') and len(lines) == 2 + 2  # a row a line

@@ -10,10 +10,10 @@ import subprocess
 import sys
 
 import pytest
-from report_browser import browser  # noqa: F401
 
 import pytest_psweep as ps
 from pytest_psweep import report
+from tests.report_browser import browser  # noqa: F401
 
 STUDY = """
     import math

@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 import shutil
 
-from report_browser import psweep_cli
-from test_report_plots import QUADRATURE
+from tests.report_browser import psweep_cli
+from tests.test_report_plots import QUADRATURE
 
 
 def _cells(page: str, key: str) -> list[str]:

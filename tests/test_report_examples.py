@@ -22,6 +22,7 @@ def test_the_quadrature_study_and_its_report(tmp_path):
     shutil.copy(STUDY, tmp_path)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     doc = ast.get_docstring(ast.parse(STUDY.read_text()))
+    assert doc is not None, f"{STUDY} has no docstring"
     commands = [line.strip()[2:] for line in doc.splitlines() if line.strip().startswith("$ ")]
     assert [c.split()[0] for c in commands] == ["pytest", "psweep"]
     for command in commands:

@@ -4,8 +4,11 @@ decades get log axes, and failed psets whose results exist are drawn."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from report_browser import browser, figures, open_page, psweep_cli, titled  # noqa: F401
+
+from tests.report_browser import browser, figures, open_page, psweep_cli, titled  # noqa: F401
 
 QUADRATURE = """
     import math
@@ -185,7 +188,7 @@ def test_the_explorer_redraws_with_the_readers_choices(quad_report, browser):  #
     box.locator(".explorer-plot .main-svg").first.wait_for(timeout=30_000)
     draws = 1
 
-    def choose(role: str, value: str) -> dict:
+    def choose(role: str, value: str) -> dict[str, Any]:
         nonlocal draws
         control = box.locator(f"[data-role={role}]")
         if role == "fvalues":
@@ -194,12 +197,13 @@ def test_the_explorer_redraws_with_the_readers_choices(quad_report, browser):  #
             control.select_option(value)
         draws += 1
         page.wait_for_function(f"document.querySelector('.explorer').dataset.drawn == '{draws}'")
-        return page.evaluate(
+        drawn: dict[str, Any] = page.evaluate(
             "(() => { var gd = document.querySelector('.explorer-plot');"
             " return {title: gd.querySelector('.gtitle').textContent,"
             " x: gd._fullLayout.xaxis.type, y: gd._fullLayout.yaxis.type,"
             " traces: gd.data.map(t => [t.name, t.mode, t.x.length, t.xaxis || 'x'])}; })()"
         )
+        return drawn
 
     start = "value against n, a line per method, a panel per integrand"
     assert box.locator(".gtitle").text_content() == start

@@ -5,9 +5,9 @@ range), and a report problem never changes a session's exit status (21.9)."""
 from __future__ import annotations
 
 import pytest
-from report_browser import browser, draw_all, open_page, psweep_cli  # noqa: F401
 
 import pytest_psweep as ps
+from tests.report_browser import browser, draw_all, open_page, psweep_cli  # noqa: F401
 
 STUDY = """
     import pytest_psweep as ps

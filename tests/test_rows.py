@@ -4,6 +4,7 @@ psweep's sees (issue 25 item 3): for ``ps.run``, its executors and pytest sweeps
 from __future__ import annotations
 
 import concurrent.futures
+from typing import Any
 
 import pandas as pd
 import psweep
@@ -15,7 +16,7 @@ import pytest_psweep as ps
 
 
 def test_the_function_sees_psweeps_fields_in_psweeps_order(in_tmp):
-    seen: dict[str, list[dict]] = {"psweep": [], "ours": []}
+    seen: dict[str, list[dict[str, Any]]] = {"psweep": [], "ours": []}
 
     def spy(into):
         def func(pset):

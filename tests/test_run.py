@@ -7,16 +7,16 @@ import pickle
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from processes import start_script, stop, wait_for_line
 
 import pytest_psweep as ps
+from tests.processes import start_script, stop, wait_for_journal, wait_for_line
 
 BOOKKEEPING = [
     "_run_id",
@@ -228,7 +228,7 @@ def test_raising_pset_in_pool_keeps_rows_finished_before():
 def test_collision_with_bookkeeping_rejected_before_anything_runs():
     ps.run(double, ps.plist("a", [1]))
     before = Path("calc/results.pk").read_bytes()
-    calls = []
+    calls: list[dict[str, Any]] = []
     with pytest.raises(ps.PsweepError, match="'_pset_id'"):
         ps.run(calls.append, [{"a": 2}, {"a": 3, "_pset_id": "x"}])
     assert calls == []
@@ -252,7 +252,8 @@ def test_bad_params_get_clear_errors(params, message):
 def test_non_dict_return_is_an_error_naming_function_and_pset():
     ps.run(double, ps.plist("a", [1]))
     with pytest.raises(ps.PsweepError, match=r"returned a list for pset \{'a': 2\}"):
-        ps.run(lambda p: [1] if p["a"] == 2 else None, ps.plist("a", [5, 2]))
+        # a wrong return type is the point
+        ps.run(lambda p: [1] if p["a"] == 2 else None, ps.plist("a", [5, 2]))  # type: ignore[arg-type, return-value]
     assert list(ps.df_read("calc/results.pk")["a"]) == [1, 5]
 
 
@@ -387,7 +388,7 @@ def test_recovery_does_not_merge_a_live_runs_journal(in_tmp):
     proc = start_script(str(script), "live")
     try:
         wait_for_line(proc, "ready")
-        time.sleep(0.1)
+        wait_for_journal(in_tmp / "calc", finished=3, running=[3])
         df = ps.run(double, ps.plist("a", [50]))
         assert list(df["a"]) == [50]  # the live run's 3 rows stay in its journal
     finally:

@@ -9,10 +9,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from processes import start_session, stop, wait_for
 
 import pytest_psweep as ps
 from pytest_psweep import shards
+from tests.processes import start_session, stop, wait_for
 
 SWEEP = """
     import os

@@ -5,6 +5,7 @@ resubmitted array, and one allocation whose xdist workers are job steps."""
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -12,22 +13,31 @@ import time
 from pathlib import Path
 
 import pytest
-from daemons import slurm_cluster, wait_for_job
 
 import pytest_psweep as ps
+from tests.daemons import slurm_cluster, wait_for_job
 
 HPC = Path(__file__).resolve().parent.parent / "example_studies" / "hpc"
 PSETS = 4 * 50  # sweep_pi.py's grid
+# one cluster for the module, on one xdist worker (--dist loadgroup); not beside the
+# sshd tests, which start daemons too
+pytestmark = pytest.mark.xdist_group("daemons")
 
 
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory):
     """The cluster's client environment, with this interpreter's python3 first on
-    PATH (the scripts call python3, as on a cluster with the study's venv active)."""
+    PATH (the scripts call python3, as on a cluster with the study's venv active).
+
+    A script that runs sys.executable by its own path, not a symlink to it: a venv's
+    python linked from outside the venv finds no pyvenv.cfg and is the base
+    interpreter, without pytest-psweep."""
     folder = tmp_path_factory.mktemp("slurm")
     bin_dir = folder / "bin"
     bin_dir.mkdir()
-    (bin_dir / "python3").symlink_to(sys.executable)
+    python3 = bin_dir / "python3"
+    python3.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
+    python3.chmod(0o755)
     for env in slurm_cluster(folder / "cluster"):
         yield {**os.environ, **env, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
 

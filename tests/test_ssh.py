@@ -9,9 +9,13 @@ import shutil
 import sys
 
 import pytest
-from daemons import sshd
 
 import pytest_psweep as ps
+from tests.daemons import sshd
+
+# one sshd for the module, on one xdist worker (--dist loadgroup); not beside the
+# SLURM tests, which start daemons too
+pytestmark = pytest.mark.xdist_group("daemons")
 
 
 @pytest.fixture(scope="module")

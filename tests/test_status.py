@@ -11,9 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from processes import start_session, stop, wait_for
-
 import pytest_psweep as ps
+from tests.processes import start_session, stop, wait_for
 
 SLOW = """
     import os, time

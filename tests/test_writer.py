@@ -73,7 +73,7 @@ def test_a_module_that_prints_cannot_garble_the_writers_answers(tmp_path, monkey
         "class Result:\n    def __init__(self, x):\n        self.x = x\n"
     )
     monkeypatch.syspath_prepend(tmp_path)
-    import noisy_results
+    import noisy_results  # type: ignore[import-not-found]  # written just above
 
     session = session_rows(tmp_path, [1, 2], make=lambda p: {"res": noisy_results.Result(p["a"])})
     assert session.finish_in_writer() == 2
