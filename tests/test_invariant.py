@@ -109,7 +109,7 @@ class CalcDirMachine(RuleBasedStateMachine):
         """A step that did not end as expected must name the way out."""
         if not what.startswith("(check)"):
             self.log.append(f"{what}: exit {code}")
-        if code in ok:
+        if code in ok or known_bug(what, text):
             return
         assert any(way in text for way in WAYS_OUT), (
             f"{what} refused the calc dir (exit {code}) without naming a way out:\n{text}"
@@ -303,6 +303,13 @@ class CalcDirMachine(RuleBasedStateMachine):
             aside.rename(self.calc)
 
 
+def known_bug(what: str, text: str) -> bool:
+    """A refusal without a way out that this test found, reproduced (xfail, strict) by
+    test_migrate_names_the_rows_that_wait_in_journals_or_shards below: taken here so
+    that the machine goes on looking for others."""
+    return what.startswith("psweep migrate") and "has neither results.pk" in text
+
+
 def gone(pgid: int, timeout: float = 60) -> None:
     """Wait until no process of the session's group is left (its writer included)."""
     end = time.monotonic() + timeout
@@ -332,3 +339,40 @@ def test_random_operations_keep_every_completed_pset(tmp_path: Path) -> None:
             suppress_health_check=list(HealthCheck),
         ),
     )
+
+
+MIGRATE_BUG = (
+    "psweep migrate on a calc dir whose rows wait only in journal/ or shards/ says "
+    "'has neither results.pk nor database.pk' and names no way out (psweep recover / "
+    "psweep merge), where psweep show and psweep report name it"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=MIGRATE_BUG)
+@pytest.mark.parametrize("waiting", ["journal", "shard"])
+def test_migrate_names_the_rows_that_wait_in_journals_or_shards(tmp_path, waiting):
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    (tmp_path / "sweep_inv.py").write_text(SWEEP.format(psets=PSETS))
+    env = dict(os.environ, INVARIANT_MARKS=str(marks))
+    if waiting == "journal":  # a session killed while its last pset ran
+        env["INVARIANT_HOLD"] = str(PSETS - 1)
+        proc = subprocess.Popen(
+            SESSION, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, start_new_session=True
+        )
+        while not (tmp_path / "ready").exists():
+            assert proc.poll() is None
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        gone(proc.pid)
+    else:  # a shard task that ended; no merge yet
+        args = ["--psweep-shard=0/2", "--psweep-run-id=arr"]
+        subprocess.run([*SESSION, *args], cwd=tmp_path, env=env, check=True)
+    assert not (tmp_path / "calc" / "results.pk").exists() and list(marks.iterdir())
+    done = subprocess.run(
+        [*PSWEEP, "migrate", "calc"], cwd=tmp_path, capture_output=True, text=True
+    )
+    way = "psweep recover" if waiting == "journal" else "psweep merge"
+    assert done.returncode == 1 and way in done.stderr, done.stderr
