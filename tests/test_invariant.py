@@ -82,6 +82,7 @@ def sweep_inv(pset):
     (MARKS / f"{{a}}.{{pset['_run_id']}}.{{pset['_pset_id']}}").write_text("")
     return {{"r": a * 2}}
 """
+INTERRUPTED = "interrupted: the rows of the psets that finished are kept"
 WAYS_OUT = ("psweep recover", "psweep migrate", "psweep merge", "move ")
 SESSION = [sys.executable, "-m", "pytest", "--psweep", "-p", "no:cacheprovider"]
 PSWEEP = [sys.executable, "-m", "pytest_psweep.cli"]
@@ -102,10 +103,12 @@ class CalcDirMachine(RuleBasedStateMachine):
         self.marks.mkdir()
         (self.study / "pytest.ini").write_text("[pytest]\n")
         (self.study / "sweep_inv.py").write_text(SWEEP.format(psets=PSETS))
+        # a 1 s heartbeat: merge --final waits up to 4 beats for a task it cannot judge
         self.env = dict(os.environ, INVARIANT_MARKS=str(self.marks), PSWEEP_HEARTBEAT="1")
         self.held: set[str] = set()  # _pset_ids ever in results.pk
         self.at_risk: set[str] = set()  # completed, rows in a damaged journal's reach
         self.damages = 0
+        self.forgiven: set[str] = set()  # lost to a known bug (xfail tests below)
         self.log: list[str] = []
 
     # -- running things ----------------------------------------------------------------
@@ -135,16 +138,16 @@ class CalcDirMachine(RuleBasedStateMachine):
 
     def session(self, *args: str, hold: int = -1) -> subprocess.Popen[bytes]:
         (self.study / "ready").unlink(missing_ok=True)
-        out = (self.study / "out.txt").open("wb")
         env = dict(self.env, INVARIANT_HOLD=str(hold))
-        return subprocess.Popen(
-            [*SESSION, *args],
-            cwd=self.study,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with (self.study / "out.txt").open("wb") as out:  # a file: no pipe to block it
+            return subprocess.Popen(
+                [*SESSION, *args],
+                cwd=self.study,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own group: Ctrl-C and kill -9 reach all of it
+            )
 
     def ended(self, proc: subprocess.Popen[bytes], what: str, ok: tuple[int, ...]) -> None:
         code = proc.wait(timeout=180)
@@ -199,8 +202,13 @@ class CalcDirMachine(RuleBasedStateMachine):
     def ctrl_c(self, xdist: bool, hold: int, delay_ms: int) -> None:
         args = ["-n", "2"] if xdist else []
         proc = self.session(*args, hold=hold)
+        before = set(self.completed())
         assert self.interrupt(proc, signal.SIGINT, delay_ms), "every pset runs here"
         self.ended(proc, "Ctrl-C of pytest --psweep " + " ".join(args), ok=(2,))
+        if xdist and INTERRUPTED not in (self.study / "out.txt").read_text(errors="replace"):
+            # the known bug of test_ctrl_c_early_under_xdist_keeps_the_workers_rows
+            self.log.append("(known bug: interrupted before psweep's summary)")
+            self.forgiven |= set(self.completed()) - before
 
     @rule(shard=st.sampled_from(["0/2", "1/2"]))
     def shard_task(self, shard: str) -> None:
@@ -297,6 +305,7 @@ class CalcDirMachine(RuleBasedStateMachine):
                 assert (row["a"], row["_run_id"]) == (a, run_id), (pset_id, dict(row))
                 assert (row["_outcome"], row["r"]) == ("passed", 2 * a), (pset_id, dict(row))
             missing = set(completed) - set(by_id.index)
+        missing -= self.forgiven
         assert missing <= self.at_risk and len(missing) <= self.damages, (
             f"completed psets without a final row: {sorted(completed[m] for m in missing)} "
             f"after {self.log}"
@@ -391,3 +400,44 @@ def test_migrate_names_the_rows_that_wait_in_journals_or_shards(tmp_path, waitin
     )
     way = "psweep recover" if waiting == "journal" else "psweep merge"
     assert done.returncode == 1 and way in done.stderr, done.stderr
+
+
+CTRL_C_BUG = (
+    "Ctrl-C of 'pytest --psweep -n 2' on a calc dir that does not exist yet, while the "
+    "controller opens it at the first worker report (SinkPlugin.start: imports, "
+    "recovery, the writer process), loses the rows of the psets the workers completed: "
+    "no row in results.pk nor in a journal, also after psweep recover; no summary"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=CTRL_C_BUG)
+def test_ctrl_c_early_under_xdist_keeps_the_workers_rows(tmp_path):
+    # pset 0 holds worker gw0; gw1 completes psets 2 and 3 within milliseconds; the
+    # Ctrl-C comes as soon as both markers exist. Lost in 18 of 25 tries when found
+    # (2 cores; 4 of 4 first attempts here); five tries make a pass by luck unlikely.
+    for attempt in range(5):
+        study = tmp_path / f"try{attempt}"
+        marks = study / "marks"
+        marks.mkdir(parents=True)
+        (study / "pytest.ini").write_text("[pytest]\n")
+        (study / "sweep_inv.py").write_text(SWEEP.format(psets=PSETS))
+        env = dict(os.environ, INVARIANT_MARKS=str(marks), INVARIANT_HOLD="0")
+        proc = subprocess.Popen(
+            [*SESSION, "-n", "2"],
+            cwd=study,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        while not (study / "ready").exists() or len(list(marks.iterdir())) < 2:
+            assert proc.poll() is None, "the session ended before its psets ran"
+            time.sleep(0.005)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=120) == 2
+        gone(proc.pid)
+        subprocess.run([*PSWEEP, "recover", "calc"], cwd=study, capture_output=True)
+        path = study / "calc" / "results.pk"
+        rows = set(ps.df_read(path)["_pset_id"]) if path.exists() else set()
+        completed = {m.name.split(".", 2)[2] for m in marks.iterdir()}
+        assert completed <= rows, f"attempt {attempt}: {len(completed - rows)} rows lost"
