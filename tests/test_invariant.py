@@ -201,11 +201,12 @@ class CalcDirMachine(RuleBasedStateMachine):
     @rule(xdist=st.booleans(), hold=st.integers(0, PSETS - 1), delay_ms=st.integers(0, 300))
     def ctrl_c(self, xdist: bool, hold: int, delay_ms: int) -> None:
         args = ["-n", "2"] if xdist else []
+        before, fresh = set(self.completed()), not self.calc.exists()
         proc = self.session(*args, hold=hold)
-        before = set(self.completed())
         assert self.interrupt(proc, signal.SIGINT, delay_ms), "every pset runs here"
         self.ended(proc, "Ctrl-C of pytest --psweep " + " ".join(args), ok=(2,))
-        if xdist and INTERRUPTED not in (self.study / "out.txt").read_text(errors="replace"):
+        output = (self.study / "out.txt").read_text(errors="replace")
+        if xdist and fresh and INTERRUPTED not in output:
             # the known bug of test_ctrl_c_early_under_xdist_keeps_the_workers_rows
             self.log.append("(known bug: interrupted before psweep's summary)")
             self.forgiven |= set(self.completed()) - before
@@ -300,11 +301,14 @@ class CalcDirMachine(RuleBasedStateMachine):
             by_id = final.set_index("_pset_id")
             passed = set(by_id.index[by_id["_outcome"] == "passed"])
             assert passed <= set(completed), f"rows without a run: {passed - set(completed)}"
+            missing = set(completed) - set(by_id.index)
             for pset_id in set(completed) & set(by_id.index):
                 row, (a, run_id) = by_id.loc[pset_id], completed[pset_id]
                 assert (row["a"], row["_run_id"]) == (a, run_id), (pset_id, dict(row))
+                if row["_outcome"] == "crashed" and pset_id in self.at_risk:
+                    missing.add(pset_id)  # its record damaged: the known bug of
+                    continue  # test_a_damaged_finished_record_is_no_crash
                 assert (row["_outcome"], row["r"]) == ("passed", 2 * a), (pset_id, dict(row))
-            missing = set(completed) - set(by_id.index)
         missing -= self.forgiven
         assert missing <= self.at_risk and len(missing) <= self.damages, (
             f"completed psets without a final row: {sorted(completed[m] for m in missing)} "
@@ -441,3 +445,30 @@ def test_ctrl_c_early_under_xdist_keeps_the_workers_rows(tmp_path):
         rows = set(ps.df_read(path)["_pset_id"]) if path.exists() else set()
         completed = {m.name.split(".", 2)[2] for m in marks.iterdir()}
         assert completed <= rows, f"attempt {attempt}: {len(completed - rows)} rows lost"
+
+
+DAMAGE_BUG = (
+    "a damaged finished record in the .shard file of a task that ended cleanly makes "
+    "psweep merge write a 'crashed' row ('this pset died before it finished') for a "
+    "pset that passed: the record is lost, as promised, but the row says it crashed"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=DAMAGE_BUG)
+def test_a_damaged_finished_record_is_no_crash(tmp_path):
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "sweep_inv.py").write_text(SWEEP.format(psets=PSETS))
+    (tmp_path / "marks").mkdir()
+    env = dict(os.environ, INVARIANT_MARKS=str(tmp_path / "marks"))
+    args = ["--psweep-shard=0/1", "--psweep-run-id=arr"]
+    subprocess.run([*SESSION, *args], cwd=tmp_path, env=env, check=True, capture_output=True)
+    (shard,) = (tmp_path / "calc" / "shards").glob("*.shard")
+    blob = bytearray(shard.read_bytes())
+    at = blob.index(b"PSWJR") + 13 + 20  # a byte of the first finished row's pickle
+    blob[at] ^= 0xFF
+    shard.write_bytes(bytes(blob))
+    done = subprocess.run([*PSWEEP, "merge", "calc"], cwd=tmp_path, capture_output=True, text=True)
+    assert "damaged" in done.stdout + done.stderr  # the loss is reported, as promised
+    assert len(list((tmp_path / "marks").iterdir())) == PSETS  # every pset completed
+    df = ps.df_read(tmp_path / "calc" / "results.pk")
+    assert "crashed" not in set(df["_outcome"]), df[["a", "_outcome", "_error"]]
