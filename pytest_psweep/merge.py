@@ -121,7 +121,12 @@ def merge(calc_dir: CalcDir, final: bool = False, lock_timeout: float | None = N
                 continue
             tallies.append((shards.manifest(shard_file.path), tally.data()))
             if read.damaged:
-                counts = f"{read.rows} rows kept, {read.lost} bytes lost"
+                counts = f"{read.rows} rows kept, {read.lost} bytes lost" + (
+                    f", {len(read.started)} started psets without a row (theirs may "
+                    "be among the bytes lost: run them again with --psweep-skip-dups)"
+                    if read.started
+                    else ""
+                )
                 damaged.append((shard_file.path, counts))
             else:
                 done.append(shard_file.path)

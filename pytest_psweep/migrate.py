@@ -213,8 +213,22 @@ def migrate(
             return Migration(None, len(ours), None, None)
         source = calc.database if ours is not None else legacy
         if not source.exists():
+            waiting = [
+                f"'psweep {command} {calc.path}'"
+                for command, folder in (
+                    ("recover", calc.journal_dir),
+                    ("merge", calc.path / "shards"),
+                )
+                if folder.is_dir() and any(folder.iterdir())
+            ]
             raise PsweepError(
                 f"calc dir {calc.path} has neither {calc.database.name} nor {LEGACY_DATABASE}"
+                + (
+                    f"; its rows wait in journals or shard files: {' and '.join(waiting)} "
+                    "puts them into the database (nothing to migrate)"
+                    if waiting
+                    else ""
+                )
             )
         old = ours if ours is not None else df_read(source)
         reason = needs_migration(old) or f"psweep's {LEGACY_DATABASE}"

@@ -416,7 +416,9 @@ class Read:
             yield row
         self.blob = b""
         started = self.decoder.crashed()
-        if not self.crashed:
+        if not self.crashed or self.decoder.damaged:
+            # a task still running, or a damaged file: a started pset's finished row
+            # may be in the bytes lost, so it is no crash (said, not made a row)
             self.started = started
             return
         for row in started:

@@ -13,6 +13,9 @@ its own, opened when its first row arrives.
 from __future__ import annotations
 
 import collections
+import contextlib
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -113,7 +116,16 @@ class RowSink:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Journal each row as its report arrives."""
+        """Journal each row as its report arrives. The first row opens the calc dir;
+        a Ctrl-C while it does (imports, locks, the writer starting) waits until that
+        row is journaled, so no report that arrived is lost to it."""
+        if self.started:
+            self._take(report)
+        else:
+            with _interrupts_deferred():
+                self._take(report)
+
+    def _take(self, report: pytest.TestReport) -> None:
         counts = take_counts(report)  # an xdist worker's first report
         if counts and not self.collected:  # psets run: the worker collected some
             self.collected = counts
@@ -307,6 +319,24 @@ class RowSink:
     def pytest_unconfigure(self) -> None:
         for session in self.sessions():
             session.close()
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """A Ctrl-C (SIGINT) that comes inside is raised when the block is done (in the
+    main thread; elsewhere Python delivers no signal anyway)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    previous = previous if previous is not None else signal.default_int_handler
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 INTERRUPTED = "interrupted"  # <calc_dir>/interrupted/<_pset_id>/: no row points there

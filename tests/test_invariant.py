@@ -35,11 +35,10 @@ still be on its way to the controller. Ctrl-C hits serial and ``-n 2`` sessions
 (the README promises every finished row, also the workers' last ones); kill -9 the
 whole process group or pytest alone (its writer, orphaned, must end by itself).
 
-Bugs this test found are reproduced by the strict xfail tests at the end (the
-package is not changed here); the machine forgives exactly those cases (``known_bug``,
-``forgiven``, a ``crashed`` row for a damaged record) so that it goes on looking for
-others. Once a bug is fixed, its xfail test passes and fails the suite: remove the
-test's mark and the machine's exemption together.
+The three bugs this test found (migrate naming no way out when rows wait in journals
+or shards, Ctrl-C early in a ``-n 2`` session on a fresh calc dir losing the workers'
+rows, a damaged shard record making a false ``crashed`` row) are fixed, and each is
+pinned by a test of its own at the end.
 
 ``PSWEEP_INVARIANT_EXAMPLES=N`` runs N examples (default 6). No shrinking: it would
 rerun real sessions for hours; a failure prints its steps and hypothesis's seed.
@@ -89,7 +88,6 @@ def sweep_inv(pset):
     (MARKS / f"{{a}}.{{pset['_run_id']}}.{{pset['_pset_id']}}").write_text("")
     return {{"r": a * 2}}
 """
-INTERRUPTED = "interrupted: the rows of the psets that finished are kept"
 WAYS_OUT = ("psweep recover", "psweep migrate", "psweep merge", "move ")
 SESSION = [sys.executable, "-m", "pytest", "--psweep", "-p", "no:cacheprovider"]
 PSWEEP = [sys.executable, "-m", "pytest_psweep.cli"]
@@ -115,7 +113,6 @@ class CalcDirMachine(RuleBasedStateMachine):
         self.held: set[str] = set()  # _pset_ids ever in results.pk
         self.at_risk: set[str] = set()  # completed, rows in a damaged journal's reach
         self.damages = 0
-        self.forgiven: set[str] = set()  # lost to a known bug (xfail tests below)
         self.log: list[str] = []
 
     # -- running things ----------------------------------------------------------------
@@ -124,7 +121,7 @@ class CalcDirMachine(RuleBasedStateMachine):
         """A step that did not end as expected must name the way out."""
         if not what.startswith("(check)"):
             self.log.append(f"{what}: exit {code}")
-        if code in ok or known_bug(what, text):
+        if code in ok:
             return
         assert any(way in text for way in WAYS_OUT), (
             f"{what} refused the calc dir (exit {code}) without naming a way out:\n{text}"
@@ -208,15 +205,9 @@ class CalcDirMachine(RuleBasedStateMachine):
     @rule(xdist=st.booleans(), hold=st.integers(0, PSETS - 1), delay_ms=st.integers(0, 300))
     def ctrl_c(self, xdist: bool, hold: int, delay_ms: int) -> None:
         args = ["-n", "2"] if xdist else []
-        before, fresh = set(self.completed()), not self.calc.exists()
         proc = self.session(*args, hold=hold)
         assert self.interrupt(proc, signal.SIGINT, delay_ms), "every pset runs here"
         self.ended(proc, "Ctrl-C of pytest --psweep " + " ".join(args), ok=(2,))
-        output = (self.study / "out.txt").read_text(errors="replace")
-        if xdist and fresh and INTERRUPTED not in output:
-            # the known bug of test_ctrl_c_early_under_xdist_keeps_the_workers_rows
-            self.log.append("(known bug: interrupted before psweep's summary)")
-            self.forgiven |= set(self.completed()) - before
 
     @rule(shard=st.sampled_from(["0/2", "1/2"]))
     def shard_task(self, shard: str) -> None:
@@ -312,11 +303,7 @@ class CalcDirMachine(RuleBasedStateMachine):
             for pset_id in set(completed) & set(by_id.index):
                 row, (a, run_id) = by_id.loc[pset_id], completed[pset_id]
                 assert (row["a"], row["_run_id"]) == (a, run_id), (pset_id, dict(row))
-                if row["_outcome"] == "crashed" and pset_id in self.at_risk:
-                    missing.add(pset_id)  # its record damaged: the known bug of
-                    continue  # test_a_damaged_finished_record_is_no_crash
                 assert (row["_outcome"], row["r"]) == ("passed", 2 * a), (pset_id, dict(row))
-        missing -= self.forgiven
         assert missing <= self.at_risk and len(missing) <= self.damages, (
             f"completed psets without a final row: {sorted(completed[m] for m in missing)} "
             f"after {self.log}"
@@ -336,13 +323,6 @@ class CalcDirMachine(RuleBasedStateMachine):
         finally:
             shutil.rmtree(self.calc)
             aside.rename(self.calc)
-
-
-def known_bug(what: str, text: str) -> bool:
-    """A refusal without a way out that this test found, reproduced (xfail, strict) by
-    test_migrate_names_the_rows_that_wait_in_journals_or_shards below: taken here so
-    that the machine goes on looking for others."""
-    return what.startswith("psweep migrate") and "has neither results.pk" in text
 
 
 def gone(pgid: int, timeout: float = 60) -> None:
@@ -383,7 +363,6 @@ MIGRATE_BUG = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=MIGRATE_BUG)
 @pytest.mark.parametrize("waiting", ["journal", "shard"])
 def test_migrate_names_the_rows_that_wait_in_journals_or_shards(tmp_path, waiting):
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
@@ -421,7 +400,6 @@ CTRL_C_BUG = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=CTRL_C_BUG)
 def test_ctrl_c_early_under_xdist_keeps_the_workers_rows(tmp_path):
     # pset 0 holds worker gw0; gw1 completes psets 2 and 3 within milliseconds; the
     # Ctrl-C comes as soon as both markers exist. Lost in 18 of 25 tries when found
@@ -461,7 +439,6 @@ DAMAGE_BUG = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=DAMAGE_BUG)
 def test_a_damaged_finished_record_is_no_crash(tmp_path):
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     (tmp_path / "sweep_inv.py").write_text(SWEEP.format(psets=PSETS))
