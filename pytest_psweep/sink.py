@@ -249,13 +249,7 @@ class RowSink:
             self.interrupted = True
             for report in reports_left_by_xdist(self.config):
                 self.pytest_runtest_logreport(report)
-            # psets the user interrupted (Ctrl-C) did not crash: they get no row, and
-            # the files they began are moved out of the way (no folder without a row)
-            for pset_id, calc_session in self.in_flight.values():
-                self.journal(journal.encode_cancel(pset_id), stop=False, session=calc_session)
-                moved = move_interrupted(calc_session.target.path, pset_id)
-                if moved is not None:
-                    self.moved.append(moved)
+            self._take_back_in_flight()  # those started while xdist's workers stopped
         elif self.in_flight:
             self.counts["crashed"] += len(self.in_flight)
         self.in_flight.clear()
@@ -269,6 +263,24 @@ class RowSink:
                 session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         if self.reporter is not None and self.options.shard is None:
             self.reporter.write_report(self)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_keyboard_interrupt(self) -> None:
+        """A Ctrl-C: at once, before pytest formats it (a second Ctrl-C meanwhile ends
+        the process), the running psets' started records are taken back."""
+        if self.started:
+            with _interrupts_deferred():
+                self._take_back_in_flight()
+
+    def _take_back_in_flight(self) -> None:
+        """Psets the user interrupted (Ctrl-C) did not crash: they get no row, and the
+        files they began are moved out of the way (no folder without a row)."""
+        for pset_id, calc_session in self.in_flight.values():
+            self.journal(journal.encode_cancel(pset_id), stop=False, session=calc_session)
+            moved = move_interrupted(calc_session.target.path, pset_id)
+            if moved is not None:
+                self.moved.append(moved)
+        self.in_flight.clear()
 
     def _finish(self, session: CalcSession) -> bool:
         """One calc dir's end: the writer appends its journal, the sweep modules are

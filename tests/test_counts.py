@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
+import pytest_psweep as ps
 from tests.processes import kill_group, start_session, stop, wait_for
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
@@ -96,3 +101,27 @@ def test_a_pset_mark_with_a_float_names_the_selection_that_works(pytester):
     )
     result = pytester.runpytest_subprocess("--psweep", "--psweep-select", "tol == 0.001 and n == 1")
     result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_a_second_ctrl_c_makes_no_interrupted_pset_a_crashed_one(pytester, workers):
+    """An impatient second Ctrl-C ends the process while pytest still formats the
+    first: the running psets' started records are taken back before that."""
+    pytester.makepyfile(sweep_files=FOLDERS)
+    proc = start_session(pytester, *workers, start_new_session=True)
+    wait_for(pytester.path / "ready")
+    kill_group(proc, signal.SIGINT)
+    time.sleep(0.05)  # the second press, as a person makes it
+    with contextlib.suppress(ProcessLookupError):
+        kill_group(proc, signal.SIGINT)
+    stop(proc, sig=0)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_psweep.cli", "recover", "calc"],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    df = ps.df_read(pytester.path / "calc" / "results.pk")
+    assert set(df["_outcome"]) == {"passed"}  # pset 3 was interrupted: no crashed row
+    assert 3 not in set(df["a"])
