@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import shutil
 import sys
@@ -42,6 +41,7 @@ from .database import (
     df_write,
     file_lock,
     fmt_of,
+    lock_timeout_seconds,
     rows_to_frame,
     temp_prefix,
     write_atomic,
@@ -53,8 +53,6 @@ from .names import (
     DATABASE,
     JOURNAL_DIR,
     LEGACY_DATABASE,
-    LOCK_TIMEOUT,
-    LOCK_TIMEOUT_ENV,
     MARKER,
     SIMULATE_SUFFIX,
     TMPSAVE,
@@ -67,21 +65,6 @@ if TYPE_CHECKING:
 IMPORT_ROOTS = "import_roots.json"
 OWNER = ".calc_dir"  # in a journal folder elsewhere: the calc dir it belongs to
 _BACKUP_STAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-def lock_timeout_seconds(value: str | float | None = None) -> float:
-    """The lock timeout: ``value`` if given, else $PSWEEP_LOCK_TIMEOUT, else 600 s."""
-    if value is None or value == "":
-        value = os.environ.get(LOCK_TIMEOUT_ENV, "") or LOCK_TIMEOUT
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise PsweepError(f"lock timeout {value!r} is not a number of seconds") from None
-    if seconds < 0 or math.isnan(seconds):
-        raise PsweepError(
-            f"lock timeout {value!r} is not a number of seconds >= 0 (inf: wait for ever)"
-        )
-    return seconds
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .errors import PsweepError
-from .names import KEY_COLUMNS, RowKey
+from .names import KEY_COLUMNS, LOCK_TIMEOUT, LOCK_TIMEOUT_ENV, RowKey
 
 if TYPE_CHECKING:  # pandas is imported where a DataFrame is made, not at import
     import pandas as pd
@@ -430,6 +430,21 @@ def assign_counters(new: pd.DataFrame, *before: pd.DataFrame | None) -> None:
         numbers.append(run_seqs[run_id])
     new["_pset_seq"] = np.arange(pset_seq + 1, pset_seq + 1 + len(new))
     new["_run_seq"] = np.asarray(numbers, dtype=np.int64)[codes]
+
+
+def lock_timeout_seconds(value: str | float | None = None) -> float:
+    """The lock timeout: ``value`` if given, else $PSWEEP_LOCK_TIMEOUT, else 600 s."""
+    if value is None or value == "":
+        value = os.environ.get(LOCK_TIMEOUT_ENV, "") or LOCK_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise PsweepError(f"lock timeout {value!r} is not a number of seconds") from None
+    if seconds < 0 or math.isnan(seconds):
+        raise PsweepError(
+            f"lock timeout {value!r} is not a number of seconds >= 0 (inf: wait for ever)"
+        )
+    return seconds
 
 
 def file_lock(path: str) -> FileLock:

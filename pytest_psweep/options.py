@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from . import integrations, mounts, shards
-from .calcdir import CalcDir, database_file, lock_timeout_seconds
+from .calcdir import CalcDir, database_file
+from .database import lock_timeout_seconds
 from .errors import PsweepError
 from .names import CALC_DIR, new_id
 from .selection import Selection

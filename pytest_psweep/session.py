@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import compare, shards
-from .calcdir import CalcDir, Database, Recovery, lock_timeout_seconds, read_database
+from .calcdir import CalcDir, Database, Recovery, read_database
 from .copies import backup, copy_source, make_simulate_copy
-from .database import latest_passed, row_keys, rows_to_frame, write_atomic
+from .database import latest_passed, lock_timeout_seconds, row_keys, rows_to_frame, write_atomic
 from .errors import PsweepError
 from .journal import (
     STARTED,
