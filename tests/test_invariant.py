@@ -394,9 +394,9 @@ def test_migrate_names_the_rows_that_wait_in_journals_or_shards(tmp_path, waitin
 
 CTRL_C_BUG = (
     "Ctrl-C of 'pytest --psweep -n 2' on a calc dir that does not exist yet, while the "
-    "controller opens it at the first worker report (SinkPlugin.start: imports, "
-    "recovery, the writer process), loses the rows of the psets the workers completed: "
-    "no row in results.pk nor in a journal, also after psweep recover; no summary"
+    "controller opens it at the first worker report (RowSink.start: imports, "
+    "recovery, the writer process), lost the rows of the psets the workers completed "
+    "(fixed: the Ctrl-C waits until the report that opens the calc dir is journaled)"
 )
 
 
@@ -422,6 +422,10 @@ def test_ctrl_c_early_under_xdist_keeps_the_workers_rows(tmp_path):
         while not (study / "ready").exists() or len(list(marks.iterdir())) < 2:
             assert proc.poll() is None, "the session ended before its psets ran"
             time.sleep(0.005)
+        # the workers' reports are sent within milliseconds of a pset's return (a row
+        # still in a worker when the Ctrl-C lands is lost to any xdist run); the
+        # controller opening a fresh calc dir takes longer: the Ctrl-C lands in that
+        time.sleep(0.02)
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=120) == 2
         gone(proc.pid)
