@@ -2,12 +2,11 @@
 arrives and into their databases at the end.
 
 It runs in the one process that owns the calc dirs (serially the pytest process;
-under xdist the controller). It opens a calc dir that exists when the session
-starts (merging what interrupted runs left), and makes a new one only when a pset is
-about to run there: a session that runs no sweep starts no writer and makes no
-folder. A sweep
-with a calc dir of its own (``ps.sweep(calc_dir=...)``) gets a ``CalcSession`` of
-its own, opened when its first row arrives.
+under xdist the controller). It opens a calc dir that is one already (its marker)
+when the session starts, merging what interrupted runs left, and makes a new one
+only when psets are about to run: a session that runs no sweep starts no writer and
+makes no folder. A sweep with a calc dir of its own (``ps.sweep(calc_dir=...)``)
+gets a ``CalcSession`` of its own, opened when its first row arrives.
 """
 
 from __future__ import annotations
@@ -64,9 +63,10 @@ class RowSink:
 
     def start(self) -> None:
         """Merge interrupted runs, back up, start the writer, and find what the options
-        need from the database (done psets, baseline). Once, when psets are about to
-        run (serially after collection; under xdist when a worker needs it or the
-        first row arrives)."""
+        need from the database (done psets, baseline). Once: at the session's start for
+        a calc dir that is one already, else when psets are about to run (serially
+        when the test loop starts; under xdist when workers need what it reads, or
+        the first row arrives)."""
         if self.started:
             return
         self.started = True
