@@ -22,7 +22,6 @@ from . import compare, hints, mounts
 from .calcdir import CalcDir
 from .errors import PsweepError
 from .names import DATABASE, SWEEP_ATTR, RowKey
-from .options import calc_dir_of
 from .params import check_params, hash_params, pset_ids
 from .provenance import code_hash
 from .settings import Options, State, options_of, state_of
@@ -37,7 +36,7 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     """
     if not collection_path.is_dir():
         return None
-    return True if calc_dir_of(config).holds(collection_path) else None
+    return True if CalcDir(_options(config).calc_dir).holds(collection_path) else None
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:

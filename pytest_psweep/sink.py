@@ -83,9 +83,9 @@ class RowSink:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """A calc dir that exists is opened at once, before collection: what
-        interrupted runs left there is merged by any session with --psweep (a fresh
-        one is made only when a pset is about to run)."""
+        """A calc dir that is one already (``CalcDir.is_ours``) is opened at once,
+        before collection: what interrupted runs left there is merged by any session
+        with --psweep (a new one is made only when psets are about to run)."""
         if not self.options.dry_run and self.session.calc_dir.is_ours():
             self.start()
 

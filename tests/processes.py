@@ -123,3 +123,14 @@ def stop(proc: subprocess.Popen[Any], sig: int = signal.SIGKILL, timeout: float 
 def kill_group(proc: subprocess.Popen[Any], sig: int = signal.SIGINT) -> None:
     """Send a signal to the process's whole group, as a terminal's Ctrl-C does."""
     os.killpg(os.getpgid(proc.pid), sig)
+
+
+def git(folder: Path, *args: str) -> str:
+    """A git command in folder (with an author, whatever the machine's config); its
+    output."""
+    return subprocess.run(
+        ["git", "-C", str(folder), "-c", "user.email=a@b", "-c", "user.name=a", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()

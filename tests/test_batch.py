@@ -14,6 +14,7 @@ import psweep
 import pytest
 
 import pytest_psweep as ps
+from tests.processes import git
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -157,22 +158,13 @@ def test_prep_batch_refuses_a_missing_template_folder(in_tmp):
         ps.prep_batch(ps.plist("a", [1]), template_mode="x")
 
 
-def _git(folder, *args):
-    return subprocess.run(
-        ["git", "-C", str(folder), "-c", "user.email=a@b", "-c", "user.name=a", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-
-
 def test_prep_batch_git_commits_the_jobs_and_scripts(templates):
     in_tmp = templates.parent
-    _git(in_tmp, "init", "-q")
-    _git(in_tmp, "add", "templates")
-    _git(in_tmp, "commit", "-qm", "templates")
+    git(in_tmp, "init", "-q")
+    git(in_tmp, "add", "templates")
+    git(in_tmp, "commit", "-qm", "templates")
     df = ps.prep_batch([{"a": 1, "b": "x"}], git=True)
-    assert _git(in_tmp, "status", "--porcelain") == ""
-    committed = _git(in_tmp, "show", "--name-only", "--format=", "HEAD~1", "HEAD")
+    assert git(in_tmp, "status", "--porcelain") == ""
+    committed = git(in_tmp, "show", "--name-only", "--format=", "HEAD~1", "HEAD")
     assert "calc/run_local.sh" in committed and "calc/results.pk" in committed
     assert df["_git_commit"].notna().all()

@@ -29,6 +29,7 @@ import psweep
 import pytest
 
 import pytest_psweep as ps
+from tests.processes import git
 
 # -- helpers: the same results as psweep's ----------------------------------------------
 
@@ -408,15 +409,6 @@ def test_fill_value_fills_the_returned_frame_not_the_database(in_tmp):
     assert df["b"].tolist() == [-1, -1, 3]
     stored = ps.df_read("calc/results.pk")
     assert stored["b"].isna().sum() == 2
-
-
-def git(folder, *args):
-    return subprocess.run(
-        ["git", "-C", str(folder), "-c", "user.email=a@b", "-c", "user.name=a", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
 
 
 def test_git_checks_records_and_commits(in_tmp):
