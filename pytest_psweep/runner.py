@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from . import compare, hints, integrations, journal
+from .calcdir import CalcDir
 from .errors import PsweepError
-from .names import ATTEMPT_KEY, CASE_KEY, SIMULATE_SUFFIX
+from .names import ATTEMPT_KEY, CASE_KEY
 from .rows import Run
 from .settings import Options, State
 from .sweeps import ATTEMPTS, RUNNING, SweepInfo, SweepPset, header_counts, sweep_pset
@@ -71,10 +72,9 @@ class SweepRunner:
             return self.run
         run = self.own_runs.get(sweep.calc_dir)
         if run is None:
-            target = Path(sweep.calc_dir)
-            if self.options.simulate:
-                target = target.with_name(target.name + SIMULATE_SUFFIX)
-            run = self.own_runs[sweep.calc_dir] = Run(str(target), self.run.run_id)
+            calc_dir = CalcDir(Path(sweep.calc_dir))
+            target = calc_dir.simulate if self.options.simulate else calc_dir
+            run = self.own_runs[sweep.calc_dir] = Run(str(target.path), self.run.run_id)
         return run
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
