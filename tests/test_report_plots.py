@@ -238,7 +238,11 @@ def test_every_row_is_in_the_page(browser, tmp_path, monkeypatch):  # noqa: F811
     from pytest_psweep import report
 
     monkeypatch.chdir(tmp_path)
-    database = ps.run(lambda pset: {"r": pset["a"] * 2}, ps.plist("a", list(range(20_500))))
+    # The label holds letters no id, hash or time holds, so the filter finds one row only.
+    database = ps.run(
+        lambda pset: {"r": pset["a"] * 2, "label": f"row-{pset['a']}-end"},
+        ps.plist("a", list(range(20_500))),
+    )
     report.write(database, tmp_path / "r.html", "all rows")
     errors: list[str] = []
     page = open_page(browser, tmp_path / "r.html", errors)
@@ -254,7 +258,7 @@ def test_every_row_is_in_the_page(browser, tmp_path, monkeypatch):  # noqa: F811
     assert shown.inner_text() == "20500 of 20500 psets; rows 20001-20500"
     assert rows.count() == 500 and page.locator(".pager .next").is_disabled()
     assert rows.last.locator("td").first.inner_text() == "20499"  # the last row is there
-    page.locator("input.filter").fill("40998")  # r of the last pset
+    page.locator("input.filter").fill("row-20499-end")  # the last pset's label
     assert page.locator("table.rows tbody tr").count() == 1
     assert page.locator("table.rows tbody td").first.inner_text() == "20499"
     assert errors == []
