@@ -135,7 +135,11 @@ def run(
     finished: list[tuple[int, dict[str, Any]]] = []  # (index in params, row)
     failure: BaseException | None = None
     try:
-        journaling = Journaling(session.record_started, session.record_ended) if save else None
+        journaling = (
+            Journaling(session.record_planned, session.record_started_at, session.record_ended)
+            if save
+            else None
+        )
         for index, row in execute_all(
             this_run, func, tasks, poolsize, simulate, executor, journaling
         ):

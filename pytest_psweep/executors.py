@@ -12,10 +12,10 @@ for.
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -34,6 +34,11 @@ CRASHED = (
     "the process running this pset died before it finished (a crash, a kill, os._exit, "
     "out of memory)"
 )
+
+
+def wire_now() -> int:
+    """Now as a row's ``_time_utc`` in wire form (microseconds since the epoch)."""
+    return time.time_ns() // 1000
 
 
 def started_marks(calc_dir: str | os.PathLike[str], run_id: str) -> Path:
@@ -86,10 +91,18 @@ def execute_task(run: Run, func: Func, marks: str | None, task: Task) -> tuple[i
 
 
 class Journaling:
-    """What the serial loop tells the journal: a pset started (a record that becomes a
-    ``crashed`` row if the process dies), and that it ended (the record taken back)."""
+    """What the serial loop tells the journal: the psets planned (their rows as they
+    would start, ``crashed`` ones), that one started (its index and time: if the
+    process dies, the next run merges it as a ``crashed`` row), and that it ended
+    without a row (raised or interrupted: taken back)."""
 
-    def __init__(self, started: Callable[[dict[str, Any]], None], ended: Callable[[str], None]):
+    def __init__(
+        self,
+        planned: Callable[[int, list[dict[str, Any]]], None],
+        started: Callable[[int, int], None],
+        ended: Callable[[str], None],
+    ) -> None:
+        self.planned = planned
         self.started = started
         self.ended = ended
 
@@ -143,6 +156,9 @@ class _Bound:
         return execute_task(self.run, self.func, self.marks, task)
 
 
+PLAN_CHUNK = 1024  # psets planned in one journal record
+
+
 def _serially(
     run: Run,
     func: Func,
@@ -150,29 +166,36 @@ def _serially(
     simulate: bool,
     journaling: Journaling | None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    for index, (pset, digest) in enumerate(tasks):
-        if journaling is None or simulate:
+    if journaling is None or simulate:
+        for index, (pset, digest) in enumerate(tasks):
             yield index, run.execute(func, pset, digest, simulate)
-            continue
-        # the row as it starts, journaled as a crashed one: the next run merges it if
-        # this process dies; the finished row (the same _pset_id) supersedes it, and a
-        # pset that raised (or was interrupted) has it taken back
-        started: list[str] = []
-        mark = functools.partial(_mark_started, journaling, started)
-        try:
-            row = run.execute(func, pset, digest, False, started=mark)
-        except BaseException:
-            if started:
-                journaling.ended(started[0])
-            raise
-        yield index, row
+        return
+    # the psets' rows as they would start are journaled ahead, a chunk at a time, then
+    # each start as a small record: the next run merges a started pset without a row
+    # (this process died) as crashed; its finished row (the same _pset_id) supersedes
+    # it, and a pset that raised (or was interrupted) has it taken back
+    for first in range(0, len(tasks), PLAN_CHUNK):
+        planned = wire_now()
+        prepared = []
+        for pset, digest in tasks[first : first + PLAN_CHUNK]:
+            row = dict(pset)
+            prepared.append((row, run.bookkeep(row, digest, planned)))
+        journaling.planned(first, [_crashed(run, row, truth) for row, truth in prepared])
+        for index, (row, truth) in enumerate(prepared, first):
+            journaling.started(index, run.start_now(row, truth))
+            try:
+                done = run.complete(func, row, truth)
+            except BaseException:
+                journaling.ended(truth["_pset_id"])
+                raise
+            yield index, done
 
 
-def _mark_started(journaling: Journaling, started: list[str], row: dict[str, Any]) -> None:
-    """Journal a pset's row as it starts, as a ``crashed`` one."""
-    row.update(_outcome="crashed", _error=CRASHED)
-    journaling.started(row)
-    started.append(row["_pset_id"])
+def _crashed(run: Run, row: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:
+    """A prepared pset's row as a ``crashed`` one (what its start record stands for)."""
+    crashed = run.finish(dict(row), truth)
+    crashed.update(_outcome="crashed", _error=CRASHED)
+    return crashed
 
 
 def from_executor(

@@ -4,7 +4,11 @@ A record is a 13-byte header (the magic ``PSWJ``, a kind byte, the payload's len
 and its CRC-32) and the pickled row. Kinds: ``R``, a finished row; ``S``, a pset that
 started (its parameters and book-keeping, ``_outcome = "crashed"``): a started pset
 that has no finished row when the journal is merged died with its process, and
-becomes a ``crashed`` row. A record that is damaged (a short write on a full disk,
+becomes a ``crashed`` row; ``C``, a started pset taken back (it raised or was
+interrupted). A serial ``ps.run`` journals its psets' started rows ahead, a chunk at
+a time (``P``: the first index and the rows), and then each start as its index and
+time (``I``, 16 bytes): one small record per pset before its row, not a second row.
+A record that is damaged (a short write on a full disk,
 garbage, a zero-filled tail after a power loss, a payload that is not a row) costs
 that record only: the reader finds the next record by its magic and checksum.
 
@@ -31,10 +35,15 @@ SUFFIX = ".jnl"
 FINISHED = b"R"
 STARTED = b"S"
 CANCELLED = b"C"  # a started pset that was interrupted (Ctrl-C): no row
+# a serial ps.run's psets as they would start, journaled ahead a chunk at a time, and
+# a pset's start as its index and time: one small record per pset instead of its row
+PLANNED = b"P"
+STARTED_AT = b"I"
 _MAGIC = b"PSWJ"
 _HEADER = struct.Struct("<4scII")  # magic, kind, payload length, CRC-32 of the payload
 _MAX_PAYLOAD = 1 << 31
-_KINDS = (FINISHED, STARTED, CANCELLED)
+_KINDS = (FINISHED, STARTED, CANCELLED, PLANNED, STARTED_AT)
+_STARTED_AT = struct.Struct("<Qq")  # index in the plan, start in microseconds
 
 
 def encode_row(row: dict[str, Any], kind: bytes = FINISHED) -> bytes:
@@ -105,6 +114,39 @@ def encode_cancel(pset_id: str) -> bytes:
     return _HEADER.pack(_MAGIC, CANCELLED, len(payload), zlib.crc32(payload)) + payload
 
 
+def encode_plan(first: int, rows: list[dict[str, Any]]) -> bytes:
+    """The record of planned psets ``first``, ``first + 1``, ...: each its row as it
+    would start (a ``crashed`` one). A value that cannot be pickled, or unpickled
+    again, is left out of its row (the function will name it when the pset runs)."""
+    try:
+        payload = pickle.dumps((first, rows), protocol=pickle.HIGHEST_PROTOCOL)
+        whole = all(map(_plain, rows)) or _unpickles(payload)
+    except Exception:
+        whole = False
+    if not whole:
+        kept = [without_unpicklable(row) for row in rows]
+        payload = pickle.dumps((first, kept), protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(_MAGIC, PLANNED, len(payload), zlib.crc32(payload)) + payload
+
+
+def _unpickles(payload: bytes) -> bool:
+    """Does payload unpickle here (or hold a class only not importable here)?"""
+    try:
+        pickle.loads(payload)
+    except (ImportError, AttributeError):
+        return True
+    except Exception:
+        return False
+    return True
+
+
+def encode_started_at(index: int, start_us: int) -> bytes:
+    """The record that planned pset ``index`` started at ``start_us`` (microseconds
+    since the epoch): if no finished row or cancel follows, it crashed."""
+    payload = _STARTED_AT.pack(index, start_us)
+    return _HEADER.pack(_MAGIC, STARTED_AT, len(payload), zlib.crc32(payload)) + payload
+
+
 def encode_row_keeping(row: dict[str, Any], kind: bytes = FINISHED) -> tuple[bytes, str | None]:
     """The record of a row, and what was wrong if parts of it could not be pickled or
     unpickled (those values are then left out of the record, the rest is kept)."""
@@ -150,6 +192,7 @@ class Decoder:
         self.damaged = 0
         self.lost = 0  # bytes of damaged records
         self.started: dict[str, dict[str, Any]] = {}
+        self.planned: dict[int, dict[str, Any]] = {}  # by index, until started
         self._pending = b""
         self._skipping = False  # inside damage: counted once until a record is whole
 
@@ -178,6 +221,10 @@ class Decoder:
                             if end <= size and zlib.crc32(payload) == crc:
                                 if kind == CANCELLED:
                                     self.started.pop(payload.decode(errors="replace"), None)
+                                    row = None
+                                elif kind == PLANNED or kind == STARTED_AT:
+                                    if not self._plan(kind, payload):  # may raise
+                                        self.lost += end - pos  # a payload that is no plan
                                     row = None
                                 else:
                                     row = self._decode(payload)  # may raise: pos stays
@@ -227,10 +274,38 @@ class Decoder:
             return None
         return row  # type: ignore[no-any-return]
 
+    def _plan(self, kind: bytes, payload: bytes) -> bool:
+        """Take in planned psets, or the start of one (which makes it a started pset).
+        False (and counted as damage) for a payload that is neither; Undecodable if
+        its classes cannot be imported here."""
+        if kind == STARTED_AT:
+            if len(payload) != _STARTED_AT.size:
+                self.damaged += 1
+                return False
+            index, start_us = _STARTED_AT.unpack(payload)
+            row = self.planned.pop(index, None)
+            if row is not None:
+                row["_time_utc"] = start_us
+                self.started[row["_pset_id"]] = row
+            return True
+        try:
+            first, rows = pickle.loads(payload)
+        except (ImportError, AttributeError) as exc:
+            raise Undecodable(f"{type(exc).__name__}: {exc}") from exc
+        except Exception:
+            self.damaged += 1
+            return False
+        if type(first) is not int or type(rows) is not list or not all(map(_is_row, rows)):
+            self.damaged += 1
+            return False
+        self.planned.update(enumerate(rows, first))
+        return True
+
     def crashed(self) -> list[dict[str, Any]]:
         """The started psets that have no finished row: they died with their process."""
         rows = list(self.started.values())
         self.started.clear()
+        self.planned.clear()  # planned psets that never started get no row
         return rows
 
 

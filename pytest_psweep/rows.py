@@ -29,15 +29,20 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 
 
+_timestamp: Callable[[datetime], datetime] | None = None  # pandas' Timestamp, once loaded
+
+
 def _now(timestamp: bool) -> datetime:
     """The time a pset starts, in UTC: a pandas Timestamp (what psweep's functions see
     and the database holds) for ``ps.run``, a datetime for pytest's sweeps."""
+    global _timestamp
     now = datetime.now(timezone.utc)
     if timestamp:
-        import pandas as pd
+        if _timestamp is None:
+            import pandas as pd
 
-        stamp: datetime = pd.Timestamp(now)
-        return stamp
+            _timestamp = pd.Timestamp
+        return _timestamp(now)
     return now
 
 
@@ -56,10 +61,13 @@ class Run:
         # _exec_host); a pytest sweep's, the fields its README lists
         self.as_psweep = as_psweep
 
-    def bookkeep(self, row: dict[str, Any], digest: str | None = None) -> dict[str, Any]:
+    def bookkeep(
+        self, row: dict[str, Any], digest: str | None = None, start: Any = None
+    ) -> dict[str, Any]:
         """Give the pset's dict, in place, psweep's book-keeping fields in psweep's order
         after its parameters, and return the truth: those parameters and fields, which
-        ``finish`` puts back whatever the function did to its pset."""
+        ``finish`` puts back whatever the function did to its pset. ``start``: its
+        ``_time_utc`` if not now (``start_now`` sets it when it starts)."""
         counters = {key: row[key] for key in COUNTERS if key in row}
         params = {key: value for key, value in row.items() if key not in BOOKKEEPING}
         truth = {
@@ -69,7 +77,7 @@ class Run:
             **counters,
             "_run_id": self.run_id,
             "_calc_dir": self.calc_dir,
-            "_time_utc": _now(self.as_psweep),
+            "_time_utc": _now(self.as_psweep) if start is None else start,
         }
         if self.as_psweep:
             truth["_exec_host"] = _HOST
@@ -118,18 +126,32 @@ class Run:
         pset: dict[str, Any],
         digest: str | None = None,
         simulate: bool = False,
-        started: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
-        """The row of one pset: prepared, func's result merged (unless simulating).
-        ``started`` is given the pset's row as it stands before the call (its finished
-        row, with the same ``_pset_id``, supersedes it)."""
+        """The row of one pset: prepared, func's result merged (unless simulating)."""
         row = dict(pset)
         truth = self.bookkeep(row, digest)
-        if started is not None:
-            started(self.finish(dict(row), truth))
+        return self.complete(func, row, truth, simulate)
+
+    def complete(
+        self,
+        func: Callable[[dict[str, Any]], Any],
+        row: dict[str, Any],
+        truth: dict[str, Any],
+        simulate: bool = False,
+    ) -> dict[str, Any]:
+        """The row of a pset given its ``bookkeep``: func called on it (unless
+        simulating), its result merged."""
         if not simulate:
             self.call(lambda: func(row), row, truth, _func_name(func))
         return self.finish(row, truth)
+
+    def start_now(self, row: dict[str, Any], truth: dict[str, Any]) -> int:
+        """Set a prepared pset's ``_time_utc`` to now; return it in wire form."""
+        now = _now(self.as_psweep)
+        truth["_time_utc"] = row["_time_utc"] = now
+        if type(now) is datetime:
+            return (now - _EPOCH) // _MICROSECOND
+        return now.value // 1000  # type: ignore[attr-defined, no-any-return]  # a Timestamp
 
 
 def merge_result(row: dict[str, Any], result: Any, truth: dict[str, Any], where: str) -> list[str]:

@@ -22,11 +22,11 @@ from .copies import backup, copy_source, make_simulate_copy
 from .database import latest_passed, lock_timeout_seconds, row_keys, rows_to_frame, write_atomic
 from .errors import PsweepError
 from .journal import (
-    STARTED,
     Journal,
     encode_cancel,
+    encode_plan,
     encode_row,
-    encode_row_keeping,
+    encode_started_at,
     read_journal,
 )
 from .names import RowKey
@@ -177,11 +177,17 @@ class CalcSession:
         self.record_encoded(encode_row(row))
         self._rows.append(row)
 
-    def record_started(self, row: dict[str, Any]) -> None:
-        """Journal that a pset started: its row as a ``crashed`` one, which the next
-        run merges if this process dies before ``record_ended`` takes it back."""
+    def record_planned(self, first: int, rows: list[dict[str, Any]]) -> None:
+        """Journal the rows psets ``first``, ``first + 1``, ... start as (``crashed``
+        ones): a planned pset becomes a row only once ``record_started_at`` names it."""
         if self._journal is not None:
-            self._journal.append(encode_row_keeping(row, STARTED)[0])
+            self._journal.append(encode_plan(first, rows))
+
+    def record_started_at(self, index: int, start_us: int) -> None:
+        """Journal that planned pset ``index`` started: the next run merges it as a
+        ``crashed`` row if this process dies before its row or ``record_ended``."""
+        if self._journal is not None:
+            self._journal.append(encode_started_at(index, start_us))
 
     def record_ended(self, pset_id: str) -> None:
         """Take back the "started" record of ``pset_id``: it finished, or failed."""

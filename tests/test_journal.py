@@ -103,6 +103,45 @@ def test_a_started_pset_without_its_row_becomes_a_crashed_row(tmp_path):
     assert read(tmp_path, blob) == ([row(0, _outcome="passed"), started], 0)
 
 
+def test_a_planned_pset_that_started_without_its_row_is_crashed_at_its_start_time(tmp_path):
+    # a serial ps.run journals its psets' started rows ahead, then each start by index
+    planned = [row(a, _outcome="crashed") for a in range(4)]
+    blob = (
+        journal.encode_plan(0, planned[:2])
+        + journal.encode_started_at(0, 1_700_000_500)
+        + journal.encode_row(row(0, _outcome="passed"))
+        + journal.encode_plan(2, planned[2:])
+        + journal.encode_started_at(1, 1_700_000_600)
+        + journal.encode_cancel("p1")  # it raised, or Ctrl-C: no row
+        + journal.encode_started_at(2, 1_700_000_700)  # the process died while it ran
+    )
+    got, damaged = read(tmp_path, blob)
+    # a=3 was planned but never started: no row
+    assert got == [row(0, _outcome="passed"), row(2, _outcome="crashed", _time_utc=1_700_000_700)]
+    assert damaged == 0
+
+
+def test_a_damaged_plan_costs_its_psets_only(tmp_path):
+    good = journal.encode_plan(0, [row(0, _outcome="crashed")])
+    bad = pickle.dumps((1, ["not a row"]))
+    header = journal._HEADER.pack(journal._MAGIC, journal.PLANNED, len(bad), _crc(bad))
+    blob = (
+        good
+        + header
+        + bad
+        + journal.encode_started_at(1, 5)  # names a pset the damaged plan held: nothing
+        + journal.encode_started_at(0, 7)
+    )
+    assert read(tmp_path, blob) == ([row(0, _outcome="crashed", _time_utc=7)], 1)
+
+
+def test_a_plan_keeps_the_values_that_pickle():
+    planned = [row(0, f=lambda: 1), row(1)]
+    decoder = journal.Decoder()
+    assert list(decoder.feed(journal.encode_plan(0, planned), final=True)) == []
+    assert decoder.planned == {0: row(0), 1: row(1)}
+
+
 def test_a_journal_fed_byte_by_byte_gives_the_same_rows():
     # the writer reads the journal while the controller appends to it
     blob = b"".join(records(4))
