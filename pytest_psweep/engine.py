@@ -21,7 +21,7 @@ from .calcdir import Database
 from .database import assign_counters, concat, rows_to_frame
 from .errors import PsweepError
 from .executors import Journaling, execute_all
-from .names import CALC_DIR, DATABASE, LEGACY_DATABASE, new_id
+from .names import CALC_DIR, DATABASE, LEGACY_DATABASE, counted, new_id
 from .params import check_params, hash_params
 from .provenance import provenance
 from .rows import Run as Run
@@ -179,7 +179,9 @@ def run(
     if failure is not None:
         if rows and hasattr(failure, "add_note"):
             where = session.target.database if save else "nowhere (save=False)"
-            failure.add_note(f"psweep: the {len(rows)} psets finished before were saved to {where}")
+            failure.add_note(
+                f"psweep: the {counted(len(rows), 'pset')} finished before were saved to {where}"
+            )
         raise failure
     result = whole if save else concat(before, new)
     if git and save and not simulate:

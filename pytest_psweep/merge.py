@@ -25,7 +25,7 @@ from .calcdir import CalcDir, Database
 from .database import latest_rows
 from .errors import PsweepError
 from .gather import Gather
-from .names import DATABASE, KEY_COLUMNS
+from .names import DATABASE, KEY_COLUMNS, counted
 from .shards import Shard, shard_of
 
 QUARANTINE = "quarantine"
@@ -69,7 +69,7 @@ class MergeReport:
                 lines.append(f"  shards not started: {self.shards}")
         if self.running:
             lines.append(
-                f"{self.running} psets started in journals of tasks that may still run "
+                f"{counted(self.running, 'pset')} started in journals of tasks that may still run "
                 "(or died): they become 'crashed' rows with 'psweep merge --final' once "
                 "every task has ended"
             )

@@ -44,3 +44,8 @@ def new_id() -> str:
     digits = os.urandom(16).hex()
     variant = "89ab"[int(digits[16], 16) & 3]
     return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
+
+
+def counted(count: int, noun: str) -> str:
+    """``1 pset``, ``2 psets``: a count and its noun (plural with an s)."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -22,6 +22,7 @@ import pytest
 from . import compare, integrations, shards
 from .calcdir import Database
 from .database import concat, row_keys, rows_to_frame
+from .names import counted
 from .options import usage_errors
 from .params import public_values
 from .progress import Progress, estimate, prediction, pset_id_of
@@ -135,7 +136,7 @@ class Reporter:
             + ([f"--psweep-shard={shard.label}"] if shard is not None else [])
         )
         lines = [
-            f"psweep: {c.sweep}: {c.psets} psets"
+            f"psweep: {c.sweep}: {counted(c.psets, 'pset')}"
             + (f" × {c.cases} cases" if c.cases > 1 else "")
             + (f" (of {c.total}: {chosen})" if c.total is not None else "")
             + (f", calc dir {c.calc_dir}" if c.calc_dir is not None else "")
@@ -301,6 +302,14 @@ class Reporter:
         sink = self.sink
         shown = OUTCOMES + (("crashed",) if sink.counts["crashed"] else ())
         counts = ", ".join(f"{sink.counts[outcome]} {outcome}" for outcome in shown)
+        why = [  # failed psets that pytest counts as xfailed or as errors
+            f"{sink.counts[key]} {said}"
+            for key, said in (("failed: xfail", "expected by xfail"), ("failed: setup", "in setup"))
+            if sink.counts[key]
+        ]
+        if why:
+            failed = f"{sink.counts['failed']} failed"
+            counts = counts.replace(failed, f"{failed} ({', '.join(why)})", 1)
         reruns = sink.counts["rerun"]
         if reruns:  # attempts that were run again: each has a row, none is a pset
             counts += f" (and {reruns} rerun{'s' if reruns > 1 else ''})"
@@ -370,7 +379,7 @@ class Compared:
                 if abs_diff is not None and rel_diff is not None
                 else "values that are not numbers"
             )
-            yield sweep, key, f"{count} psets differ, {largest}"
+            yield sweep, key, f"{counted(count, 'pset')} differ, {largest}"
 
 
 def _params_text(row: dict[str, Any]) -> str:

@@ -150,6 +150,11 @@ class RowSink:
         else:
             self.in_flight.pop(report.nodeid, None)
             self.counts[record.outcome] += 1
+            if record.outcome == "failed":  # pytest says xfailed, or error: say why
+                if hasattr(report, "wasxfail"):
+                    self.counts["failed: xfail"] += 1
+                elif report.when == "setup":
+                    self.counts["failed: setup"] += 1
             self.modules.setdefault(session, {})[report.fspath] = None
         if self.reporter is not None:
             self.reporter.record(record)

@@ -89,6 +89,42 @@ def test_psets_skipped_before_they_ran_are_counted_as_pytest_counts_them(
     assert len(read_db()) == 4
 
 
+XFAIL_AND_ERRORS = """
+import pytest
+import pytest_psweep as ps
+
+@ps.sweep(ps.plist("a", [1, 2, 3]))
+def sweep_x(pset):
+    if pset["a"] == 2:
+        pytest.xfail("known")
+    if pset["a"] == 3:
+        raise ValueError("bad")
+    return {"r": 1}
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("setup broke")
+
+@ps.sweep(ps.plist("c", [1]))
+def sweep_z(pset, broken):
+    return {}
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_failed_psets_that_pytest_counts_as_xfailed_or_errors_are_said_so(
+    pytester, read_db, workers
+):
+    pytester.makepyfile(sweep_x=XFAIL_AND_ERRORS)
+    result = pytester.runpytest_subprocess("--psweep", *workers)
+    result.assert_outcomes(passed=1, failed=1, xfailed=1, errors=1)
+    # the rows say whether the function succeeded; the line says why pytest differs
+    result.stdout.fnmatch_lines(
+        ["*: psets 1 passed, 3 failed (1 expected by xfail, 1 in setup), 0 skipped; 4 rows*"]
+    )
+    assert sorted(read_db()["_outcome"]) == ["failed", "failed", "failed", "passed"]
+
+
 def test_a_pset_mark_with_a_float_names_the_selection_that_works(pytester):
     pytester.makepyfile(sweep_four=FOUR)
     result = pytester.runpytest_subprocess("--psweep", "-m", "pset(tol=0.001, n=1)")

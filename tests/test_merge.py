@@ -185,7 +185,7 @@ def test_a_new_sweep_without_rows_beside_other_sweeps_is_counted_missing(pyteste
     merged = psweep(pytester.path, "merge", "calc")  # was KeyError: '_sweep'
     assert "run two:" in merged.stdout
     assert "sweep_b.py::sweep_b: 0 passed, 4 missing (owed by shards 0 of 1)" in merged.stdout
-    assert "1 psets started in journals" in merged.stdout
+    assert "1 pset started in journals" in merged.stdout
 
 
 def test_a_damaged_shard_file_is_reported_and_quarantined(pytester):
