@@ -12,7 +12,7 @@ import pytest
 
 from . import mounts
 from .settings import Options, State
-from .sink import RowSink
+from .sink import RowSink, copies
 
 
 class XdistBridge:
@@ -28,11 +28,12 @@ class XdistBridge:
     def pytest_configure_node(self, node: Any) -> None:
         """Hand what was made here once to an xdist worker, in builtin types: the run
         id, the calc dir, and what the options need from the database (a calc dir
-        that does not exist yet is made now only if they need it, else when the
-        first row arrives)."""
+        that does not exist yet, or is copied by --psweep-simulate or --psweep-backup,
+        is opened now only if they need it, else when the first row arrives)."""
         options, state = self.options, self.state
         needed = options.skip_dups or options.compare is not None or options.shard is not None
-        if not options.dry_run and (needed or self.sink.session.target.has_database()):
+        has_database = self.sink.session.target.has_database()
+        if not options.dry_run and (needed or (has_database and not copies(options))):
             # workers run psets from now on: a database that cannot take their rows
             # stops the session before the first one (the sink's runtestloop)
             self.sink.start()

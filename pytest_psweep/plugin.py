@@ -31,6 +31,7 @@ from .names import (
     RTOL,
     SIMULATE_SUFFIX,
     SWEEP_ATTR,
+    counted,
 )
 
 
@@ -229,13 +230,41 @@ def pytest_pycollect_makeitem(
 
 def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
     """Without --psweep, one line says what was left out and how to run it."""
+    return _left_out_line(config)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """An xdist worker hands what it left out to the controller, which collects
+    nothing itself (``pytest_testnodedown``)."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    left_out = session.config.stash.get(_LEFT_OUT, None)
+    if workeroutput is not None and left_out:
+        workeroutput["psweep_left_out"] = left_out
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """Under xdist, what the first worker that ended left out (all collect alike)."""
+    left_out = getattr(node, "workeroutput", {}).get("psweep_left_out")
+    if left_out and _LEFT_OUT not in node.config.stash:
+        node.config.stash[_LEFT_OUT] = left_out
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Under xdist, the line that says what was left out comes at the end."""
+    if config.pluginmanager.has_plugin("dsession"):  # xdist's controller
+        for line in _left_out_line(config):
+            terminalreporter.write_line(line)
+
+
+def _left_out_line(config: pytest.Config) -> list[str]:
     left_out = config.stash.get(_LEFT_OUT, None)
     if not left_out or config.stash.get(_ACTIVE, False):
         return []
     parts = []
-    for kind, what in (("files", "sweep_*.py files"), ("sweeps", "sweeps")):
+    for kind, what in (("files", "sweep_*.py file"), ("sweeps", "sweep")):
         names = left_out[kind]
         if names:
             more = f", ... ({len(names) - 3} more)" if len(names) > 3 else ""
-            parts.append(f"{len(names)} {what} ({', '.join(names[:3])}{more})")
+            parts.append(f"{counted(len(names), what)} ({', '.join(names[:3])}{more})")
     return [f"psweep: {' and '.join(parts)} left out: run them with pytest --psweep"]

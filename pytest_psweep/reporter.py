@@ -300,19 +300,7 @@ class Reporter:
     def _counts(self, write: Any) -> None:
         """The psets by outcome, where their rows went, and what else happened."""
         sink = self.sink
-        shown = OUTCOMES + (("crashed",) if sink.counts["crashed"] else ())
-        counts = ", ".join(f"{sink.counts[outcome]} {outcome}" for outcome in shown)
-        why = [  # failed psets that pytest counts as xfailed or as errors
-            f"{sink.counts[key]} {said}"
-            for key, said in (("failed: xfail", "expected by xfail"), ("failed: setup", "in setup"))
-            if sink.counts[key]
-        ]
-        if why:
-            failed = f"{sink.counts['failed']} failed"
-            counts = counts.replace(failed, f"{failed} ({', '.join(why)})", 1)
-        reruns = sink.counts["rerun"]
-        if reruns:  # attempts that were run again: each has a row, none is a pset
-            counts += f" (and {reruns} rerun{'s' if reruns > 1 else ''})"
+        counts = outcome_counts(sink.counts)
         where = ", ".join(map(str, sink.databases or [sink.session.target.database]))
         if self.options.shard is not None:
             merges = " and ".join(
@@ -399,3 +387,21 @@ def _workers(config: pytest.Config) -> int:
     if isinstance(numprocesses, int) and numprocesses > 0:
         return numprocesses
     return max(1, len(getattr(config.option, "tx", None) or ()))
+
+
+def outcome_counts(counts: collections.Counter[str]) -> str:
+    """``2 passed, 3 failed (1 expected by xfail, 1 in setup), 0 skipped``: the psets
+    by their rows' outcome, with why pytest's line counts some failed ones otherwise."""
+    shown = OUTCOMES + (("crashed",) if counts["crashed"] else ())
+    said = [f"{counts[outcome]} {outcome}" for outcome in shown]
+    why = [  # failed psets that pytest counts as xfailed or as errors
+        f"{counts[key]} {reason}"
+        for key, reason in (("failed: xfail", "expected by xfail"), ("failed: setup", "in setup"))
+        if counts[key]
+    ]
+    if why:
+        said[1] += f" ({', '.join(why)})"
+    reruns = counts["rerun"]
+    if reruns:  # attempts that were run again: each has a row, none is a pset
+        said[-1] += f" (and {reruns} rerun{'s' if reruns > 1 else ''})"
+    return ", ".join(said)

@@ -85,8 +85,9 @@ class RowSink:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         """A calc dir that is one already (``CalcDir.is_ours``) is opened at once,
         before collection: what interrupted runs left there is merged by any session
-        with --psweep (a new one is made only when psets are about to run)."""
-        if not self.options.dry_run and self.session.calc_dir.is_ours():
+        with --psweep (a new one, or one to copy, only when psets are about to run)."""
+        options = self.options
+        if not options.dry_run and not copies(options) and self.session.calc_dir.is_ours():
             self.start()
 
     @pytest.hookimpl(tryfirst=True)
@@ -149,12 +150,7 @@ class RowSink:
             self.in_flight[report.nodeid] = (record.pset_id, session)
         else:
             self.in_flight.pop(report.nodeid, None)
-            self.counts[record.outcome] += 1
-            if record.outcome == "failed":  # pytest says xfailed, or error: say why
-                if hasattr(report, "wasxfail"):
-                    self.counts["failed: xfail"] += 1
-                elif report.when == "setup":
-                    self.counts["failed: setup"] += 1
+            _count(self.counts, record.outcome, report)
             self.modules.setdefault(session, {})[report.fspath] = None
         if self.reporter is not None:
             self.reporter.record(record)
@@ -411,6 +407,24 @@ def _xdist_active(config: pytest.Config) -> bool:
     return getattr(config.option, "dist", "no") != "no" or bool(
         getattr(config.option, "numprocesses", None)
     )
+
+
+def copies(options: Options) -> bool:
+    """Does opening the calc dir copy it (``--psweep-simulate``, ``--psweep-backup``)?
+    Then it is opened only when psets are about to run: a session whose -k or -m
+    chose no sweep makes no copy."""
+    return options.simulate or options.backup
+
+
+def _count(counts: collections.Counter[str], outcome: str, report: pytest.TestReport) -> None:
+    """Count a pset's row by outcome, and a failed one that pytest counts as xfailed
+    or as an error (in setup) once more, so that the summary can say why."""
+    counts[outcome] += 1
+    if outcome == "failed":
+        if hasattr(report, "wasxfail"):
+            counts["failed: xfail"] += 1
+        elif report.when == "setup":
+            counts["failed: setup"] += 1
 
 
 def _freeze_collected() -> None:

@@ -118,11 +118,15 @@ def test_the_hint_counts_only_files_holding_a_sweep(pytester):
         """,
         test_plain="def test_one():\n    pass\n",
     )
+    line = "psweep: 1 sweep_*.py file (sweep_study.py) left out: run them with pytest --psweep"
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(
-        ["psweep: 1 sweep_*.py files (sweep_study.py) left out: run them with pytest --psweep"]
-    )
+    result.stdout.fnmatch_lines([line])
+    # under xdist the controller collects nothing: the workers tell it, said at the end
+    result = pytester.runpytest_subprocess("-n", "2")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([line])
+    assert result.stdout.str().count("left out") == 1
 
 
 def test_plain_pytest_after_a_sweep_run_never_collects_the_kept_copies(pytester):
@@ -144,7 +148,7 @@ def test_plain_pytest_after_a_sweep_run_never_collects_the_kept_copies(pytester)
     assert list((pytester.path / "calc" / "backup_script").rglob("test_mixed.py"))
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["psweep: 1 sweeps (test_mixed.py::sweep_a) left out*"])
+    result.stdout.fnmatch_lines(["psweep: 1 sweep (test_mixed.py::sweep_a) left out*"])
 
 
 def test_psweep_never_takes_over_a_test_package_named_like_the_calc_dir(pytester):

@@ -424,6 +424,17 @@ def test_backup_copies_calc_dir_once(pytester, read_db):
     assert len(read_db()) == 12
 
 
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_simulate_and_backup_copy_nothing_when_no_sweep_is_chosen(pytester, workers):
+    pytester.makepyfile(sweep_mul=MUL, test_plain="def test_one():\n    assert True\n")
+    pytester.runpytest_subprocess("--psweep", "sweep_mul.py").assert_outcomes(passed=6)
+    for option in ("--psweep-simulate", "--psweep-backup"):
+        result = pytester.runpytest_subprocess("--psweep", option, "-k", "test_one", *workers)
+        result.assert_outcomes(passed=1)
+    # only the test ran: no simulate copy, no backup of the calc dir
+    assert sorted(p.name for p in pytester.path.iterdir() if p.name.startswith("calc")) == ["calc"]
+
+
 def test_calc_dir_option_is_relative_to_rootdir(pytester):
     pytester.makeini("[pytest]\n")
     sub = pytester.mkpydir("studies")

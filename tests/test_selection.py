@@ -121,7 +121,7 @@ def test_hints_instead_of_silence(pytester):
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
-            "psweep: 1 sweep_*.py files (sweep_sor.py) and 1 sweeps "
+            "psweep: 1 sweep_*.py file (sweep_sor.py) and 1 sweep "
             "(test_mixed.py::sweep_here) left out: run them with pytest --psweep"
         ]
     )
