@@ -52,3 +52,27 @@ def copy_source(source: str | os.PathLike[str], target: Path) -> None:
     """Keep a copy of a script or sweep module that produced rows."""
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
+
+
+INTERRUPTED = "interrupted"  # <calc_dir>/interrupted/<_pset_id>/: no row points there
+SKIPPED = "skipped"  # <calc_dir>/skipped/<_pset_id>/: files of a pset skipped in setup
+
+
+def move_interrupted(calc_dir: Path, pset_id: str, into: str = INTERRUPTED) -> Path | None:
+    """Move the folder of a pset that gets no row (interrupted, or skipped in its
+    fixtures) to ``<calc_dir>/<into>/<_pset_id>/``, so that every pset folder in the
+    calc dir has its row; where it went, or None without one (an empty one is
+    removed)."""
+    folder = calc_dir / pset_id
+    if not folder.is_dir():
+        return None
+    target = calc_dir / into / pset_id
+    try:
+        if not any(folder.iterdir()):
+            folder.rmdir()
+            return None
+        target.parent.mkdir(exist_ok=True)
+        folder.rename(target)
+    except OSError:
+        return None  # it stays: said nowhere, harmless
+    return target

@@ -317,10 +317,10 @@ class Reporter:
                 "--psweep-skip-dups",
                 yellow=True,
             )
-            if sink.moved:
+            moved = sink.state.moved  # interrupted psets' folders, moved out of the way
+            if moved:
                 write(
-                    f"the files of {len(sink.moved)} interrupted psets were moved to "
-                    f"{sink.moved[0].parent}",
+                    f"the files of {len(moved)} interrupted psets were moved to {moved[0].parent}",
                     yellow=True,
                 )
         for writer in [s.writer for s in sink.sessions() if s.writer is not None]:

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from . import compare, hints, integrations, journal
+from . import compare, hints, integrations, journal, mounts
 from .calcdir import CalcDir
+from .copies import SKIPPED, move_interrupted
 from .errors import PsweepError
 from .names import ATTEMPT_KEY, CASE_KEY
 from .rows import Run
@@ -44,6 +45,7 @@ class SweepRunner:
         self.row_hook: bool | None = None  # does any conftest implement pytest_psweep_row?
         self.counts: list[SweepCount] | None = None  # an xdist worker's, until sent
         self.own_runs: dict[str, Run] = {}  # by the calc dir of sweeps that have one
+        self.in_setup: SweepPset | None = None  # its started record is not sent yet
 
     def running(self, item: pytest.Item) -> SweepPset | None:
         """A sweep item's pset with its book-keeping set, once per run of the item;
@@ -91,6 +93,7 @@ class SweepRunner:
         pset = self.running(item)
         if pset is None:
             return
+        self.in_setup = pset
         if pset.clash is not None:
             pytest.fail(pset.clash, pytrace=False)
         if self.options.skip_dups and pset.key in self.state.done:
@@ -138,12 +141,15 @@ class SweepRunner:
                 self.attach_row(item, pset, call, report)
         elif when == "setup":
             pset = self.running(item)
+            self.in_setup = None
             if pset is not None and report.passed:
                 self.attach_started(pset, report)
             elif pset is not None:  # skipped before it ran (a mark, --psweep-skip-dups):
                 # no row, but counted as the skipped pset it is
                 sweep, digest, case = pset.key
                 PsetRecord(sweep, digest, case, "skipped", "", b"").attach(report)
+                folder = pset_folder(pset)  # a pset_dir made before the skip
+                move_interrupted(folder.parent, folder.name, into=SKIPPED)
         elif when == "teardown":
             pset = item.stash.get(RUNNING, None)
             if pset is not None:
@@ -152,6 +158,17 @@ class SweepRunner:
                 del item.stash[RUNNING]
                 pset.restore()
         return report
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_keyboard_interrupt(self) -> None:
+        """A Ctrl-C while a pset's fixtures were set up: it gets no row (nothing
+        announced it to the sink yet), and its ``pset_dir`` is moved out of the way."""
+        pset, self.in_setup = self.in_setup, None
+        if pset is not None:
+            folder = pset_folder(pset)
+            moved = move_interrupted(folder.parent, folder.name)
+            if moved is not None:
+                self.state.moved.append(moved)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None, None, None]:
@@ -246,6 +263,11 @@ class SweepRunner:
             integrations.attach_html(report, pset.params, row, pset.returned)
         if options.junitxml:
             integrations.attach_properties(item, pset.params, row, pset.returned)
+
+
+def pset_folder(pset: SweepPset) -> Path:
+    """Where the pset's ``pset_dir`` is, in this process's view of the calc dir."""
+    return Path(mounts.local(pset.truth["_calc_dir"]), pset.truth["_pset_id"])
 
 
 def _compare_row(

@@ -73,6 +73,8 @@ class State:
     own_databases: dict[Path, tuple[set[RowKey], dict[RowKey, dict[str, Any]]]] = field(
         default_factory=dict
     )
+    # the folders of psets interrupted by Ctrl-C, moved out of the way (no row for them)
+    moved: list[Path] = field(default_factory=list)
 
 
 OPTIONS = pytest.StashKey[Options]()

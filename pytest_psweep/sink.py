@@ -12,10 +12,6 @@ gets a ``CalcSession`` of its own, opened when its first row arrives.
 from __future__ import annotations
 
 import collections
-import contextlib
-import signal
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +19,7 @@ import pytest
 
 from . import journal
 from .errors import PsweepError
+from .inflight import InFlight, interrupts_deferred, reports_left_by_xdist
 from .options import usage_errors
 from .session import CalcSession
 from .settings import Options, State
@@ -50,13 +47,12 @@ class RowSink:
         self.manifests: set[CalcSession] = set()  # a shard's sessions that wrote one
         self.counts: collections.Counter[str] = collections.Counter()  # by outcome
         # psets whose started record is journaled and whose row has not come yet
-        self.in_flight: dict[str, tuple[str, CalcSession]] = {}  # node id -> pset id
+        self.in_flight = InFlight(state.moved)
         self.started = False
         self.failure: str | None = None  # what stopped the session, said at the end
         self.written: int | None = None  # rows written into databases at the end
         self.databases: list[Path] = []  # the databases (or shard files) rows went to
         self.interrupted = False
-        self.moved: list[Path] = []  # interrupted psets' folders, moved out of the way
         self.collected: list[SweepCount] = []  # the sweeps this session runs
 
     # -- the start, when the first pset is about to run --------------------------------
@@ -123,7 +119,7 @@ class RowSink:
         if self.started:
             self._take(report)
         else:
-            with _interrupts_deferred():
+            with interrupts_deferred():
                 self._take(report)
 
     def _take(self, report: pytest.TestReport) -> None:
@@ -147,9 +143,9 @@ class RowSink:
         session = self.session_of(record.calc_dir)
         self.journal(record.payload, session=session)
         if record.outcome == "started":
-            self.in_flight[report.nodeid] = (record.pset_id, session)
+            self.in_flight.started(report.nodeid, record.pset_id, session)
         else:
-            self.in_flight.pop(report.nodeid, None)
+            self.in_flight.finished(report.nodeid, record.pset_id)
             _count(self.counts, record.outcome, report)
             self.modules.setdefault(session, {})[report.fspath] = None
         if self.reporter is not None:
@@ -157,7 +153,7 @@ class RowSink:
 
     def crashed(self, nodeid: str) -> None:
         """A worker died running this item: its started record is its row."""
-        if self.in_flight.pop(nodeid, None) is not None:
+        if self.in_flight.crashed(nodeid):
             self.counts["crashed"] += 1
 
     def session_of(self, calc_dir: str | None) -> CalcSession:
@@ -270,18 +266,17 @@ class RowSink:
         """A Ctrl-C: at once, before pytest formats it (a second Ctrl-C meanwhile ends
         the process), the running psets' started records are taken back."""
         if self.started:
-            with _interrupts_deferred():
+            with interrupts_deferred():
                 self._take_back_in_flight()
 
     def _take_back_in_flight(self) -> None:
         """Psets the user interrupted (Ctrl-C) did not crash: they get no row, and the
         files they began are moved out of the way (no folder without a row)."""
-        for pset_id, calc_session in self.in_flight.values():
-            self.journal(journal.encode_cancel(pset_id), stop=False, session=calc_session)
-            moved = move_interrupted(calc_session.target.path, pset_id)
-            if moved is not None:
-                self.moved.append(moved)
-        self.in_flight.clear()
+
+        def cancel(pset_id: str, session: CalcSession) -> None:
+            self.journal(journal.encode_cancel(pset_id), stop=False, session=session)
+
+        self.in_flight.take_back(cancel)
 
     def _finish(self, session: CalcSession) -> bool:
         """One calc dir's end: the writer appends its journal, the sweep modules are
@@ -332,63 +327,6 @@ class RowSink:
     def pytest_unconfigure(self) -> None:
         for session in self.sessions():
             session.close()
-
-
-@contextlib.contextmanager
-def _interrupts_deferred() -> Iterator[None]:
-    """A Ctrl-C (SIGINT) that comes inside is raised when the block is done (in the
-    main thread; elsewhere Python delivers no signal anyway)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
-    previous = previous if previous is not None else signal.default_int_handler
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
-
-
-INTERRUPTED = "interrupted"  # <calc_dir>/interrupted/<_pset_id>/: no row points there
-
-
-def move_interrupted(calc_dir: Path, pset_id: str) -> Path | None:
-    """Move the folder of a pset that was interrupted (it gets no row) to
-    ``<calc_dir>/interrupted/<_pset_id>/``; where it went, or None without one."""
-    folder = calc_dir / pset_id
-    if not folder.is_dir():
-        return None
-    target = calc_dir / INTERRUPTED / pset_id
-    try:
-        target.parent.mkdir(exist_ok=True)
-        folder.rename(target)
-    except OSError:
-        return None  # it stays: said nowhere, harmless
-    return target
-
-
-def reports_left_by_xdist(config: pytest.Config) -> Iterator[pytest.TestReport]:
-    """xdist's controller stops reading its workers' events at a Ctrl-C, while the
-    workers go on finishing psets until it has stopped them; the reports that came in
-    meanwhile wait in its queue, each carrying a row.
-
-    xdist has no hook for them: its ``DSession.queue`` holds the events as
-    (name, kwargs) pairs, a test report as ("testreport", {"node", "rep"}).
-    ``test_ctrl_c_to_the_xdist_controller_alone_...`` pins this for the xdist in use.
-    """
-    dsession = config.pluginmanager.getplugin("dsession")
-    queue = getattr(dsession, "queue", None)
-    while queue is not None:
-        try:
-            name, kwargs = queue.get_nowait()
-        except Exception:  # queue.Empty: all read
-            return
-        report = kwargs.get("rep") if name == "testreport" else None
-        if isinstance(report, pytest.TestReport):
-            yield report
 
 
 def import_root(module: Path) -> str:

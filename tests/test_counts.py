@@ -64,6 +64,49 @@ def test_an_interrupted_psets_folder_is_moved_out_of_the_way(pytester, read_db, 
     assert "interrupted psets were moved to" in output and "calc/interrupted" in output
 
 
+IN_SETUP = """
+import pathlib, time
+import pytest
+import pytest_psweep as ps
+
+@pytest.fixture
+def prepared(pset, pset_dir):
+    (pset_dir / "input.txt").write_text(str(pset["a"]))
+    if pset["a"] == 2:
+        pathlib.Path("ready").write_text("x")
+        time.sleep(60)  # a long preparation, interrupted
+    if pset["a"] == 1:
+        pytest.skip("nothing to prepare")  # skipped after pset_dir was made
+    return pset_dir
+
+@ps.sweep(ps.plist("a", [0, 1, 2, 3]))
+def sweep_prepared(pset, prepared):
+    return {"r": pset["a"]}
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_a_pset_interrupted_or_skipped_in_its_fixtures_leaves_no_folder(pytester, read_db, workers):
+    pytester.makepyfile(sweep_prepared=IN_SETUP)
+    proc = start_session(pytester, *workers, start_new_session=True, output=True)
+    wait_for(pytester.path / "ready")
+    kill_group(proc, signal.SIGINT)
+    assert proc.stdout is not None
+    output = proc.stdout.read().decode()
+    assert stop(proc, sig=0) == 2, output
+    df = read_db()
+    assert set(df["a"]) <= {0, 3}  # a=1 skipped, a=2 interrupted in its setup: no rows
+    calc = pytester.path / "calc"
+    folders = {p.name for p in calc.iterdir() if UUID.fullmatch(p.name)}
+    assert folders == set(df["_pset_id"])  # no folder in the calc dir without its row
+    moved = list((calc / "interrupted").iterdir())
+    assert [(p / "input.txt").read_text() for p in moved] == ["2"]
+    skipped = list((calc / "skipped").iterdir())
+    assert [(p / "input.txt").read_text() for p in skipped] == ["1"]
+    if not workers:  # under xdist a worker moved it: the controller was not told
+        assert "the files of 1 interrupted psets were moved to" in output
+
+
 def test_a_selection_that_matches_no_pset_says_so(pytester):
     pytester.makepyfile(sweep_four=FOUR)
     result = pytester.runpytest_subprocess("--psweep", "--psweep-select", "tol > 1")
