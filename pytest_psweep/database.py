@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from . import pickling
 from .errors import PsweepError
 from .names import KEY_COLUMNS, LOCK_TIMEOUT, LOCK_TIMEOUT_ENV, RowKey
 
@@ -100,7 +101,7 @@ def df_write(df: Any, path: Any, fmt: str = "pickle", **kwargs: Any) -> None:
         df, path = path, df
     if fmt == "pickle":
         kwargs.setdefault("protocol", pickle.HIGHEST_PROTOCOL)
-        write_atomic(Path(path), lambda fh: pickle.dump(df, fh, **kwargs))
+        write_atomic(Path(path), lambda fh: pickling.dump(df, fh, **kwargs))
     elif fmt == "json":
         if kwargs:
             text = df_to_json(df, **kwargs)
