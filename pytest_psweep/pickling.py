@@ -68,7 +68,12 @@ def _distinct_strings(array: Any) -> bool:
     would ever be used)?"""
     import numpy as np
 
-    if array.size < _DISTINCT_FROM or not all(type(item) is str for item in array.flat):
+    if array.size < _DISTINCT_FROM:
+        return False
+    head = array.flat[:_DISTINCT_FROM]  # most columns repeat an object early: done
+    if len({id(item) for item in head}) < len(head):
+        return False
+    if not all(type(item) is str for item in array.flat):
         return False
     ids = np.fromiter(map(id, array.flat), dtype=np.uintp, count=array.size)
     ids.sort()
