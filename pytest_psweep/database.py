@@ -354,7 +354,7 @@ def concat(old: pd.DataFrame | None, new: pd.DataFrame, release: bool = False) -
     if len(new) == 0:
         return old
     floats = {c for frame in (old, new) for c in frame.columns[frame.dtypes == "Float64"]}
-    if release and old.size >= stacking.WORTH_IT:
+    if release and old.size >= stacking.WORTH_IT and stacking.stackable(old, new):
         both = stacking.stack(old, new, _nullable)
     else:
         old, new = _nullable(old, new.columns), _nullable(new, old.columns)

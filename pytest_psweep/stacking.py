@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 WORTH_IT = 1_000_000
 
 
+def stackable(old: pd.DataFrame, new: pd.DataFrame) -> bool:
+    """Can both be stacked column by column (each column named once on each side)?"""
+    return bool(old.columns.is_unique and new.columns.is_unique)
+
+
 def stack(
     old: pd.DataFrame, new: pd.DataFrame, nullable: Callable[[pd.DataFrame, Any], pd.DataFrame]
 ) -> pd.DataFrame:

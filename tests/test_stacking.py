@@ -145,3 +145,13 @@ def test_append_to_a_big_database_writes_what_concat_makes(tmp_path: Path) -> No
     pd.testing.assert_frame_equal(written, expected)
     pd.testing.assert_frame_equal(whole, expected)
     assert str(written["a"].dtype) == "Int64" and str(written["flag"].dtype) == "boolean"
+
+
+def test_frames_with_a_column_name_twice_are_concatenated_whole(monkeypatch) -> None:
+    """Column by column needs each name once: otherwise pandas.concat, as before."""
+    monkeypatch.setattr(stacking, "WORTH_IT", 0)
+    old = pd.DataFrame([[1, 2], [3, 4]], columns=["a", "a"])
+    new = pd.DataFrame([[5, 6]], columns=["a", "a"])
+    both = concat(old, new, release=True)
+    pd.testing.assert_frame_equal(both, pd.concat([old, new]))
+    assert list(old.columns) == ["a", "a"]  # not released
