@@ -306,7 +306,8 @@ class Database:
             if not len(new):
                 return (old if old is not None else new), new
             assign_counters(new, old, counters_after)
-            database = concat(old, new)
+            self._kept = None  # old is given up column by column (concat's release)
+            database = concat(old, new, release=True)
             df_write(database, self.path)
             if self._keep_read:
                 self._kept = (self._stamp(), database)

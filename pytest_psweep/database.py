@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from . import pickling, stacking
 from .errors import PsweepError
 from .names import KEY_COLUMNS, LOCK_TIMEOUT, LOCK_TIMEOUT_ENV, RowKey
 
@@ -100,7 +101,7 @@ def df_write(df: Any, path: Any, fmt: str = "pickle", **kwargs: Any) -> None:
         df, path = path, df
     if fmt == "pickle":
         kwargs.setdefault("protocol", pickle.HIGHEST_PROTOCOL)
-        write_atomic(Path(path), lambda fh: pickle.dump(df, fh, **kwargs))
+        write_atomic(Path(path), lambda fh: pickling.dump(df, fh, **kwargs))
     elif fmt == "json":
         if kwargs:
             text = df_to_json(df, **kwargs)
@@ -342,21 +343,27 @@ def _index_by_time(frame: pd.DataFrame) -> None:
     frame.index = pd.DatetimeIndex(frame["_time_utc"]).rename(None)
 
 
-def concat(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
-    """Append new rows below old ones; columns missing on one side become NA."""
+def concat(old: pd.DataFrame | None, new: pd.DataFrame, release: bool = False) -> pd.DataFrame:
+    """Append new rows below old ones; columns missing on one side become NA.
+    ``release``: the caller is done with ``old``; if it is big, its columns go as they
+    are copied (``stacking.stack``: old, new and both are never whole at once)."""
     import pandas as pd
 
     if old is None or len(old) == 0:
         return new
     if len(new) == 0:
         return old
-    old, new = _nullable(old, new.columns), _nullable(new, old.columns)
-    with warnings.catch_warnings():
-        # sweeps with different parameter names share one database: NA is intended
-        warnings.simplefilter("ignore", FutureWarning)
-        both = pd.concat([old, new], sort=False)
+    floats = {c for frame in (old, new) for c in frame.columns[frame.dtypes == "Float64"]}
+    if release and old.size >= stacking.WORTH_IT and stacking.stackable(old, new):
+        both = stacking.stack(old, new, _nullable)
+    else:
+        old, new = _nullable(old, new.columns), _nullable(new, old.columns)
+        with warnings.catch_warnings():
+            # sweeps with different parameter names share one database: NA is intended
+            warnings.simplefilter("ignore", FutureWarning)
+            both = pd.concat([old, new], sort=False)
     for column in both.columns[both.dtypes == "Float64"]:
-        if "Float64" not in (str(old[column].dtype), str(new[column].dtype)):
+        if column not in floats:
             # ints (Int64) and floats (float64) of one column: floats, NaN missing
             both[column] = both[column].astype(float)
     return both

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .database import Columns
+from .stacking import give_back
 
 if TYPE_CHECKING:
     import numpy as np
@@ -89,6 +90,7 @@ class Gather:
                 # objects as a list: pandas infers their type as for Columns.frame
                 frame[key] = pd.Series(column.tolist() if column.dtype == object else column)
                 del column
+                give_back()  # the chunks' memory, before the next column takes more
         if "_time_utc" in frame:  # integer microseconds since the epoch, as Columns has them
             frame["_time_utc"] = pd.to_datetime(frame["_time_utc"], unit="us", utc=True)
             frame.index = pd.DatetimeIndex(frame["_time_utc"]).rename(None)

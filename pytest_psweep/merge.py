@@ -141,9 +141,10 @@ def merge(calc_dir: CalcDir, final: bool = False, lock_timeout: float | None = N
             with warnings.catch_warnings():  # the frame is made column by column
                 warnings.filterwarnings("ignore", "DataFrame is highly fragmented")
                 whole, new = database.append(frame)
-            del frame
             report.merged = len(new)
-            del new
+            # the status needs five columns: the others (ids, results) go now
+            whole = _status_columns(whole)
+            del frame, new
         # after the database (which takes the lock first: a calc dir that cannot be
         # written is said once, as for recover and migrate)
         for manifest_path, data in tallies:
@@ -259,8 +260,7 @@ def _status(report: MergeReport, manifests: list[dict[str, Any]], database: Any)
     latest = None
     if database is not None and len(database) and "_sweep" in database:
         # only the columns it needs: a copy of the whole database would double the peak
-        needed = [*KEY_COLUMNS, "_pset_seq", "_time_utc", "_outcome"]
-        database = database[[c for c in needed if c in database]]
+        database = _status_columns(database)
         latest = latest_rows(database[database["_sweep"].isin(sweeps).to_numpy()])
     for sweep in sweeps:
         counts: Counter[str] = Counter()
@@ -283,6 +283,12 @@ def _status(report: MergeReport, manifests: list[dict[str, Any]], database: Any)
         report.sweeps[sweep] = counts
         if counts["missing"]:
             report.owing[sweep] = some(sorted(set(owing))) + f" of {count}"
+
+
+def _status_columns(database: Any) -> Any:
+    """The columns of the database ``_status`` reads."""
+    needed = [*KEY_COLUMNS, "_pset_seq", "_time_utc", "_outcome"]
+    return database[[c for c in needed if c in database]]
 
 
 def some(numbers: list[int]) -> str:
