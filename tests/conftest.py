@@ -37,3 +37,10 @@ def read_db(pytester):
         return ps.df_read(pytester.path / calc_dir / "results.pk")
 
     return read
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``long`` first, each part in its own order: xdist's loadgroup hands
+    out the groups (largest first), then single tests in this order, so a long test
+    never starts when the other worker is almost done (the suite's tail)."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
