@@ -67,6 +67,7 @@ CASES = """
 """
 
 
+@pytest.mark.long
 def test_other_parametrizations_are_columns_and_keep_cases_apart(pytester, read_db, workers):
     pytester.makepyfile(sweep_cases=CASES)
     result = pytester.runpytest_subprocess("--psweep", "-k", "fast", *workers)

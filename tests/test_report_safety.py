@@ -50,6 +50,7 @@ def test_psweep_export_refuses_the_database_and_the_calc_dirs_files(calc):
     assert (calc / "results.pk").read_bytes() == before
 
 
+@pytest.mark.long
 def test_a_file_that_is_not_ours_is_written_over_only_with_force(calc):
     notes = calc.parent / "notes.html"
     notes.write_text("my notes")
