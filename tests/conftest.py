@@ -6,14 +6,20 @@ import pytest
 
 import pytest_psweep as ps
 
+# The pytest sessions the tests start: pytest-randomly, installed for the tests of
+# working with it, would shuffle their psets; hypothesis's plugin, installed for this
+# suite's own property tests, costs 0.15 s of CPU in every pytest process (a quarter
+# of an empty session; the suite starts about a thousand). The tests that want one
+# pass ``-p randomly`` or ``-p hypothesispytest``.
+INNER_ADDOPTS = "-p no:randomly -p no:hypothesispytest"
+
 
 @pytest.fixture(autouse=True)
 def _in_order(request, monkeypatch):
-    """pytest-randomly, installed for the tests of working with it, would shuffle the
-    psets of every pytester run; the tests that want it pass ``-p randomly``."""
+    """PYTEST_ADDOPTS of every pytest session a test starts: INNER_ADDOPTS."""
     if "pytester" in request.fixturenames:
         request.getfixturevalue("pytester")  # it clears PYTEST_ADDOPTS: set it after
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")
+    monkeypatch.setenv("PYTEST_ADDOPTS", INNER_ADDOPTS)
 
 
 @pytest.fixture(params=[[], ["-n", "2"]], ids=["serial", "xdist"])

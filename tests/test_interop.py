@@ -201,7 +201,7 @@ def test_a_sweep_hidden_by_a_decorator_is_named_in_a_warning(pytester):
             assert pset["a"] + x >= 1
         """
     )
-    result = pytester.runpytest_subprocess("--psweep")
+    result = pytester.runpytest_subprocess("--psweep", "-p", "hypothesispytest")
     result.assert_outcomes(passed=2, warnings=3)
     result.stdout.fnmatch_lines_random(
         [
@@ -213,7 +213,8 @@ def test_a_sweep_hidden_by_a_decorator_is_named_in_a_warning(pytester):
         ]
     )
     # without --psweep sweeps are left alone, and so are these
-    assert "named like a sweep" not in pytester.runpytest_subprocess().stdout.str()
+    plain = pytester.runpytest_subprocess("-p", "hypothesispytest")
+    assert "named like a sweep" not in plain.stdout.str()
 
 
 BENCH = """
