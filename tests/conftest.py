@@ -9,8 +9,8 @@ import pytest_psweep as ps
 # The pytest sessions the tests start: pytest-randomly, installed for the tests of
 # working with it, would shuffle their psets; hypothesis's plugin, installed for this
 # suite's own property tests, costs 0.15 s of CPU in every pytest process (a quarter
-# of an empty session; the suite starts about a thousand). The tests that want one
-# pass ``-p randomly`` or ``-p hypothesispytest``.
+# of an empty session's; the suite starts hundreds). The tests that want one pass
+# ``-p randomly`` or ``-p hypothesispytest``.
 INNER_ADDOPTS = "-p no:randomly -p no:hypothesispytest"
 
 
