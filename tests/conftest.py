@@ -6,14 +6,20 @@ import pytest
 
 import pytest_psweep as ps
 
+# The pytest sessions the tests start: pytest-randomly, installed for the tests of
+# working with it, would shuffle their psets; hypothesis's plugin, installed for this
+# suite's own property tests, costs 0.15 s of CPU in every pytest process (a quarter
+# of an empty session's; the suite starts hundreds). The tests that want one pass
+# ``-p randomly`` or ``-p hypothesispytest``.
+INNER_ADDOPTS = "-p no:randomly -p no:hypothesispytest"
+
 
 @pytest.fixture(autouse=True)
 def _in_order(request, monkeypatch):
-    """pytest-randomly, installed for the tests of working with it, would shuffle the
-    psets of every pytester run; the tests that want it pass ``-p randomly``."""
+    """PYTEST_ADDOPTS of every pytest session a test starts: INNER_ADDOPTS."""
     if "pytester" in request.fixturenames:
         request.getfixturevalue("pytester")  # it clears PYTEST_ADDOPTS: set it after
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")
+    monkeypatch.setenv("PYTEST_ADDOPTS", INNER_ADDOPTS)
 
 
 @pytest.fixture(params=[[], ["-n", "2"]], ids=["serial", "xdist"])
@@ -37,3 +43,10 @@ def read_db(pytester):
         return ps.df_read(pytester.path / calc_dir / "results.pk")
 
     return read
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``long`` first, each part in its own order: xdist's loadgroup hands
+    out the groups (largest first), then single tests in this order, so a long test
+    never starts when the other worker is almost done (the suite's tail)."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)

@@ -146,11 +146,12 @@ def test_recover_merges_journal_of_a_killed_run(tmp_path, monkeypatch):
     assert psweep("recover", "calc").stdout.strip() == "recovered 0 rows into calc/results.pk"
 
 
-@pytest.fixture
-def study(tmp_path, monkeypatch):
-    """Two sweeps with different parameters, a pset run twice, a failure."""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "sweep_two.py").write_text(
+@pytest.fixture(scope="module")
+def study_folder(tmp_path_factory):
+    """Two sweeps with different parameters, a pset run twice, a failure: run once for
+    the tests that read it (each exports into a file of its own name)."""
+    folder = tmp_path_factory.mktemp("study")
+    (folder / "sweep_two.py").write_text(
         textwrap.dedent(
             """
             import os
@@ -170,12 +171,25 @@ def study(tmp_path, monkeypatch):
     for fixed in ("", "1"):
         subprocess.run(
             [sys.executable, "-m", "pytest", "--psweep", "-q", "-p", "no:randomly"],
+            cwd=folder,
             env={**__import__("os").environ, "FIXED": fixed},
             capture_output=True,
         )
-    return tmp_path / "calc"
+    return folder
 
 
+@pytest.fixture
+def study(study_folder, monkeypatch):
+    """The study's calc dir, with its folder the working directory."""
+    monkeypatch.chdir(study_folder)
+    return study_folder / "calc"
+
+
+# the tests of the one study on one xdist worker (--dist loadgroup): it runs once
+ONE_STUDY = pytest.mark.xdist_group("cli_study")
+
+
+@ONE_STUDY
 def test_show_selects_latest_failed_sweep_and_sorts(study):
     everything = ps.df_read(study / "results.pk")
     assert len(everything) == 8
@@ -200,6 +214,7 @@ def test_show_selects_latest_failed_sweep_and_sorts(study):
     assert bad.returncode == 1 and "--sort: no column 'nope'" in bad.stderr
 
 
+@ONE_STUDY
 def test_show_into_a_closed_pipe_is_no_error(study):
     done = subprocess.run(
         f"{PSWEEP} show | head -n 1", shell=True, capture_output=True, text=True, check=True
@@ -207,18 +222,20 @@ def test_show_into_a_closed_pipe_is_no_error(study):
     assert done.stdout.split()[0] == "a" and done.stderr == ""
 
 
-def test_export_latest_with_relative_paths(study, tmp_path):
+@ONE_STUDY
+def test_export_latest_with_relative_paths(study):
     psweep("export", "calc", "latest.csv", "--latest", "--query", "_outcome == 'passed'")
-    df = pd.read_csv(tmp_path / "latest.csv")
+    df = pd.read_csv(study.parent / "latest.csv")
     assert len(df) == 4 and set(df["_calc_dir"]) == {"calc"}
     psweep("export", "calc", "all.json", "--absolute-paths")
-    df = ps.df_read(tmp_path / "all.json", fmt="json")
+    df = ps.df_read(study.parent / "all.json", fmt="json")
     assert len(df) == 8 and set(df["_calc_dir"]) == {str(study)}
 
 
-def test_export_orders_columns_as_show_and_drops_other_sweeps(study, tmp_path):
+@ONE_STUDY
+def test_export_orders_columns_as_show_and_drops_other_sweeps(study):
     psweep("export", "calc", "n.csv", "--sweep", "sweep_n")
-    columns = list(pd.read_csv(tmp_path / "n.csv").columns)
+    columns = list(pd.read_csv(study.parent / "n.csv").columns)
     shown = psweep("show", "--sweep", "sweep_n").stdout.splitlines()[0].split()
     assert (
         columns[: len(shown)] == shown == ["n", "m", "_run_seq", "_pset_seq", "_outcome", "_sweep"]
@@ -226,11 +243,11 @@ def test_export_orders_columns_as_show_and_drops_other_sweeps(study, tmp_path):
     assert "a" not in columns and "r" not in columns  # the other sweep's: empty here
     assert {"_pset_hash", "_time_utc", "_calc_dir"} <= set(columns[len(shown) :])
     psweep("export", "calc", "every.csv", "--sweep", "sweep_n", "--all-columns")
-    every = list(pd.read_csv(tmp_path / "every.csv").columns)
+    every = list(pd.read_csv(study.parent / "every.csv").columns)
     assert every == list(ps.df_read(study / "results.pk").columns)
     # a baseline exported for one sweep still compares: its key columns are there
     psweep("export", "calc", "n.json", "--sweep", "sweep_n")
-    baseline = ps.df_read(tmp_path / "n.json", fmt="json")
+    baseline = ps.df_read(study.parent / "n.json", fmt="json")
     assert {"_sweep", "_pset_hash"} <= set(baseline.columns) and len(baseline) == 2
 
 

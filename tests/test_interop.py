@@ -67,6 +67,7 @@ CASES = """
 """
 
 
+@pytest.mark.long
 def test_other_parametrizations_are_columns_and_keep_cases_apart(pytester, read_db, workers):
     pytester.makepyfile(sweep_cases=CASES)
     result = pytester.runpytest_subprocess("--psweep", "-k", "fast", *workers)
@@ -200,7 +201,7 @@ def test_a_sweep_hidden_by_a_decorator_is_named_in_a_warning(pytester):
             assert pset["a"] + x >= 1
         """
     )
-    result = pytester.runpytest_subprocess("--psweep")
+    result = pytester.runpytest_subprocess("--psweep", "-p", "hypothesispytest")
     result.assert_outcomes(passed=2, warnings=3)
     result.stdout.fnmatch_lines_random(
         [
@@ -212,7 +213,8 @@ def test_a_sweep_hidden_by_a_decorator_is_named_in_a_warning(pytester):
         ]
     )
     # without --psweep sweeps are left alone, and so are these
-    assert "named like a sweep" not in pytester.runpytest_subprocess().stdout.str()
+    plain = pytester.runpytest_subprocess("-p", "hypothesispytest")
+    assert "named like a sweep" not in plain.stdout.str()
 
 
 BENCH = """

@@ -339,6 +339,7 @@ def gone(pgid: int, timeout: float = 60) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_random_operations_keep_every_completed_pset(tmp_path: Path) -> None:
@@ -400,6 +401,7 @@ CTRL_C_BUG = (
 )
 
 
+@pytest.mark.long
 def test_ctrl_c_early_under_xdist_keeps_the_workers_rows(tmp_path):
     # pset 0 holds worker gw0; gw1 completes psets 2 and 3 within milliseconds; the
     # Ctrl-C comes as soon as both markers exist. Lost in 18 of 25 tries when found

@@ -220,6 +220,7 @@ CRASHES = {
 }
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("crash", list(CRASHES))
 def test_a_pset_that_kills_a_worker_gets_a_crashed_row(pytester, read_db, crash):
     marks = marked(pytester, n=6, stop_at=2, action=CRASHES[crash])
@@ -315,6 +316,7 @@ def test_a_read_only_calc_dir_stops_before_the_first_pset(pytester, tmpfs):
     assert done(marks) == []
 
 
+@pytest.mark.long
 def test_the_cli_on_a_read_only_calc_dir_says_so_in_one_line(pytester, tmpfs):
     calc = tmpfs(pytester.path / "calc", size="16m")
     marked(pytester, n=4)
@@ -396,6 +398,7 @@ def hold_lock(path: Path) -> subprocess.Popen[str]:
     return proc
 
 
+@pytest.mark.long
 @WORKERS
 def test_a_held_lock_is_named_and_given_up_on_with_the_rows_journaled(pytester, read_db, workers):
     marks = marked(pytester, n=3)

@@ -63,6 +63,7 @@ def passed_runtimes(folder: Path) -> list[float]:
     return runtimes
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_progress_lines_on_a_terminal(pytester, workers):
     pytester.makepyfile(sweep_slow=SLOW)

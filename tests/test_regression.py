@@ -29,6 +29,7 @@ def grid(pytester, values="[1, 2]", scale="1.0", bad="-1", extra=""):
     pytester.makepyfile(sweep_grid=GRID.format(values=values, scale=scale, bad=bad, extra=extra))
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_skip_dups_runs_only_new_and_failed_psets(pytester, read_db, workers):
     grid(pytester, values="[1, 2, 3]", bad="2")
@@ -136,6 +137,7 @@ def test_compare_takes_no_positional_argument_away(pytester, read_db):
     result.stdout.fnmatch_lines(["compared with */calc/results.pk: 2 same, 0 differ, 0 new"])
 
 
+@pytest.mark.long
 def test_compare_tolerances_from_ini_and_per_sweep(pytester):
     grid(pytester)
     pytester.runpytest_subprocess("--psweep", "--psweep-calc-dir=base").assert_outcomes(passed=2)
@@ -203,6 +205,7 @@ def test_compare_with_missing_baseline_file_is_a_usage_error(pytester):
     result.stderr.fnmatch_lines(["*database */nope/results.pk does not exist*"])
 
 
+@pytest.mark.long
 def test_look_ahead_with_collect_only_and_simulate(pytester, read_db):
     grid(pytester, values="[1, 2, 3]", bad="3")
     pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2, failed=1)
@@ -249,6 +252,7 @@ def test_provenance_in_every_row(pytester, read_db):
     assert df["_code_hash"].iloc[4] != outside["_code_hash"].iloc[0]
 
 
+@pytest.mark.long
 def test_compare_with_a_json_baseline_kept_in_git(pytester):
     grid(pytester)
     pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2)

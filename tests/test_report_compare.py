@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 import shutil
 
+import pytest
+
 from tests.report_browser import psweep_cli
 from tests.test_report_plots import QUADRATURE
 
@@ -99,6 +101,7 @@ TOLERANCES = """
 """
 
 
+@pytest.mark.long
 def test_per_result_tolerances_and_exclusions(pytester, monkeypatch):
     pytester.makepyfile(sweep_tol=TOLERANCES)
     pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=4)

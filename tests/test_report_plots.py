@@ -4,6 +4,9 @@ decades get log axes, and failed psets whose results exist are drawn."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from typing import Any
 
 import pytest
@@ -43,13 +46,26 @@ QUADRATURE = """
 """
 
 
-@pytest.fixture
-def quad_report(pytester):
-    pytester.makepyfile(sweep_quad=QUADRATURE)
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=24, failed=4)
-    done = psweep_cli(pytester.path, "report", "calc", "-o", "r.html")
+# on one xdist worker (--dist loadgroup): the quadrature study and the browser start once
+pytestmark = pytest.mark.xdist_group("report_plots")
+
+
+@pytest.fixture(scope="module")
+def quad_report(tmp_path_factory):
+    """The quadrature study run once for the module, and its report: the tests only
+    read the page (each its own tab)."""
+    folder = tmp_path_factory.mktemp("quad")
+    (folder / "sweep_quad.py").write_text(textwrap.dedent(QUADRATURE))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--psweep", "-p", "no:randomly", "-p", "no:cacheprovider"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+    )
+    assert "24 passed, 4 failed" in done.stdout, done.stdout + done.stderr
+    done = psweep_cli(folder, "report", "calc", "-o", "r.html")
     assert done.returncode == 0, done.stderr
-    return pytester.path / "r.html"
+    return folder / "r.html"
 
 
 def test_no_line_revisits_an_x_value_with_three_varied_parameters(quad_report, browser):  # noqa: F811

@@ -4,6 +4,10 @@ range), and a report problem never changes a session's exit status (21.9)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+
 import pytest
 
 import pytest_psweep as ps
@@ -18,13 +22,27 @@ STUDY = """
 """
 
 
-@pytest.fixture
-def calc(pytester):
-    pytester.makepyfile(sweep_study=STUDY)
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=3)
-    return pytester.path / "calc"
+@pytest.fixture(scope="module")
+def calc(tmp_path_factory):
+    """The study run once for the tests that refuse or write files beside it (each a
+    file of its own name; each test checks the database is untouched)."""
+    folder = tmp_path_factory.mktemp("study")
+    (folder / "sweep_study.py").write_text(textwrap.dedent(STUDY))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--psweep", "-p", "no:randomly", "-p", "no:cacheprovider"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0 and "3 passed" in done.stdout, done.stdout + done.stderr
+    return folder / "calc"
 
 
+# the tests of the one study on one xdist worker (--dist loadgroup): it runs once
+ONE_STUDY = pytest.mark.xdist_group("report_safety_study")
+
+
+@ONE_STUDY
 @pytest.mark.parametrize(
     "out",
     ["calc/results.pk", "calc/results.pk.lock", "calc/journal/r.html", "calc/shards/x.html"],
@@ -38,6 +56,7 @@ def test_psweep_report_refuses_a_calc_dirs_own_files(calc, out):
     assert len(ps.df_read(calc / "results.pk")) == 3
 
 
+@ONE_STUDY
 def test_psweep_export_refuses_the_database_and_the_calc_dirs_files(calc):
     before = (calc / "results.pk").read_bytes()
     for out in ("calc/results.pk", "calc/journal/x.json", "calc/backup_script/x.csv"):
@@ -50,6 +69,7 @@ def test_psweep_export_refuses_the_database_and_the_calc_dirs_files(calc):
     assert (calc / "results.pk").read_bytes() == before
 
 
+@ONE_STUDY
 def test_a_file_that_is_not_ours_is_written_over_only_with_force(calc):
     notes = calc.parent / "notes.html"
     notes.write_text("my notes")

@@ -199,6 +199,7 @@ OWN_CALC_DIR = """
 """
 
 
+@pytest.mark.long
 def test_a_sweep_with_a_calc_dir_of_its_own_keeps_its_rows_apart(pytester, workers):
     pytester.makepyfile(sweep_two=OWN_CALC_DIR.format(calc_dir="samples/calc"))
     result = pytester.runpytest_subprocess("--psweep", *workers)

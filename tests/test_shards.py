@@ -41,6 +41,7 @@ def shard_files(folder: Path) -> list[str]:
     return sorted(p.suffix for p in where.iterdir()) if where.is_dir() else []
 
 
+@pytest.mark.long
 def test_shards_split_the_psets_and_merge_puts_each_row_in_once(pytester, workers):
     pytester.makepyfile(sweep_a=SWEEP)
     collected = 0
