@@ -13,6 +13,7 @@ import pytest
 from . import mounts
 from .settings import Options, State
 from .sink import RowSink, copies
+from .wire import SweepCount
 
 
 class XdistBridge:
@@ -58,6 +59,12 @@ class XdistBridge:
         message = mounts.refused(node)
         if message is not None:
             pytest.exit(message, returncode=pytest.ExitCode.USAGE_ERROR)
+        counts = getattr(node, "workeroutput", {}).get("psweep_counts")
+        sink = self.sink
+        if counts and not sink.collected:  # sweeps whose psets were all left out
+            sink.collected = [SweepCount(*count) for count in counts]
+            if sink.reporter is not None:
+                sink.reporter.collected(sink.collected)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:

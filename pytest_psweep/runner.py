@@ -85,6 +85,10 @@ class SweepRunner:
         if self.options.worker and not self.options.dry_run:
             counts = header_counts(session.items, self.state)
             self.counts = counts if any(count.psets for count in counts) else None
+            workeroutput = getattr(session.config, "workeroutput", None)
+            if self.counts is None and counts and workeroutput is not None:
+                # no pset to run, so no report to carry them: told when the worker ends
+                workeroutput["psweep_counts"] = [tuple(count) for count in counts]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:

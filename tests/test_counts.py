@@ -107,9 +107,10 @@ def test_a_pset_interrupted_or_skipped_in_its_fixtures_leaves_no_folder(pytester
         assert "the files of 1 interrupted psets were moved to" in output
 
 
-def test_a_selection_that_matches_no_pset_says_so(pytester):
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_a_selection_that_matches_no_pset_says_so(pytester, workers):
     pytester.makepyfile(sweep_four=FOUR)
-    result = pytester.runpytest_subprocess("--psweep", "--psweep-select", "tol > 1")
+    result = pytester.runpytest_subprocess("--psweep", "--psweep-select", "tol > 1", *workers)
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
     result.stdout.fnmatch_lines(
         ["psweep: sweep_four.py::sweep_four: 0 psets (of 4: --psweep-select)"]
