@@ -22,7 +22,7 @@ from .names import ATTEMPT_KEY, CASE_KEY
 from .rows import Run
 from .settings import Options, State
 from .sweeps import ATTEMPTS, RUNNING, SweepInfo, SweepPset, header_counts, sweep_pset
-from .wire import PsetRecord, SweepCount, attach_counts
+from .wire import TEARDOWN_ERROR_ATTR, PsetRecord, SweepCount, attach_counts
 
 _ERROR_CHARS = 2000
 CRASHED = (
@@ -153,6 +153,8 @@ class SweepRunner:
         elif when == "teardown":
             pset = item.stash.get(RUNNING, None)
             if pset is not None:
+                if report.failed:  # pytest counts an error more: the summary says why
+                    setattr(report, TEARDOWN_ERROR_ATTR, True)
                 # the row has left with its report and teardown is over: the pset goes
                 # back to its parameters, so 100k items do not keep 100k rows in memory
                 del item.stash[RUNNING]

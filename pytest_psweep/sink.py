@@ -24,7 +24,7 @@ from .options import usage_errors
 from .session import CalcSession
 from .settings import Options, State
 from .sweeps import header_counts
-from .wire import PsetRecord, SweepCount, take_counts
+from .wire import TEARDOWN_ERROR_ATTR, PsetRecord, SweepCount, take_counts
 
 if TYPE_CHECKING:
     from .reporter import Reporter
@@ -132,9 +132,11 @@ class RowSink:
                 self.reporter.collected(counts)
         record = PsetRecord.take(report)
         if record is None or self.options.dry_run:
+            if report.failed and getattr(report, TEARDOWN_ERROR_ATTR, False):
+                self.counts["error: teardown"] += 1
             return
         if not record.payload:  # a pset skipped before it ran: counted, no row
-            self.counts[record.outcome] += 1
+            _count(self.counts, record.outcome, report)
             if self.reporter is not None:
                 self.reporter.record(record)
             return
@@ -355,10 +357,13 @@ def copies(options: Options) -> bool:
 
 
 def _count(counts: collections.Counter[str], outcome: str, report: pytest.TestReport) -> None:
-    """Count a pset's row by outcome, and a failed one that pytest counts as xfailed
-    or as an error (in setup) once more, so that the summary can say why."""
+    """Count a pset by outcome, and a failed or skipped one that pytest counts as
+    xfailed, or a failed one it counts as an error (in setup), once more, so that the
+    summary can say why."""
     counts[outcome] += 1
-    if outcome == "failed":
+    if outcome == "skipped" and hasattr(report, "wasxfail"):  # xfail(run=False), in setup
+        counts["skipped: xfail"] += 1
+    elif outcome == "failed":
         if hasattr(report, "wasxfail"):
             counts["failed: xfail"] += 1
         elif report.when == "setup":

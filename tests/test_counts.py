@@ -204,3 +204,43 @@ def test_a_second_ctrl_c_makes_no_interrupted_pset_a_crashed_one(pytester, worke
     df = ps.df_read(pytester.path / "calc" / "results.pk")
     assert set(df["_outcome"]) == {"passed"}  # pset 3 was interrupted: no crashed row
     assert 3 not in set(df["a"])
+
+
+XFAIL_IN_SETUP_AND_TEARDOWN = """
+import pytest
+import pytest_psweep as ps
+
+@pytest.fixture
+def prepared(pset):
+    if pset["a"] == 1:
+        pytest.xfail("known in setup")
+    yield
+    if pset["a"] == 2:
+        raise RuntimeError("teardown broke")
+
+@ps.sweep(ps.plist("a", [0, 1, 2]))
+def sweep_x(pset, prepared):
+    return {"r": 1}
+
+@pytest.mark.xfail(run=False, reason="not run")
+@ps.sweep(ps.plist("b", [1]))
+def sweep_not_run(pset):
+    return {"r": 1}
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_psets_xfailed_before_they_ran_or_with_a_teardown_error_are_said_so(
+    pytester, read_db, workers
+):
+    pytester.makepyfile(sweep_x=XFAIL_IN_SETUP_AND_TEARDOWN)
+    result = pytester.runpytest_subprocess("--psweep", *workers)
+    result.assert_outcomes(passed=2, xfailed=2, errors=1)
+    # pytest counts 2 xfailed and 1 error more than the psets: the line says why
+    result.stdout.fnmatch_lines(
+        [
+            "*: psets 2 passed, 0 failed, 2 skipped (2 expected by xfail) "
+            "(and 1 error in teardown); 2 rows written"
+        ]
+    )
+    assert sorted(read_db()["a"]) == [0, 2]
