@@ -49,6 +49,7 @@ class RowSink:
         # psets whose started record is journaled and whose row has not come yet
         self.in_flight = InFlight(state.moved)
         self.started = False
+        self.default_open = False  # the session's calc dir opened (see start)
         self.failure: str | None = None  # what stopped the session, said at the end
         self.written: int | None = None  # rows written into databases at the end
         self.databases: list[Path] = []  # the databases (or shard files) rows went to
@@ -66,6 +67,14 @@ class RowSink:
         if self.started:
             return
         self.started = True
+        options = self.options
+        if copies(options) and options.shard is None and _own_calc_dirs_only(self.collected):
+            return  # nothing to copy the session's calc dir for, until a row goes there
+        self._open_default()
+
+    def _open_default(self) -> None:
+        """Open the session's calc dir (``start``)."""
+        self.default_open = True
         options, state = self.options, self.state
         with usage_errors():
             # a shard never writes the database: no writer to start
@@ -162,6 +171,8 @@ class RowSink:
         """The session of the default calc dir, or of a sweep's own (opened now, when
         its first row arrives); a calc dir that cannot be opened ends the session."""
         if calc_dir is None:
+            if not self.default_open:
+                self._open_default()
             return self.session
         session = self.own.get(calc_dir)
         if session is None:
@@ -188,7 +199,9 @@ class RowSink:
         )
 
     def sessions(self) -> list[CalcSession]:
-        return [self.session, *self.own.values()]
+        """The calc dirs opened: the session's (unless only sweeps with calc dirs of
+        their own ran under a copying option) and the sweeps' own."""
+        return [self.session, *self.own.values()] if self.default_open else [*self.own.values()]
 
     def journal(self, record: bytes, stop: bool = True, session: CalcSession | None = None) -> None:
         """Journal one record; a journal that cannot be written (a full disk) ends the
@@ -242,7 +255,7 @@ class RowSink:
         """
         if not self.started:  # a dry run, or no sweep ran
             return
-        if self.session.writer is None and self.options.shard is None:
+        if self.default_open and self.session.writer is None and self.options.shard is None:
             return  # the start failed
         if session.exitstatus == pytest.ExitCode.INTERRUPTED:
             self.interrupted = True
@@ -256,10 +269,11 @@ class RowSink:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         for calc_session in self.sessions():
             if self.options.shard is not None:
-                if not self._finish_shard(calc_session):
+                if not _finish_shard(self, calc_session):
                     session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
             elif not self._finish(calc_session):
                 session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        self.written = self.written or 0
         if self.reporter is not None and self.options.shard is None:
             self.reporter.write_report(self)
 
@@ -307,28 +321,29 @@ class RowSink:
             self.reporter.finished(session)
         return True
 
-    def _finish_shard(self, session: CalcSession) -> bool:
-        """A shard leaves its rows in its own file under ``<calc_dir>/shards/``; False
-        if they could not be left there as they should (the failure says why)."""
-        if not session.journaling:
-            return True  # its start failed: nothing ran
-        self._write_manifest([], session)  # a task that collected no psets ran too
-        try:
-            shard_file = session.finish_shard()
-        except OSError as exc:
-            self.failure = f"psweep: {session.journal_path} cannot be renamed: {exc}"
-            return False
-        except PsweepError as exc:  # its journal was taken: its rows are written again
-            self.failure = f"psweep: {exc}"
-            return False
-        self.databases.append(shard_file or session.journal_path)
-        for module in self.modules.get(session, {}):
-            session.keep_module(self.config.rootpath / module, module)
-        return True
-
     def pytest_unconfigure(self) -> None:
         for session in self.sessions():
             session.close()
+
+
+def _finish_shard(sink: RowSink, session: CalcSession) -> bool:
+    """A shard leaves its rows in its own file under ``<calc_dir>/shards/``; False
+    if they could not be left there as they should (the failure says why)."""
+    if not session.journaling:
+        return True  # its start failed: nothing ran
+    sink._write_manifest([], session)  # a task that collected no psets ran too
+    try:
+        shard_file = session.finish_shard()
+    except OSError as exc:
+        sink.failure = f"psweep: {session.journal_path} cannot be renamed: {exc}"
+        return False
+    except PsweepError as exc:  # its journal was taken: its rows are written again
+        sink.failure = f"psweep: {exc}"
+        return False
+    sink.databases.append(shard_file or session.journal_path)
+    for module in sink.modules.get(session, {}):
+        session.keep_module(sink.config.rootpath / module, module)
+    return True
 
 
 def import_root(module: Path) -> str:
@@ -347,6 +362,12 @@ def _xdist_active(config: pytest.Config) -> bool:
     return getattr(config.option, "dist", "no") != "no" or bool(
         getattr(config.option, "numprocesses", None)
     )
+
+
+def _own_calc_dirs_only(collected: list[SweepCount]) -> bool:
+    """Do only sweeps with calc dirs of their own run (-k or -m chose them)?"""
+    running = [count for count in collected if count.psets]
+    return bool(running) and all(count.calc_dir is not None for count in running)
 
 
 def copies(options: Options) -> bool:

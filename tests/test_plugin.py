@@ -435,6 +435,36 @@ def test_simulate_and_backup_copy_nothing_when_no_sweep_is_chosen(pytester, work
     assert sorted(p.name for p in pytester.path.iterdir() if p.name.startswith("calc")) == ["calc"]
 
 
+OWN_AND_DEFAULT = """
+import pytest_psweep as ps
+
+@ps.sweep(ps.plist("a", [0, 1]), calc_dir="own")
+def sweep_own(pset):
+    return {"r": pset["a"]}
+
+@ps.sweep(ps.plist("b", [0, 1]))
+def sweep_default(pset):
+    return {"r": pset["b"]}
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_simulate_and_backup_copy_only_the_calc_dirs_of_the_sweeps_chosen(pytester, workers):
+    pytester.makepyfile(sweep_two=OWN_AND_DEFAULT)
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=4)
+    for option in ("--psweep-simulate", "--psweep-backup"):
+        result = pytester.runpytest_subprocess("--psweep", option, "-k", "sweep_own", *workers)
+        result.assert_outcomes(passed=2)
+        (line,) = [line for line in result.stdout.lines if line.endswith("rows written")]
+        assert "/calc" not in line and line.endswith(
+            ": psets 2 passed, 0 failed, 0 skipped; 2 rows written"
+        )
+    # only sweep_own ran: its calc dir is copied, the default one is not
+    names = sorted(p.name for p in pytester.path.iterdir())
+    assert [name for name in names if name.startswith("calc")] == ["calc"]
+    assert "own.simulate" in names and any(name.startswith("own_") for name in names)
+
+
 def test_calc_dir_option_is_relative_to_rootdir(pytester):
     pytester.makeini("[pytest]\n")
     sub = pytester.mkpydir("studies")
