@@ -435,6 +435,27 @@ def test_simulate_and_backup_copy_nothing_when_no_sweep_is_chosen(pytester, work
     assert sorted(p.name for p in pytester.path.iterdir() if p.name.startswith("calc")) == ["calc"]
 
 
+@pytest.mark.parametrize(
+    "reads",
+    [["--psweep-skip-dups"], ["--psweep-compare"]],
+    ids=["skip-dups", "compare"],
+)
+def test_under_xdist_options_that_read_the_database_copy_nothing_either(pytester, reads):
+    # the workers are handed the done psets or the baseline before any sweep is known
+    # to run: read from the calc dir, without the copy that opening it makes
+    pytester.makepyfile(sweep_mul=MUL, test_plain="def test_one():\n    assert True\n")
+    pytester.runpytest_subprocess("--psweep", "sweep_mul.py").assert_outcomes(passed=6)
+    for option in ("--psweep-simulate", "--psweep-backup"):
+        result = pytester.runpytest_subprocess(
+            "--psweep", option, *reads, "-k", "test_one", "-n", "2"
+        )
+        result.assert_outcomes(passed=1)
+    assert sorted(p.name for p in pytester.path.iterdir() if p.name.startswith("calc")) == ["calc"]
+    if reads == ["--psweep-skip-dups"]:  # what was read still holds once sweeps run
+        result = pytester.runpytest_subprocess("--psweep", "--psweep-simulate", *reads, "-n", "2")
+        result.assert_outcomes(passed=1, skipped=6)
+
+
 OWN_AND_DEFAULT = """
 import pytest_psweep as ps
 
