@@ -8,6 +8,8 @@ import textwrap
 
 import pytest
 
+from tests.processes import start_session, stop, wait_for, wait_for_journal
+
 MUL = """
     import pytest_psweep as ps
 
@@ -454,6 +456,34 @@ def test_under_xdist_options_that_read_the_database_copy_nothing_either(pytester
     if reads == ["--psweep-skip-dups"]:  # what was read still holds once sweeps run
         result = pytester.runpytest_subprocess("--psweep", "--psweep-simulate", *reads, "-n", "2")
         result.assert_outcomes(passed=1, skipped=6)
+
+
+KILLED = """
+import pathlib, time
+import pytest_psweep as ps
+
+@ps.sweep(ps.plist("a", [0, 1, 2, 3]))
+def sweep_killed(pset):
+    if pset["a"] == 2 and not pathlib.Path("again").exists():
+        pathlib.Path("ready").write_text("x")
+        time.sleep(60)
+    return {"r": pset["a"]}
+"""
+
+
+def test_under_xdist_simulate_with_skip_dups_skips_the_rows_an_interrupted_session_left(
+    pytester,
+):
+    pytester.makepyfile(sweep_killed=KILLED)
+    proc = start_session(pytester, "-p", "no:randomly")
+    wait_for(pytester.path / "ready")
+    wait_for_journal(pytester.path / "calc", finished=2, running=[2])
+    stop(proc)  # SIGKILL: rows 0 and 1 wait in its journal
+    (pytester.path / "again").write_text("x")
+    result = pytester.runpytest_subprocess(
+        "--psweep", "--psweep-simulate", "--psweep-skip-dups", "-n", "2", "-p", "no:randomly"
+    )
+    result.assert_outcomes(passed=2, skipped=2)
 
 
 OWN_AND_DEFAULT = """
