@@ -262,6 +262,7 @@ class RowSink:
             for report in reports_left_by_xdist(self.config):
                 self.pytest_runtest_logreport(report)
             self._take_back_in_flight()  # those started while xdist's workers stopped
+            self.in_flight.move_unmoved()  # the workers have stopped
         elif self.in_flight:
             self.counts["crashed"] += len(self.in_flight)
         self.in_flight.clear()
@@ -292,7 +293,7 @@ class RowSink:
         def cancel(pset_id: str, session: CalcSession) -> None:
             self.journal(journal.encode_cancel(pset_id), stop=False, session=session)
 
-        self.in_flight.take_back(cancel)
+        self.in_flight.take_back(cancel, move=not _xdist_active(self.config))
 
     def _finish(self, session: CalcSession) -> bool:
         """One calc dir's end: the writer appends its journal, the sweep modules are

@@ -64,6 +64,43 @@ def test_an_interrupted_psets_folder_is_moved_out_of_the_way(pytester, read_db, 
     assert "interrupted psets were moved to" in output and "calc/interrupted" in output
 
 
+LIVE = """
+import pathlib, time
+import pytest_psweep as ps
+
+@ps.sweep(ps.plist("a", [0, 1]))
+def sweep_live(pset, pset_dir):
+    if pset["a"] == 1:
+        pathlib.Path("ready").write_text("x")
+        while not pathlib.Path("go").exists():
+            time.sleep(0.05)
+    (pset_dir / "out.txt").write_text(str(pset["a"]))
+    return {"r": pset["a"]}
+"""
+
+
+def test_ctrl_c_to_the_xdist_controller_alone_leaves_a_running_psets_folder_alone(
+    pytester, read_db
+):
+    # the workers go on with the psets they run until xdist has stopped them: the
+    # folder of one the controller took back is moved only once no row can come
+    pytester.makepyfile(sweep_live=LIVE)
+    proc = start_session(pytester, "-n", "2", "-p", "no:randomly")
+    wait_for(pytester.path / "ready")
+    time.sleep(0.5)  # a=0's row has come: a=1 alone is running
+    proc.send_signal(signal.SIGINT)
+    time.sleep(1)  # the controller takes a=1 back
+    (pytester.path / "go").write_text("x")
+    assert stop(proc, sig=0) == 2
+    df = read_db()
+    assert list(df["_error"].dropna()) == []  # no FileNotFoundError of a moved pset_dir
+    calc = pytester.path / "calc"
+    for pset_id, a in zip(df["_pset_id"], df["a"]):
+        assert (calc / pset_id / "out.txt").read_text() == str(a)
+    folders = {p.name for p in calc.iterdir() if UUID.fullmatch(p.name)}
+    assert folders == set(df["_pset_id"])
+
+
 IN_SETUP = """
 import pathlib, time
 import pytest
