@@ -63,10 +63,14 @@ class XdistBridge:
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         """An xdist worker that runs in another folder than the controller's, and
         found no token of this study there (``mounts.check_worker``), stopped before
-        it collected: other sweeps or stale copies would run into this calc dir."""
+        it collected: other sweeps or stale copies would run into this calc dir.
+        A worker that pytest.exit ended names the pset it ran: no row for it."""
         message = mounts.refused(node)
         if message is not None:
             pytest.exit(message, returncode=pytest.ExitCode.USAGE_ERROR)
+        interrupted = getattr(node, "workeroutput", {}).get("psweep_interrupted")
+        if interrupted and self.sink.started:  # pytest.exit in a pset: no row, as serially
+            self.sink.take_back_in_flight(only=interrupted)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:

@@ -57,20 +57,27 @@ class InFlight:
         """A worker died running this item: is its started record its row?"""
         return self.running.pop(nodeid, None) is not None
 
-    def take_back(self, cancel: Callable[[str, CalcSession], None], move: bool = True) -> None:
+    def take_back(
+        self,
+        cancel: Callable[[str, CalcSession], None],
+        move: bool = True,
+        only: list[str] | None = None,
+    ) -> None:
         """Psets the user interrupted did not crash: ``cancel`` journals that they get
         no row, and the files they began are moved out of the way (no folder in the
         calc dir without its row). ``move=False``: an xdist worker may still run them
         (a Ctrl-C to the controller alone), writing into their folders: moved by
-        ``move_unmoved`` once the workers have stopped."""
-        for pset_id, session in self.running.values():
+        ``move_unmoved`` once the workers have stopped. ``only``: these pset ids."""
+        for nodeid, (pset_id, session) in list(self.running.items()):
+            if only is not None and pset_id not in only:
+                continue
+            del self.running[nodeid]
             cancel(pset_id, session)
             self.taken_back[pset_id] = None
             if move:
                 self._move(pset_id, session)
             else:
                 self.unmoved[pset_id] = session
-        self.running.clear()
 
     def move_unmoved(self) -> None:
         """The folders of psets taken back whose rows never came, out of the way."""

@@ -261,7 +261,7 @@ class RowSink:
             self.interrupted = True
             for report in reports_left_by_xdist(self.config):
                 self.pytest_runtest_logreport(report)
-            self._take_back_in_flight()  # those started while xdist's workers stopped
+            self.take_back_in_flight()  # those started while xdist's workers stopped
             self.in_flight.move_unmoved()  # the workers have stopped
         elif self.in_flight:
             self.counts["crashed"] += len(self.in_flight)
@@ -284,16 +284,18 @@ class RowSink:
         the process), the running psets' started records are taken back."""
         if self.started:
             with interrupts_deferred():
-                self._take_back_in_flight()
+                self.take_back_in_flight()
 
-    def _take_back_in_flight(self) -> None:
-        """Psets the user interrupted (Ctrl-C) did not crash: they get no row, and the
-        files they began are moved out of the way (no folder without a row)."""
+    def take_back_in_flight(self, only: list[str] | None = None) -> None:
+        """Psets the user interrupted (Ctrl-C; ``only`` these, that pytest.exit ended
+        in an xdist worker) did not crash: they get no row, and the files they began
+        are moved out of the way (no folder without a row)."""
 
         def cancel(pset_id: str, session: CalcSession) -> None:
             self.journal(journal.encode_cancel(pset_id), stop=False, session=session)
 
-        self.in_flight.take_back(cancel, move=not _xdist_active(self.config))
+        move = only is not None or not _xdist_active(self.config)  # only: its worker ended
+        self.in_flight.take_back(cancel, move, only)
 
     def _finish(self, session: CalcSession) -> bool:
         """One calc dir's end: the writer appends its journal, the sweep modules are

@@ -101,6 +101,33 @@ def test_ctrl_c_to_the_xdist_controller_alone_leaves_a_running_psets_folder_alon
     assert folders == set(df["_pset_id"])
 
 
+EXITS = """
+import pytest
+import pytest_psweep as ps
+
+@ps.sweep(ps.plist("a", [0, 1]))
+def sweep_exits(pset, pset_dir):
+    (pset_dir / "out.txt").write_text(str(pset["a"]))
+    if pset["a"] == 1:
+        pytest.exit("enough for today", returncode=3)
+    return {"r": pset["a"]}
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_a_pset_that_calls_pytest_exit_is_interrupted_not_crashed(pytester, read_db, workers):
+    pytester.makepyfile(sweep_exits=EXITS)
+    result = pytester.runpytest_subprocess("--psweep", "-p", "no:randomly", *workers)
+    assert result.ret == 3
+    df = read_db()
+    assert list(df["a"]) == [0] and list(df["_outcome"]) == ["passed"]  # a=1: no row
+    calc = pytester.path / "calc"
+    folders = {p.name for p in calc.iterdir() if UUID.fullmatch(p.name)}
+    assert folders == set(df["_pset_id"])  # no folder in the calc dir without its row
+    moved = list((calc / "interrupted").iterdir())
+    assert [(p / "out.txt").read_text() for p in moved] == ["1"]
+
+
 IN_SETUP = """
 import pathlib, time
 import pytest
