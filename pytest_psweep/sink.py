@@ -68,8 +68,8 @@ class RowSink:
             return
         self.started = True
         options = self.options
-        if copies(options) and options.shard is None and _own_calc_dirs_only(self.collected):
-            return  # nothing to copy the session's calc dir for, until a row goes there
+        if options.shard is None and _own_calc_dirs_only(self.collected):
+            return  # no row goes to the session's calc dir (yet): not made, not copied
         self._open_default()
 
     def _open_default(self) -> None:

@@ -516,6 +516,16 @@ def test_simulate_and_backup_copy_only_the_calc_dirs_of_the_sweeps_chosen(pytest
     assert "own.simulate" in names and any(name.startswith("own_") for name in names)
 
 
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_sweeps_with_calc_dirs_of_their_own_make_no_session_calc_dir(pytester, workers):
+    pytester.makepyfile(sweep_two=OWN_AND_DEFAULT)
+    result = pytester.runpytest_subprocess("--psweep", "-k", "sweep_own", *workers)
+    result.assert_outcomes(passed=2)
+    (line,) = [line for line in result.stdout.lines if line.endswith("rows written")]
+    assert line.endswith("/own/results.pk: psets 2 passed, 0 failed, 0 skipped; 2 rows written")
+    assert not (pytester.path / "calc").exists()  # no row goes there: not made
+
+
 def test_calc_dir_option_is_relative_to_rootdir(pytester):
     pytester.makeini("[pytest]\n")
     sub = pytester.mkpydir("studies")
