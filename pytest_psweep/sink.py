@@ -262,10 +262,10 @@ class RowSink:
             for report in reports_left_by_xdist(self.config):
                 self.pytest_runtest_logreport(report)
             self.take_back_in_flight()  # those started while xdist's workers stopped
-            self.in_flight.move_unmoved()  # the workers have stopped
         elif self.in_flight:
             self.counts["crashed"] += len(self.in_flight)
         self.in_flight.clear()
+        self.in_flight.move_unmoved()  # taken back at a Ctrl-C: xdist's workers have stopped
         if self.failure is not None:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         for calc_session in self.sessions():
