@@ -187,9 +187,9 @@ def _serially(
     # each start as a small record: the next run merges a started pset without a row
     # (this process died) as crashed; its finished row (the same _pset_id) supersedes
     # it, and a pset that raised (or was interrupted) has it taken back
-    first = 0
+    first, size = 0, _plan_size(tasks[0][0]) if tasks else PLAN_CHUNK  # psets alike
     while first < len(tasks):
-        chunk = tasks[first : first + _plan_size(tasks[first][0])]
+        chunk = tasks[first : first + size]
         planned = wire_now()
         prepared = []
         for pset, digest in chunk:
