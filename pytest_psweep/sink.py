@@ -125,9 +125,9 @@ class RowSink:
         """Journal each row as its report arrives. The first row opens the calc dir;
         a Ctrl-C while it does (imports, locks, the writer starting) waits until that
         row is journaled, so no report that arrived is lost to it."""
-        if self.started:
+        if self.default_open:
             self._take(report)
-        else:
+        else:  # the first row (of the session's calc dir) may open it
             with interrupts_deferred():
                 self._take(report)
 
@@ -200,7 +200,7 @@ class RowSink:
 
     def sessions(self) -> list[CalcSession]:
         """The calc dirs opened: the session's (unless only sweeps with calc dirs of
-        their own ran under a copying option) and the sweeps' own."""
+        their own ran) and the sweeps' own."""
         return [self.session, *self.own.values()] if self.default_open else [*self.own.values()]
 
     def journal(self, record: bytes, stop: bool = True, session: CalcSession | None = None) -> None:
