@@ -8,6 +8,7 @@ import textwrap
 
 import pytest
 
+import pytest_psweep as ps
 from tests.processes import start_session, stop, wait_for, wait_for_journal
 
 MUL = """
@@ -484,6 +485,43 @@ def test_under_xdist_simulate_with_skip_dups_skips_the_rows_an_interrupted_sessi
         "--psweep", "--psweep-simulate", "--psweep-skip-dups", "-n", "2", "-p", "no:randomly"
     )
     result.assert_outcomes(passed=2, skipped=2)
+
+
+PREPARED = """
+import time
+import pytest
+import pytest_psweep as ps
+
+@pytest.fixture
+def prepared(pset, pset_dir):
+    (pset_dir / "in.txt").write_text(str(pset["a"]))
+    time.sleep(0.05)  # the first rows reach the controller while others prepare
+    return pset_dir
+
+@ps.sweep(ps.plist("a", list(range(12))))
+def sweep_prepared(pset, prepared):
+    return {"r": pset["a"]}
+"""
+
+
+def test_under_xdist_the_copies_made_at_the_first_row_keep_the_sessions_folders_apart(
+    pytester,
+):
+    # the workers run psets before the controller hears of the first one and makes
+    # the copy: the simulate copy keeps their folders, a backup leaves them out
+    pytester.makepyfile(sweep_prepared=PREPARED)
+    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=12)
+    calc = pytester.path / "calc"
+    before = {p.name for p in calc.iterdir() if not p.name.endswith(".lock")}
+    for option, where in (("--psweep-simulate", "calc.simulate"), ("--psweep-backup", "calc")):
+        result = pytester.runpytest_subprocess("--psweep", option, "-n", "2", "-p", "no:randomly")
+        result.assert_outcomes(passed=12)
+        df = ps.df_read(pytester.path / where / "results.pk")
+        new = df[df["_run_id"] == df["_run_id"].iloc[-1]]
+        for pset_id, a in zip(new["_pset_id"], new["a"]):
+            assert (pytester.path / where / pset_id / "in.txt").read_text() == str(a)
+    (backup,) = pytester.path.glob("calc_*")
+    assert {p.name for p in backup.iterdir()} == before  # as the session found it
 
 
 OWN_AND_DEFAULT = """
