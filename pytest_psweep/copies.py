@@ -5,6 +5,7 @@ the kept sweep modules and scripts (``backup_script/``)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,8 +19,12 @@ if TYPE_CHECKING:
     from .calcdir import CalcDir
 
 
-def backup(calc_dir: CalcDir, database: pd.DataFrame | None) -> Path | None:
-    """Copy the calc dir to ``<calc_dir>_<newest _time_utc>``; None if nothing to keep."""
+def backup(
+    calc_dir: CalcDir, database: pd.DataFrame | None, since: float | None = None
+) -> Path | None:
+    """Copy the calc dir to ``<calc_dir>_<newest _time_utc>``; None if nothing to keep.
+    ``since``: when the session began; the pset folders it made already (an xdist
+    worker's, before the controller heard of its first pset) are left out."""
     if database is None or len(database) == 0 or not calc_dir.path.is_dir():
         return None
     target = calc_dir.backup(database["_time_utc"].max())
@@ -31,18 +36,48 @@ def backup(calc_dir: CalcDir, database: pd.DataFrame | None) -> Path | None:
     if not target.exists():
         # links stay links (psweep's backups too): a link to a big file outside is
         # not copied, and one that points nowhere does not stop the backup
-        shutil.copytree(
-            calc_dir.path, target, symlinks=True, ignore=shutil.ignore_patterns("*.lock")
-        )
+        new = _made_since(calc_dir.path, since)
+        if new and "_pset_id" in database:
+            new -= set(database["_pset_id"].astype(str))  # rows point there: kept
+
+        def ignore(folder: str, names: list[str]) -> set[str]:
+            locks = {name for name in names if name.endswith(".lock")}
+            return locks | (new & set(names) if Path(folder) == calc_dir.path else set())
+
+        shutil.copytree(calc_dir.path, target, symlinks=True, ignore=ignore)
     return target
 
 
-def make_simulate_copy(calc_dir: CalcDir) -> CalcDir:
-    """A fresh ``<calc_dir>.simulate`` holding a copy of the database only."""
+def _made_since(folder: Path, since: float | None) -> set[str]:
+    """The pset folders (named by a ``_pset_id``) in folder made at ``since`` or later."""
+    if since is None:
+        return set()
+    made = set()
+    for entry in os.scandir(folder):
+        if _PSET_ID.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False):
+            if entry.stat(follow_symlinks=False).st_mtime >= since:
+                made.add(entry.name)
+    return made
+
+
+_PSET_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def make_simulate_copy(calc_dir: CalcDir, since: float | None = None) -> CalcDir:
+    """A fresh ``<calc_dir>.simulate`` holding a copy of the database only. ``since``:
+    when the session began; the pset folders it made there already (an xdist
+    worker's, before the controller heard of its first pset) are kept."""
     target = calc_dir.simulate
     if target.path.exists():
-        shutil.rmtree(target.path)
-    target.path.mkdir(parents=True)
+        kept = _made_since(target.path, since)
+        for entry in os.scandir(target.path):
+            if entry.name in kept:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+    target.path.mkdir(parents=True, exist_ok=True)
     if calc_dir.database.exists():
         shutil.copy2(calc_dir.database, target.database)
     return target

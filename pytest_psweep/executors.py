@@ -13,6 +13,7 @@ for.
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import tempfile
 import time
@@ -156,7 +157,19 @@ class _Bound:
         return execute_task(self.run, self.func, self.marks, task)
 
 
-PLAN_CHUNK = 1024  # psets planned in one journal record
+PLAN_CHUNK = 1024  # psets planned in one journal record, at most
+PLAN_BYTES = 16 << 20  # and about this many bytes of their parameters
+
+
+def _plan_size(pset: dict[str, Any]) -> int:
+    """How many psets like this one to plan in one record: big parameters (arrays)
+    make fewer, so that a plan's record neither holds up the first pset nor grows
+    past what a record can hold."""
+    try:
+        size = len(pickle.dumps(pset, protocol=pickle.HIGHEST_PROTOCOL))
+    except Exception:  # the plan leaves out what cannot be pickled
+        return PLAN_CHUNK
+    return max(1, min(PLAN_CHUNK, PLAN_BYTES // max(size, 1)))
 
 
 def _serially(
@@ -174,10 +187,12 @@ def _serially(
     # each start as a small record: the next run merges a started pset without a row
     # (this process died) as crashed; its finished row (the same _pset_id) supersedes
     # it, and a pset that raised (or was interrupted) has it taken back
-    for first in range(0, len(tasks), PLAN_CHUNK):
+    first, size = 0, _plan_size(tasks[0][0]) if tasks else PLAN_CHUNK  # psets alike
+    while first < len(tasks):
+        chunk = tasks[first : first + size]
         planned = wire_now()
         prepared = []
-        for pset, digest in tasks[first : first + PLAN_CHUNK]:
+        for pset, digest in chunk:
             row = dict(pset)
             prepared.append((row, run.bookkeep(row, digest, planned)))
         journaling.planned(first, [_crashed(run, row, truth) for row, truth in prepared])
@@ -189,6 +204,7 @@ def _serially(
                 journaling.ended(truth["_pset_id"])
                 raise
             yield index, done
+        first += len(chunk)
 
 
 def _crashed(run: Run, row: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:

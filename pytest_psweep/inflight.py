@@ -29,6 +29,8 @@ class InFlight:
         self.running: dict[str, tuple[str, CalcSession]] = {}  # node id -> pset id
         self.taken_back: dict[str, Path | None] = {}  # pset id -> where its folder went
         self.moved = moved  # interrupted psets' folders, moved out of the way
+        # taken back while an xdist worker may still run them: moved at the end
+        self.unmoved: dict[str, CalcSession] = {}
 
     def __len__(self) -> int:
         return len(self.running)
@@ -40,6 +42,7 @@ class InFlight:
         """Its row came: a pset taken back at a Ctrl-C gets its folder back where its
         row says it is."""
         self.running.pop(nodeid, None)
+        self.unmoved.pop(pset_id, None)  # its folder is its row's
         if pset_id not in self.taken_back:
             return
         moved = self.taken_back.pop(pset_id)
@@ -54,17 +57,39 @@ class InFlight:
         """A worker died running this item: is its started record its row?"""
         return self.running.pop(nodeid, None) is not None
 
-    def take_back(self, cancel: Callable[[str, CalcSession], None]) -> None:
+    def take_back(
+        self,
+        cancel: Callable[[str, CalcSession], None],
+        move: bool = True,
+        only: list[str] | None = None,
+    ) -> None:
         """Psets the user interrupted did not crash: ``cancel`` journals that they get
         no row, and the files they began are moved out of the way (no folder in the
-        calc dir without its row)."""
-        for pset_id, session in self.running.values():
+        calc dir without its row). ``move=False``: an xdist worker may still run them
+        (a Ctrl-C to the controller alone), writing into their folders: moved by
+        ``move_unmoved`` once the workers have stopped. ``only``: these pset ids."""
+        for nodeid, (pset_id, session) in list(self.running.items()):
+            if only is not None and pset_id not in only:
+                continue
+            del self.running[nodeid]
             cancel(pset_id, session)
-            moved = move_interrupted(session.target.path, pset_id)
-            self.taken_back[pset_id] = moved
-            if moved is not None:
-                self.moved.append(moved)
-        self.running.clear()
+            self.taken_back[pset_id] = None
+            if move:
+                self._move(pset_id, session)
+            else:
+                self.unmoved[pset_id] = session
+
+    def move_unmoved(self) -> None:
+        """The folders of psets taken back whose rows never came, out of the way."""
+        for pset_id, session in self.unmoved.items():
+            self._move(pset_id, session)
+        self.unmoved.clear()
+
+    def _move(self, pset_id: str, session: CalcSession) -> None:
+        moved = move_interrupted(session.target.path, pset_id)
+        self.taken_back[pset_id] = moved
+        if moved is not None:
+            self.moved.append(moved)
 
     def clear(self) -> None:
         self.running.clear()

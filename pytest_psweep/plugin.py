@@ -261,6 +261,8 @@ def _left_out_line(config: pytest.Config) -> list[str]:
     left_out = config.stash.get(_LEFT_OUT, None)
     if not left_out or config.stash.get(_ACTIVE, False):
         return []
+    if config.option.collectonly and config.get_verbosity() < 0:
+        return []  # --co -q: node ids only, fed back to pytest
     parts = []
     for kind, what in (("files", "sweep_*.py file"), ("sweeps", "sweep")):
         names = left_out[kind]

@@ -401,7 +401,15 @@ def outcome_counts(counts: collections.Counter[str]) -> str:
     ]
     if why:
         said[1] += f" ({', '.join(why)})"
+    if counts["skipped: xfail"]:  # xfail(run=False), pytest.xfail in a fixture
+        said[2] += f" ({counts['skipped: xfail']} expected by xfail)"
+    more = []
     reruns = counts["rerun"]
     if reruns:  # attempts that were run again: each has a row, none is a pset
-        said[-1] += f" (and {reruns} rerun{'s' if reruns > 1 else ''})"
+        more.append(f"{reruns} rerun{'s' if reruns > 1 else ''}")
+    errors = counts["error: teardown"]
+    if errors:  # pytest counts a pset whose teardown failed once more, as an error
+        more.append(f"{errors} error{'s' if errors > 1 else ''} in teardown")
+    if more:
+        said[-1] += f" (and {', '.join(more)})"
     return ", ".join(said)

@@ -22,7 +22,7 @@ from .names import ATTEMPT_KEY, CASE_KEY
 from .rows import Run
 from .settings import Options, State
 from .sweeps import ATTEMPTS, RUNNING, SweepInfo, SweepPset, header_counts, sweep_pset
-from .wire import PsetRecord, SweepCount, attach_counts
+from .wire import TEARDOWN_ERROR_ATTR, PsetRecord, SweepCount, attach_counts
 
 _ERROR_CHARS = 2000
 CRASHED = (
@@ -46,6 +46,8 @@ class SweepRunner:
         self.counts: list[SweepCount] | None = None  # an xdist worker's, until sent
         self.own_runs: dict[str, Run] = {}  # by the calc dir of sweeps that have one
         self.in_setup: SweepPset | None = None  # its started record is not sent yet
+        self.in_call: str | None = None  # the pset id whose started record is sent
+        self.interrupted: str | None = None  # ... when pytest.exit or Ctrl-C came
 
     def running(self, item: pytest.Item) -> SweepPset | None:
         """A sweep item's pset with its book-keeping set, once per run of the item;
@@ -143,11 +145,13 @@ class SweepRunner:
             pset = self.running(item)
             if pset is not None:
                 self.attach_row(item, pset, call, report)
+                self.in_call = None
         elif when == "setup":
             pset = self.running(item)
             self.in_setup = None
             if pset is not None and report.passed:
                 self.attach_started(pset, report)
+                self.in_call = pset.truth["_pset_id"]
             elif pset is not None:  # skipped before it ran (a mark, --psweep-skip-dups):
                 # no row, but counted as the skipped pset it is
                 sweep, digest, case = pset.key
@@ -157,6 +161,8 @@ class SweepRunner:
         elif when == "teardown":
             pset = item.stash.get(RUNNING, None)
             if pset is not None:
+                if report.failed:  # pytest counts an error more: the summary says why
+                    setattr(report, TEARDOWN_ERROR_ATTR, True)
                 # the row has left with its report and teardown is over: the pset goes
                 # back to its parameters, so 100k items do not keep 100k rows in memory
                 del item.stash[RUNNING]
@@ -173,6 +179,14 @@ class SweepRunner:
             moved = move_interrupted(folder.parent, folder.name)
             if moved is not None:
                 self.state.moved.append(moved)
+        self.interrupted, self.in_call = self.in_call, None
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """An xdist worker tells its controller the pset that pytest.exit (or a Ctrl-C
+        to the worker) interrupted: it gets no row, as serially, not a crashed one."""
+        workeroutput = getattr(session.config, "workeroutput", None)
+        if workeroutput is not None and self.interrupted is not None:
+            workeroutput["psweep_interrupted"] = [self.interrupted]
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None, None, None]:

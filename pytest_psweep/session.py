@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,9 @@ class CalcSession:
         self._journal_name = f"{run_id}.{os.urandom(6).hex()}" if chosen_run_id else run_id
         self.simulate = simulate
         self.backup = backup
+        # pset folders made since are this run's, not the copy's (xdist: the workers
+        # may run psets before the first row opens the calc dir and copies it)
+        self.began = time.time()
         self.lock_timeout = lock_timeout_seconds(lock_timeout)
         self.recovery = Recovery()  # what open() merged of interrupted runs
         self.writer: WriterProcess | None = None
@@ -98,9 +102,9 @@ class CalcSession:
                 database = Database(self.calc_dir, lock_timeout=self.lock_timeout)
                 self.recovery = database.recover()
             if self.simulate:
-                make_simulate_copy(self.calc_dir)
+                make_simulate_copy(self.calc_dir, self.began)
             elif self.backup:
-                backup(self.calc_dir, database.read())
+                backup(self.calc_dir, database.read(), self.began)
             if journal:  # the target exists: it is the calc dir, or its simulate copy
                 self._journal = Journal(self.journal_path)
         except OSError as exc:

@@ -24,7 +24,7 @@ from .options import usage_errors
 from .session import CalcSession
 from .settings import Options, State
 from .sweeps import header_counts
-from .wire import PsetRecord, SweepCount, take_counts
+from .wire import TEARDOWN_ERROR_ATTR, PsetRecord, SweepCount, take_counts
 
 if TYPE_CHECKING:
     from .reporter import Reporter
@@ -49,6 +49,7 @@ class RowSink:
         # psets whose started record is journaled and whose row has not come yet
         self.in_flight = InFlight(state.moved)
         self.started = False
+        self.default_open = False  # the session's calc dir opened (see start)
         self.failure: str | None = None  # what stopped the session, said at the end
         self.written: int | None = None  # rows written into databases at the end
         self.databases: list[Path] = []  # the databases (or shard files) rows went to
@@ -66,6 +67,14 @@ class RowSink:
         if self.started:
             return
         self.started = True
+        options = self.options
+        if options.shard is None and _own_calc_dirs_only(self.collected):
+            return  # no row goes to the session's calc dir (yet): not made, not copied
+        self._open_default()
+
+    def _open_default(self) -> None:
+        """Open the session's calc dir (``start``)."""
+        self.default_open = True
         options, state = self.options, self.state
         with usage_errors():
             # a shard never writes the database: no writer to start
@@ -116,9 +125,9 @@ class RowSink:
         """Journal each row as its report arrives. The first row opens the calc dir;
         a Ctrl-C while it does (imports, locks, the writer starting) waits until that
         row is journaled, so no report that arrived is lost to it."""
-        if self.started:
+        if self.default_open:
             self._take(report)
-        else:
+        else:  # the first row (of the session's calc dir) may open it
             with interrupts_deferred():
                 self._take(report)
 
@@ -132,9 +141,11 @@ class RowSink:
                 self.reporter.collected(counts)
         record = PsetRecord.take(report)
         if record is None or self.options.dry_run:
+            if report.failed and getattr(report, TEARDOWN_ERROR_ATTR, False):
+                self.counts["error: teardown"] += 1
             return
         if not record.payload:  # a pset skipped before it ran: counted, no row
-            self.counts[record.outcome] += 1
+            _count(self.counts, record.outcome, report)
             if self.reporter is not None:
                 self.reporter.record(record)
             return
@@ -160,6 +171,8 @@ class RowSink:
         """The session of the default calc dir, or of a sweep's own (opened now, when
         its first row arrives); a calc dir that cannot be opened ends the session."""
         if calc_dir is None:
+            if not self.default_open:
+                self._open_default()
             return self.session
         session = self.own.get(calc_dir)
         if session is None:
@@ -186,7 +199,9 @@ class RowSink:
         )
 
     def sessions(self) -> list[CalcSession]:
-        return [self.session, *self.own.values()]
+        """The calc dirs opened: the session's (unless only sweeps with calc dirs of
+        their own ran) and the sweeps' own."""
+        return [self.session, *self.own.values()] if self.default_open else [*self.own.values()]
 
     def journal(self, record: bytes, stop: bool = True, session: CalcSession | None = None) -> None:
         """Journal one record; a journal that cannot be written (a full disk) ends the
@@ -240,24 +255,26 @@ class RowSink:
         """
         if not self.started:  # a dry run, or no sweep ran
             return
-        if self.session.writer is None and self.options.shard is None:
+        if self.default_open and self.session.writer is None and self.options.shard is None:
             return  # the start failed
         if session.exitstatus == pytest.ExitCode.INTERRUPTED:
             self.interrupted = True
             for report in reports_left_by_xdist(self.config):
                 self.pytest_runtest_logreport(report)
-            self._take_back_in_flight()  # those started while xdist's workers stopped
+            self.take_back_in_flight()  # those started while xdist's workers stopped
         elif self.in_flight:
             self.counts["crashed"] += len(self.in_flight)
         self.in_flight.clear()
+        self.in_flight.move_unmoved()  # taken back at a Ctrl-C: xdist's workers have stopped
         if self.failure is not None:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         for calc_session in self.sessions():
             if self.options.shard is not None:
-                if not self._finish_shard(calc_session):
+                if not _finish_shard(self, calc_session):
                     session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
             elif not self._finish(calc_session):
                 session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        self.written = self.written or 0
         if self.reporter is not None and self.options.shard is None:
             self.reporter.write_report(self)
 
@@ -267,16 +284,18 @@ class RowSink:
         the process), the running psets' started records are taken back."""
         if self.started:
             with interrupts_deferred():
-                self._take_back_in_flight()
+                self.take_back_in_flight()
 
-    def _take_back_in_flight(self) -> None:
-        """Psets the user interrupted (Ctrl-C) did not crash: they get no row, and the
-        files they began are moved out of the way (no folder without a row)."""
+    def take_back_in_flight(self, only: list[str] | None = None) -> None:
+        """Psets the user interrupted (Ctrl-C; ``only`` these, that pytest.exit ended
+        in an xdist worker) did not crash: they get no row, and the files they began
+        are moved out of the way (no folder without a row)."""
 
         def cancel(pset_id: str, session: CalcSession) -> None:
             self.journal(journal.encode_cancel(pset_id), stop=False, session=session)
 
-        self.in_flight.take_back(cancel)
+        move = only is not None or not _xdist_active(self.config)  # only: its worker ended
+        self.in_flight.take_back(cancel, move, only)
 
     def _finish(self, session: CalcSession) -> bool:
         """One calc dir's end: the writer appends its journal, the sweep modules are
@@ -305,28 +324,29 @@ class RowSink:
             self.reporter.finished(session)
         return True
 
-    def _finish_shard(self, session: CalcSession) -> bool:
-        """A shard leaves its rows in its own file under ``<calc_dir>/shards/``; False
-        if they could not be left there as they should (the failure says why)."""
-        if not session.journaling:
-            return True  # its start failed: nothing ran
-        self._write_manifest([], session)  # a task that collected no psets ran too
-        try:
-            shard_file = session.finish_shard()
-        except OSError as exc:
-            self.failure = f"psweep: {session.journal_path} cannot be renamed: {exc}"
-            return False
-        except PsweepError as exc:  # its journal was taken: its rows are written again
-            self.failure = f"psweep: {exc}"
-            return False
-        self.databases.append(shard_file or session.journal_path)
-        for module in self.modules.get(session, {}):
-            session.keep_module(self.config.rootpath / module, module)
-        return True
-
     def pytest_unconfigure(self) -> None:
         for session in self.sessions():
             session.close()
+
+
+def _finish_shard(sink: RowSink, session: CalcSession) -> bool:
+    """A shard leaves its rows in its own file under ``<calc_dir>/shards/``; False
+    if they could not be left there as they should (the failure says why)."""
+    if not session.journaling:
+        return True  # its start failed: nothing ran
+    sink._write_manifest([], session)  # a task that collected no psets ran too
+    try:
+        shard_file = session.finish_shard()
+    except OSError as exc:
+        sink.failure = f"psweep: {session.journal_path} cannot be renamed: {exc}"
+        return False
+    except PsweepError as exc:  # its journal was taken: its rows are written again
+        sink.failure = f"psweep: {exc}"
+        return False
+    sink.databases.append(shard_file or session.journal_path)
+    for module in sink.modules.get(session, {}):
+        session.keep_module(sink.config.rootpath / module, module)
+    return True
 
 
 def import_root(module: Path) -> str:
@@ -347,6 +367,12 @@ def _xdist_active(config: pytest.Config) -> bool:
     )
 
 
+def _own_calc_dirs_only(collected: list[SweepCount]) -> bool:
+    """Do only sweeps with calc dirs of their own run (-k or -m chose them)?"""
+    running = [count for count in collected if count.psets]
+    return bool(running) and all(count.calc_dir is not None for count in running)
+
+
 def copies(options: Options) -> bool:
     """Does opening the calc dir copy it (``--psweep-simulate``, ``--psweep-backup``)?
     Then it is opened only when psets are about to run: a session whose -k or -m
@@ -355,10 +381,13 @@ def copies(options: Options) -> bool:
 
 
 def _count(counts: collections.Counter[str], outcome: str, report: pytest.TestReport) -> None:
-    """Count a pset's row by outcome, and a failed one that pytest counts as xfailed
-    or as an error (in setup) once more, so that the summary can say why."""
+    """Count a pset by outcome, and a failed or skipped one that pytest counts as
+    xfailed, or a failed one it counts as an error (in setup), once more, so that the
+    summary can say why."""
     counts[outcome] += 1
-    if outcome == "failed":
+    if outcome == "skipped" and hasattr(report, "wasxfail"):  # xfail(run=False), in setup
+        counts["skipped: xfail"] += 1
+    elif outcome == "failed":
         if hasattr(report, "wasxfail"):
             counts["failed: xfail"] += 1
         elif report.when == "setup":

@@ -7,8 +7,9 @@ only. So a sweep item's report carries, in the attribute ``psweep_record``, one
 ``PsetRecord`` as a tuple of builtin values (``attach``, ``take``), and a worker's
 first report carries in ``psweep_counts`` what it collected, a list of
 ``SweepCount``. ``tests/test_wire.py`` pins both through pytest's own serialization.
-Nothing else travels, and no code parses node ids: the sweep id and the key of a
-pset are in the record.
+A sweep item's teardown report that failed carries ``psweep_teardown_error`` (True),
+for the summary's count. Nothing else travels, and no code parses node ids: the
+sweep id and the key of a pset are in the record.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from .names import RowKey
 
 RECORD_ATTR = "psweep_record"
 COUNTS_ATTR = "psweep_counts"
+# a sweep item's teardown report that failed: pytest counts an error more than the psets
+TEARDOWN_ERROR_ATTR = "psweep_teardown_error"
 
 
 class PsetRecord(NamedTuple):

@@ -64,6 +64,70 @@ def test_an_interrupted_psets_folder_is_moved_out_of_the_way(pytester, read_db, 
     assert "interrupted psets were moved to" in output and "calc/interrupted" in output
 
 
+LIVE = """
+import pathlib, time
+import pytest_psweep as ps
+
+@ps.sweep(ps.plist("a", [0, 1]))
+def sweep_live(pset, pset_dir):
+    if pset["a"] == 1:
+        pathlib.Path("ready").write_text("x")
+        while not pathlib.Path("go").exists():
+            time.sleep(0.05)
+    (pset_dir / "out.txt").write_text(str(pset["a"]))
+    return {"r": pset["a"]}
+"""
+
+
+def test_ctrl_c_to_the_xdist_controller_alone_leaves_a_running_psets_folder_alone(
+    pytester, read_db
+):
+    # the workers go on with the psets they run until xdist has stopped them: the
+    # folder of one the controller took back is moved only once no row can come
+    pytester.makepyfile(sweep_live=LIVE)
+    proc = start_session(pytester, "-n", "2", "-p", "no:randomly")
+    wait_for(pytester.path / "ready")
+    time.sleep(0.5)  # a=0's row has come: a=1 alone is running
+    proc.send_signal(signal.SIGINT)
+    time.sleep(1)  # the controller takes a=1 back
+    (pytester.path / "go").write_text("x")
+    assert stop(proc, sig=0) == 2
+    df = read_db()
+    assert list(df["_error"].dropna()) == []  # no FileNotFoundError of a moved pset_dir
+    calc = pytester.path / "calc"
+    for pset_id, a in zip(df["_pset_id"], df["a"]):
+        assert (calc / pset_id / "out.txt").read_text() == str(a)
+    folders = {p.name for p in calc.iterdir() if UUID.fullmatch(p.name)}
+    assert folders == set(df["_pset_id"])
+
+
+EXITS = """
+import pytest
+import pytest_psweep as ps
+
+@ps.sweep(ps.plist("a", [0, 1]))
+def sweep_exits(pset, pset_dir):
+    (pset_dir / "out.txt").write_text(str(pset["a"]))
+    if pset["a"] == 1:
+        pytest.exit("enough for today", returncode=3)
+    return {"r": pset["a"]}
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_a_pset_that_calls_pytest_exit_is_interrupted_not_crashed(pytester, read_db, workers):
+    pytester.makepyfile(sweep_exits=EXITS)
+    result = pytester.runpytest_subprocess("--psweep", "-p", "no:randomly", *workers)
+    assert result.ret == 3
+    df = read_db()
+    assert list(df["a"]) == [0] and list(df["_outcome"]) == ["passed"]  # a=1: no row
+    calc = pytester.path / "calc"
+    folders = {p.name for p in calc.iterdir() if UUID.fullmatch(p.name)}
+    assert folders == set(df["_pset_id"])  # no folder in the calc dir without its row
+    moved = list((calc / "interrupted").iterdir())
+    assert [(p / "out.txt").read_text() for p in moved] == ["1"]
+
+
 IN_SETUP = """
 import pathlib, time
 import pytest
@@ -205,3 +269,43 @@ def test_a_second_ctrl_c_makes_no_interrupted_pset_a_crashed_one(pytester, worke
     df = ps.df_read(pytester.path / "calc" / "results.pk")
     assert set(df["_outcome"]) == {"passed"}  # pset 3 was interrupted: no crashed row
     assert 3 not in set(df["a"])
+
+
+XFAIL_IN_SETUP_AND_TEARDOWN = """
+import pytest
+import pytest_psweep as ps
+
+@pytest.fixture
+def prepared(pset):
+    if pset["a"] == 1:
+        pytest.xfail("known in setup")
+    yield
+    if pset["a"] == 2:
+        raise RuntimeError("teardown broke")
+
+@ps.sweep(ps.plist("a", [0, 1, 2]))
+def sweep_x(pset, prepared):
+    return {"r": 1}
+
+@pytest.mark.xfail(run=False, reason="not run")
+@ps.sweep(ps.plist("b", [1]))
+def sweep_not_run(pset):
+    return {"r": 1}
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_psets_xfailed_before_they_ran_or_with_a_teardown_error_are_said_so(
+    pytester, read_db, workers
+):
+    pytester.makepyfile(sweep_x=XFAIL_IN_SETUP_AND_TEARDOWN)
+    result = pytester.runpytest_subprocess("--psweep", *workers)
+    result.assert_outcomes(passed=2, xfailed=2, errors=1)
+    # pytest counts 2 xfailed and 1 error more than the psets: the line says why
+    result.stdout.fnmatch_lines(
+        [
+            "*: psets 2 passed, 0 failed, 2 skipped (2 expected by xfail) "
+            "(and 1 error in teardown); 2 rows written"
+        ]
+    )
+    assert sorted(read_db()["a"]) == [0, 2]

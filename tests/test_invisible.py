@@ -129,6 +129,22 @@ def test_the_hint_counts_only_files_holding_a_sweep(pytester):
     assert result.stdout.str().count("left out") == 1
 
 
+def test_collect_only_quiet_prints_node_ids_only(pytester):
+    """``pytest --co -q`` prints node ids that are fed back to pytest (e.g. split into
+    jobs): the line about sweeps left out would be taken for one."""
+    pytester.makepyfile(
+        sweep_study="import pytest_psweep as ps\n\n@ps.sweep([{'a': 1}])\n"
+        "def sweep_study(pset):\n    pass\n",
+        test_plain="def test_one():\n    pass\n",
+    )
+    result = pytester.runpytest_subprocess("--co", "-q")
+    assert result.ret == 0
+    assert result.stdout.lines[0] == "test_plain.py::test_one"
+    assert "left out" not in result.stdout.str()
+    result = pytester.runpytest_subprocess("--co")  # not quiet: said
+    result.stdout.fnmatch_lines(["psweep: 1 sweep_*.py file (sweep_study.py) left out*"])
+
+
 def test_plain_pytest_after_a_sweep_run_never_collects_the_kept_copies(pytester):
     """A calc dir keeps copies of the sweep modules that made its rows; plain pytest
     after a --psweep run collects the originals only (else: import file mismatch)."""

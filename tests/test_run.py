@@ -405,3 +405,29 @@ def test_verbose_prints_each_row_or_chosen_columns(capsys):
     assert len(lines) == 2 and "'r': 2" in lines[0] and "'_pset_id'" in lines[0]
     ps.run(double, ps.plist("a", [3]), verbose=["a", "r"])
     assert capsys.readouterr().out.strip() == "{'a': 3, 'r': 6}"
+
+
+BIG_PARAMS = """
+import os, signal
+import pytest_psweep as ps
+
+def func(pset):
+    os.kill(os.getpid(), signal.SIGKILL)  # the first pset takes its process down
+
+ps.run(func, [{"a": a, "blob": bytes([a]) * (4 << 20)} for a in range(40)])
+"""
+
+
+def test_psets_with_big_params_are_planned_a_few_at_a_time(in_tmp):
+    # 40 psets of 4 MB each: planned all in one journal record, that record would
+    # hold 160 MB (and 1024 such psets more than a record can) before the first ran
+    script = in_tmp / "study.py"
+    script.write_text(BIG_PARAMS)
+    assert subprocess.run([sys.executable, str(script)], timeout=120).returncode == -9
+    (path,) = (in_tmp / "calc" / "journal").glob("*.jnl")
+    blob = path.read_bytes()
+    assert len(blob) < 40 << 20  # the psets planned before the first one ran
+    df = ps.run(double, ps.plist("a", [100]))
+    assert list(df["a"]) == [0, 100]
+    assert list(df["_outcome"].fillna("")) == ["crashed", ""]
+    assert df["blob"].iloc[0] == bytes([0]) * (4 << 20)
