@@ -148,7 +148,7 @@ def test_an_exact_zero_keeps_the_log_axis_and_is_named(pytester, browser):  # no
     page = open_page(browser, pytester.path / "r.html", errors)
     err = titled(figures(page), "err against n")
     assert err["axes"]["yaxis"]["type"] == "log"
-    assert "1 psets with a value <= 0 not drawn on the log axis" in err["title"]
+    assert "1 pset with a value <= 0 not drawn on the log axis" in err["title"]
     assert errors == []
     page.close()
 

@@ -136,7 +136,7 @@ var PSWEEP = (function () {
     var notes = [], hidden = rows.length;
     rows = rows.filter(function (r) { return !(logx && r[ix] <= 0) && !(logy && r[iy] <= 0); });
     hidden -= rows.length;
-    if (hidden) notes.push(hidden + " psets with a value <= 0 not drawn on the log axis");
+    if (hidden) notes.push(hidden + (hidden === 1 ? " pset" : " psets") + " with a value <= 0 not drawn on the log axis");
     var colors = ic >= 0 ? distinct(rows.map(function (r) { return r[ic]; })) : [null];
     var split = panels(rows, facets);
     if (split.total > split.shown.length) notes.push("the first " + split.shown.length + " of " + split.total + " panels");
