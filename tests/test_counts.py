@@ -9,11 +9,12 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 import pytest_psweep as ps
-from tests.processes import kill_group, start_session, stop, wait_for
+from tests.processes import kill_group, start_session, stop, wait_for, wait_for_journal
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
@@ -45,19 +46,30 @@ def sweep_skipped(pset):
 """
 
 
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
-def test_an_interrupted_psets_folder_is_moved_out_of_the_way(pytester, read_db, workers):
-    pytester.makepyfile(sweep_files=FOLDERS)
+def interrupted(pytester: pytest.Pytester, workers: list[str]) -> str:
+    """Run the study until it writes ``ready``, then Ctrl-C it: its output (exit 2)."""
     proc = start_session(pytester, *workers, start_new_session=True, output=True)
     wait_for(pytester.path / "ready")
     kill_group(proc, signal.SIGINT)
     assert proc.stdout is not None
-    output = proc.stdout.read().decode()
+    output: str = proc.stdout.read().decode()
     assert stop(proc, sig=0) == 2, output
+    return output
+
+
+def pset_folders(calc: Path) -> set[str]:
+    """The names of the pset folders at the top of a calc dir."""
+    return {p.name for p in calc.iterdir() if UUID.fullmatch(p.name)}
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_an_interrupted_psets_folder_is_moved_out_of_the_way(pytester, read_db, workers):
+    pytester.makepyfile(sweep_files=FOLDERS)
+    output = interrupted(pytester, workers)
     df = read_db()
     assert 3 not in set(df["a"])  # interrupted: no row
     calc = pytester.path / "calc"
-    folders = {p.name for p in calc.iterdir() if UUID.fullmatch(p.name)}
+    folders = pset_folders(calc)
     assert folders <= set(df["_pset_id"])  # no folder in the calc dir without its row
     moved = list((calc / "interrupted").iterdir())
     assert [(p / "out.txt").read_text() for p in moved] == ["3"]
@@ -87,17 +99,17 @@ def test_ctrl_c_to_the_xdist_controller_alone_leaves_a_running_psets_folder_alon
     pytester.makepyfile(sweep_live=LIVE)
     proc = start_session(pytester, "-n", "2", "-p", "no:randomly")
     wait_for(pytester.path / "ready")
-    time.sleep(0.5)  # a=0's row has come: a=1 alone is running
+    calc = pytester.path / "calc"
+    wait_for_journal(calc, finished=1, running=[1])  # a=0's row has come: a=1 runs
     proc.send_signal(signal.SIGINT)
-    time.sleep(1)  # the controller takes a=1 back
+    wait_for_journal(calc, finished=1, running=[])  # the controller took a=1 back
     (pytester.path / "go").write_text("x")
     assert stop(proc, sig=0) == 2
     df = read_db()
     assert list(df["_error"].dropna()) == []  # no FileNotFoundError of a moved pset_dir
-    calc = pytester.path / "calc"
     for pset_id, a in zip(df["_pset_id"], df["a"]):
         assert (calc / pset_id / "out.txt").read_text() == str(a)
-    folders = {p.name for p in calc.iterdir() if UUID.fullmatch(p.name)}
+    folders = pset_folders(calc)
     assert folders == set(df["_pset_id"])
 
 
@@ -122,7 +134,7 @@ def test_a_pset_that_calls_pytest_exit_is_interrupted_not_crashed(pytester, read
     df = read_db()
     assert list(df["a"]) == [0] and list(df["_outcome"]) == ["passed"]  # a=1: no row
     calc = pytester.path / "calc"
-    folders = {p.name for p in calc.iterdir() if UUID.fullmatch(p.name)}
+    folders = pset_folders(calc)
     assert folders == set(df["_pset_id"])  # no folder in the calc dir without its row
     moved = list((calc / "interrupted").iterdir())
     assert [(p / "out.txt").read_text() for p in moved] == ["1"]
@@ -152,16 +164,11 @@ def sweep_prepared(pset, prepared):
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_a_pset_interrupted_or_skipped_in_its_fixtures_leaves_no_folder(pytester, read_db, workers):
     pytester.makepyfile(sweep_prepared=IN_SETUP)
-    proc = start_session(pytester, *workers, start_new_session=True, output=True)
-    wait_for(pytester.path / "ready")
-    kill_group(proc, signal.SIGINT)
-    assert proc.stdout is not None
-    output = proc.stdout.read().decode()
-    assert stop(proc, sig=0) == 2, output
+    output = interrupted(pytester, workers)
     df = read_db()
     assert set(df["a"]) <= {0, 3}  # a=1 skipped, a=2 interrupted in its setup: no rows
     calc = pytester.path / "calc"
-    folders = {p.name for p in calc.iterdir() if UUID.fullmatch(p.name)}
+    folders = pset_folders(calc)
     assert folders == set(df["_pset_id"])  # no folder in the calc dir without its row
     moved = list((calc / "interrupted").iterdir())
     assert [(p / "input.txt").read_text() for p in moved] == ["2"]

@@ -39,12 +39,18 @@ def test_the_report_after_a_compare_session_shows_the_numbers(pytester, monkeypa
     assert "the 28 differences, pset by pset" in page
 
 
-def test_the_report_compares_with_the_baseline_the_session_used(pytester, monkeypatch):
+def baseline_then_drift(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The study run once, its database kept as ``base.pk``, then run again with its
+    results drifted by 0.001 (``DRIFT=1``) into ``calc``."""
     pytester.makepyfile(sweep_quad=QUADRATURE)
     pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=24, failed=4)
     shutil.copy(pytester.path / "calc" / "results.pk", pytester.path / "base.pk")
     monkeypatch.setenv("DRIFT", "1")
     pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=24, failed=4)
+
+
+def test_the_report_compares_with_the_baseline_the_session_used(pytester, monkeypatch):
+    baseline_then_drift(pytester, monkeypatch)
     monkeypatch.setenv("DRIFT", "2")  # 0.002 from the baseline, 0.001 from the last run
     pytester.runpytest_subprocess("--psweep", "--psweep-baseline=base.pk").assert_outcomes(
         passed=10, failed=18
@@ -58,11 +64,7 @@ def test_the_report_compares_with_the_baseline_the_session_used(pytester, monkey
 
 
 def test_psweep_report_baseline_compares_after_the_fact(pytester, monkeypatch):
-    pytester.makepyfile(sweep_quad=QUADRATURE)
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=24, failed=4)
-    shutil.copy(pytester.path / "calc" / "results.pk", pytester.path / "base.pk")
-    monkeypatch.setenv("DRIFT", "1")
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=24, failed=4)
+    baseline_then_drift(pytester, monkeypatch)
     done = psweep_cli(pytester.path, "report", "calc", "-o", "r.html", "--baseline", "base.pk")
     assert done.returncode == 0, done.stderr
     page = (pytester.path / "r.html").read_text()
