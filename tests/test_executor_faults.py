@@ -60,7 +60,7 @@ if __name__ == "__main__":
                 client.run(lambda: None)
                 ps.run(func, params, dask_client=client)
     except ps.PsweepError as exc:
-        print("ERROR", exc)
+        print("ERROR", exc, flush=True)  # flushed: seen even if a teardown hangs after
 """
 
 KILLS = {"exit": "os._exit(3)", "sigkill": "os.kill(os.getpid(), signal.SIGKILL)"}
@@ -80,9 +80,12 @@ def test_a_pset_that_kills_its_worker_gets_a_crashed_row(in_tmp, how, kill):
     if how == "dask":
         needs_dask()
     Path("driver.py").write_text(DRIVER.format(kill=KILLS[kill]))
-    done = subprocess.run(
-        [sys.executable, "driver.py", how], capture_output=True, text=True, timeout=240
-    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "driver.py", how], capture_output=True, text=True, timeout=240
+        )
+    except subprocess.TimeoutExpired as exc:  # say whether ps.run had returned
+        pytest.fail(f"driver.py {how} hung; its output: {exc.stdout!r}; {exc.stderr!r}")
     assert done.returncode == 0, done.stderr
     assert "ERROR" in done.stdout and "{'x': 3}" in done.stdout, done.stdout
     assert "'crashed' rows" in done.stdout
