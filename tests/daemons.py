@@ -102,6 +102,7 @@ SelectTypeParameters=CR_CPU
 ReturnToService=2
 MpiDefault=none
 MinJobAge=300
+SchedulerParameters=batch_sched_delay=0
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 """

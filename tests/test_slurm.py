@@ -59,6 +59,28 @@ def submit(study: Path, env: dict[str, str], *args: str) -> tuple[str, str]:
     return words[2].rstrip(","), words[5]
 
 
+def sbatch(study: Path, env: dict[str, str], *args: str) -> str:
+    """Submit a batch job from the study; its job id."""
+    done = subprocess.run(
+        ["sbatch", "--parsable", *args], cwd=study, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().split(";")[0]
+
+
+def run_job(study: Path, env: dict[str, str], script: str) -> str:
+    """Submit a batch script and wait until it ended with exit code 0: its job id.
+    Not ``sbatch --wait``, which polls the job at growing intervals, seconds late."""
+    job = sbatch(study, env, script)
+    wait_for_job(job, env)
+    state = subprocess.run(
+        ["scontrol", "show", "job", job], env=env, capture_output=True, text=True
+    ).stdout
+    output = "".join(path.read_text() for path in study.glob(f"slurm-{job}*.out"))
+    assert "JobState=COMPLETED" in state and "ExitCode=0:0" in state, state + output
+    return job
+
+
 def merge_output(study: Path, job: str) -> str:
     return (study / f"slurm-{job}-merge.out").read_text()
 
@@ -108,15 +130,7 @@ def test_one_allocation_runs_xdist_workers_as_job_steps(slurm, study):
         "def pytest_psweep_row(row, item):\n"
         "    row['slurm_step'] = os.environ.get('SLURM_STEP_ID')\n"
     )
-    done = subprocess.run(
-        ["sbatch", "--wait", "one_allocation.sbatch"],
-        cwd=study,
-        env=slurm,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    run_job(study, slurm, "one_allocation.sbatch")
     db = ps.df_read(study / "calc" / "results.pk")
     assert len(db) == PSETS and (db["_outcome"] == "passed").all()
     # two workers, each its own step of the job (the batch script is no step)
@@ -146,15 +160,7 @@ def sweep_slow(pset):
 
 def jobs_array(study: Path, env: dict[str, str], *args: str) -> str:
     """sbatch array.sbatch alone (no merge job): its job id."""
-    done = subprocess.run(
-        ["sbatch", "--parsable", *args, "array.sbatch", "sweep_slow.py"],
-        cwd=study,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+    return sbatch(study, env, *args, "array.sbatch", "sweep_slow.py")
 
 
 def wait_for_file(path: Path, timeout: float = 120) -> None:
@@ -172,10 +178,7 @@ def test_a_merge_job_that_runs_while_a_resubmitted_array_runs_leaves_its_journal
     array = jobs_array(study, slurm, "--array=0-0")  # one task: a CPU left for the merge
     wait_for_file(study / "started-0")
     (journal,) = (study / "calc" / "shards").glob("*.jnl")
-    done = subprocess.run(  # the previous array's merge job, running now
-        ["sbatch", "--wait", "merge.sbatch"], cwd=study, env=slurm, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
+    run_job(study, slurm, "merge.sbatch")  # the previous array's merge job, running now
     (output,) = [p.read_text() for p in study.glob("slurm-*-merge.out")]
     assert "--final left 1 journals of tasks that still run alone" in output, output
     assert "holds its lock" in output and journal.exists()
@@ -199,13 +202,7 @@ def test_a_task_killed_by_scancel_leaves_a_crashed_row_after_the_merge_job(slurm
     (study / "hang-1").touch()
     slurm = {**slurm, "PSWEEP_HEARTBEAT": "0.5"}  # status is as fresh as the last beat
     array = jobs_array(study, slurm, "--array=0-1")
-    merge = subprocess.run(
-        ["sbatch", "--parsable", f"--dependency=afterany:{array}", "merge.sbatch"],
-        cwd=study,
-        env=slurm,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    merge = sbatch(study, slurm, f"--dependency=afterany:{array}", "merge.sbatch")
     wait_for_file(study / "started-1")
     wait_for_job(f"{array}_0", slurm)
     end = time.monotonic() + 60
