@@ -184,7 +184,9 @@ class Decoder:
 
     Finished rows come out of ``feed``; a started pset is held until its finished
     row arrives, and ``crashed`` gives those that never did. ``damaged`` counts the
-    records lost to damage.
+    records lost to damage: a started pset with damage after its start may have its
+    finished row in the bytes lost, so it is no crash; ``crashed`` leaves it in
+    ``unsure`` (said, never made a ``crashed`` row of a pset that may have passed).
     """
 
     def __init__(self) -> None:
@@ -193,6 +195,8 @@ class Decoder:
         self.lost = 0  # bytes of damaged records
         self.started: dict[str, dict[str, Any]] = {}
         self.planned: dict[int, dict[str, Any]] = {}  # by index, until started
+        self.unsure: list[dict[str, Any]] = []  # started, damage after: see crashed
+        self._damage_at_start: dict[str, int] = {}  # damage counted when a pset started
         self._pending = b""
         self._skipping = False  # inside damage: counted once until a record is whole
 
@@ -220,7 +224,7 @@ class Decoder:
                             payload = blob[pos + _HEADER.size : end]
                             if end <= size and zlib.crc32(payload) == crc:
                                 if kind == CANCELLED:
-                                    self.started.pop(payload.decode(errors="replace"), None)
+                                    self._end(payload.decode(errors="replace"))
                                     row = None
                                 elif kind == PLANNED or kind == STARTED_AT:
                                     if not self._plan(kind, payload):  # may raise
@@ -236,9 +240,9 @@ class Decoder:
                                 if row is None:
                                     continue
                                 if kind == STARTED:
-                                    self.started[row["_pset_id"]] = row
+                                    self._start(row)
                                     continue
-                                self.started.pop(row["_pset_id"], None)
+                                self._end(row["_pset_id"])
                                 yield row
                                 continue
                 elif not final and _MAGIC.startswith(blob[pos : pos + len(_MAGIC)]):
@@ -286,7 +290,7 @@ class Decoder:
             row = self.planned.pop(index, None)
             if row is not None:
                 row["_time_utc"] = start_us
-                self.started[row["_pset_id"]] = row
+                self._start(row)
             return True
         try:
             first, rows = pickle.loads(payload)
@@ -301,10 +305,23 @@ class Decoder:
         self.planned.update(enumerate(rows, first))
         return True
 
+    def _start(self, row: dict[str, Any]) -> None:
+        self.started[row["_pset_id"]] = row
+        self._damage_at_start[row["_pset_id"]] = self.damaged
+
+    def _end(self, pset_id: str) -> None:
+        self.started.pop(pset_id, None)
+        self._damage_at_start.pop(pset_id, None)
+
     def crashed(self) -> list[dict[str, Any]]:
-        """The started psets that have no finished row: they died with their process."""
-        rows = list(self.started.values())
+        """The started psets that have no finished row and no damage after their
+        start: they died with their process. The others go to ``unsure``."""
+        rows: list[dict[str, Any]] = []
+        for pset_id, row in self.started.items():
+            sure = self._damage_at_start.get(pset_id) == self.damaged
+            (rows if sure else self.unsure).append(row)
         self.started.clear()
+        self._damage_at_start.clear()
         self.planned.clear()  # planned psets that never started get no row
         return rows
 

@@ -416,11 +416,12 @@ class Read:
             yield row
         self.blob = b""
         started = self.decoder.crashed()
-        if not self.crashed or self.decoder.damaged:
-            # a task still running, or a damaged file: a started pset's finished row
-            # may be in the bytes lost, so it is no crash (said, not made a row)
-            self.started = started
+        if not self.crashed:  # a task still running: its started psets may finish
+            self.started = started + self.decoder.unsure
             return
+        # damage after a pset started: its finished row may be in the bytes lost, so
+        # it is no crash (said, not made a row)
+        self.started = self.decoder.unsure
         for row in started:
             self.rows += 1
             yield row

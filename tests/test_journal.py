@@ -103,6 +103,24 @@ def test_a_started_pset_without_its_row_becomes_a_crashed_row(tmp_path):
     assert read(tmp_path, blob) == ([row(0, _outcome="passed"), started], 0)
 
 
+def test_damage_after_a_start_makes_no_crashed_row_of_a_pset_that_may_have_passed(tmp_path):
+    # a byte flipped in a finished row: the pset's row is lost, but its started record
+    # must not turn into a "crashed" row of a pset that ran to the end (the invariant
+    # test found this: recover made one); a start after the damage is a crash still
+    finished = bytearray(journal.encode_row(row(0, _outcome="passed")))
+    finished[-3] ^= 0xFF
+    blob = (
+        journal.encode_row(row(0, _outcome="crashed"), journal.STARTED)
+        + bytes(finished)
+        + journal.encode_row(row(1, _outcome="crashed"), journal.STARTED)
+    )
+    assert read(tmp_path, blob) == ([row(1, _outcome="crashed")], 1)
+    decoder = journal.Decoder()
+    list(decoder.feed(blob, final=True))
+    assert decoder.crashed() == [row(1, _outcome="crashed")]
+    assert decoder.unsure == [row(0, _outcome="crashed")]  # said, not made a row
+
+
 def test_a_planned_pset_that_started_without_its_row_is_crashed_at_its_start_time(tmp_path):
     # a serial ps.run journals its psets' started rows ahead, then each start by index
     planned = [row(a, _outcome="crashed") for a in range(4)]
