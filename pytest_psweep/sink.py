@@ -141,8 +141,11 @@ class RowSink:
                 self.reporter.collected(counts)
         record = PsetRecord.take(report)
         if record is None or self.options.dry_run:
-            if report.failed and getattr(report, TEARDOWN_ERROR_ATTR, False):
-                self.counts["error: teardown"] += 1
+            if getattr(report, TEARDOWN_ERROR_ATTR, False):  # a pset's teardown failed
+                if report.failed:
+                    self.counts["error: teardown"] += 1
+                elif str(report.outcome) == "rerun":  # pytest-rerunfailures runs it again
+                    self.counts["rerun: teardown"] += 1
             return
         if not record.payload:  # a pset skipped before it ran: counted, no row
             _count(self.counts, record.outcome, report)

@@ -68,6 +68,38 @@ CASES = """
 
 
 @pytest.mark.long
+def test_a_teardown_that_fails_once_is_rerun_and_counted_as_pytest_counts_it(
+    pytester, read_db, workers
+):
+    pytester.makepyfile(
+        sweep_td="""
+        import pathlib
+        import pytest
+        import pytest_psweep as ps
+
+        @pytest.fixture
+        def cleanup(pset):
+            yield
+            marker = pathlib.Path(f"torn_{pset['a']}")
+            if pset["a"] == 1 and not marker.exists():
+                marker.touch()
+                raise RuntimeError("teardown fails once")
+
+        @ps.sweep(ps.plist("a", [0, 1]))
+        def sweep_td(pset, cleanup):
+            return {"r": pset["a"]}
+        """
+    )
+    result = pytester.runpytest_subprocess("--psweep", "--reruns", "1", *workers)
+    outcomes = result.parseoutcomes()  # the function passed, then its teardown failed
+    assert (outcomes["passed"], outcomes["rerun"]) == (3, 1) and "error" not in outcomes
+    result.stdout.fnmatch_lines(
+        ["*psets 3 passed, 0 failed, 0 skipped (and 1 rerun in teardown); 3 rows*"]
+    )
+    df = read_db().sort_values(["a", "_attempt"])
+    assert list(zip(df["a"], df["_attempt"], df["r"])) == [(0, 1, 0), (1, 1, 1), (1, 2, 1)]
+
+
 def test_other_parametrizations_are_columns_and_keep_cases_apart(pytester, read_db, workers):
     pytester.makepyfile(sweep_cases=CASES)
     result = pytester.runpytest_subprocess("--psweep", "-k", "fast", *workers)
