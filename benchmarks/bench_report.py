@@ -25,14 +25,8 @@ from playwright.sync_api import sync_playwright
 import pytest_psweep as ps
 from pytest_psweep import report
 
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests/
+from tests.report_browser import CHROMIUM_ARGS  # noqa: E402  (the tests' Chromium)
 
 
 def study(pset):
@@ -57,7 +51,9 @@ def main(rows: int) -> None:
             f"<html><head><script>{plotly.offline.get_plotlyjs()}</script></head><body></body></html>"
         )
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            browser = playwright.chromium.launch(
+                executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+            )
             loads, drawn, bases, painted, tables, unpacked = [], [], [], [], [], []
             for _ in range(5):
                 page = browser.new_page(viewport={"width": 1280, "height": 1000})
