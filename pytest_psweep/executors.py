@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import PsweepError
+from .journal import CRASHED
 from .params import public_params
 
 if TYPE_CHECKING:
@@ -30,11 +31,6 @@ if TYPE_CHECKING:
 
 Task = tuple[int, dict[str, Any], str]  # index in params, pset, its hash
 Func = Callable[[dict[str, Any]], Any]
-
-CRASHED = (
-    "the process running this pset died before it finished (a crash, a kill, os._exit, "
-    "out of memory)"
-)
 
 
 def wire_now() -> int:
@@ -195,7 +191,8 @@ def _serially(
         for pset, digest in chunk:
             row = dict(pset)
             prepared.append((row, run.bookkeep(row, digest, planned)))
-        journaling.planned(first, [_crashed(run, row, truth) for row, truth in prepared])
+        # each truth as it starts: the reader makes a crashed row of it (journal.CRASHED)
+        journaling.planned(first, [truth for _, truth in prepared])
         for index, (row, truth) in enumerate(prepared, first):
             journaling.started(index, run.start_now(row, truth))
             try:
@@ -205,13 +202,6 @@ def _serially(
                 raise
             yield index, done
         first += len(chunk)
-
-
-def _crashed(run: Run, row: dict[str, Any], truth: dict[str, Any]) -> dict[str, Any]:
-    """A prepared pset's row as a ``crashed`` one (what its start record stands for)."""
-    crashed = run.finish(dict(row), truth)
-    crashed.update(_outcome="crashed", _error=CRASHED)
-    return crashed
 
 
 def from_executor(

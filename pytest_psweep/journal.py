@@ -114,9 +114,17 @@ def encode_cancel(pset_id: str) -> bytes:
     return _HEADER.pack(_MAGIC, CANCELLED, len(payload), zlib.crc32(payload)) + payload
 
 
+# the error of a planned pset that started and has no row: ps.run's process died
+CRASHED = (
+    "the process running this pset died before it finished (a crash, a kill, os._exit, "
+    "out of memory)"
+)
+
+
 def encode_plan(first: int, rows: list[dict[str, Any]]) -> bytes:
-    """The record of planned psets ``first``, ``first + 1``, ...: each its row as it
-    would start (a ``crashed`` one). A value that cannot be pickled, or unpickled
+    """The record of planned psets ``first``, ``first + 1``, ...: each its parameters
+    and book-keeping as it would start; a started one without a row is made a
+    ``crashed`` row by the reader. A value that cannot be pickled, or unpickled
     again, is left out of its row (the function will name it when the pset runs)."""
     try:
         payload = pickle.dumps((first, rows), protocol=pickle.HIGHEST_PROTOCOL)
@@ -288,8 +296,11 @@ class Decoder:
                 return False
             index, start_us = _STARTED_AT.unpack(payload)
             row = self.planned.pop(index, None)
-            if row is not None:
+            if row is not None:  # as finishing it would, with nothing returned
                 row["_time_utc"] = start_us
+                row.setdefault("_pset_runtime", 0.0)
+                row["_outcome"] = "crashed"
+                row.setdefault("_error", CRASHED)  # an earlier version's plan has one
                 self._start(row)
             return True
         try:

@@ -121,9 +121,15 @@ def test_damage_after_a_start_makes_no_crashed_row_of_a_pset_that_may_have_passe
     assert decoder.unsure == [row(0, _outcome="crashed")]  # said, not made a row
 
 
+def crashed(a: int, at: int) -> dict[str, Any]:
+    """The row the reader makes of planned pset ``a`` that started at ``at``."""
+    return row(a, _time_utc=at, _pset_runtime=0.0, _outcome="crashed", _error=journal.CRASHED)
+
+
 def test_a_planned_pset_that_started_without_its_row_is_crashed_at_its_start_time(tmp_path):
-    # a serial ps.run journals its psets' started rows ahead, then each start by index
-    planned = [row(a, _outcome="crashed") for a in range(4)]
+    # a serial ps.run journals its psets' parameters and book-keeping ahead, then each
+    # start by index: the reader makes a crashed row of one started without a row
+    planned = rows(4)
     blob = (
         journal.encode_plan(0, planned[:2])
         + journal.encode_started_at(0, 1_700_000_500)
@@ -135,12 +141,16 @@ def test_a_planned_pset_that_started_without_its_row_is_crashed_at_its_start_tim
     )
     got, damaged = read(tmp_path, blob)
     # a=3 was planned but never started: no row
-    assert got == [row(0, _outcome="passed"), row(2, _outcome="crashed", _time_utc=1_700_000_700)]
+    assert got == [row(0, _outcome="passed"), crashed(2, 1_700_000_700)]
     assert damaged == 0
+    # a plan of an earlier version held whole crashed rows: read as they are
+    old = row(0, _pset_runtime=0.0, _outcome="crashed", _error="died")
+    blob = journal.encode_plan(0, [old]) + journal.encode_started_at(0, 9)
+    assert read(tmp_path, blob) == ([{**old, "_time_utc": 9}], 0)
 
 
 def test_a_damaged_plan_costs_its_psets_only(tmp_path):
-    good = journal.encode_plan(0, [row(0, _outcome="crashed")])
+    good = journal.encode_plan(0, [row(0)])
     bad = pickle.dumps((1, ["not a row"]))
     header = journal._HEADER.pack(journal._MAGIC, journal.PLANNED, len(bad), _crc(bad))
     blob = (
@@ -150,7 +160,7 @@ def test_a_damaged_plan_costs_its_psets_only(tmp_path):
         + journal.encode_started_at(1, 5)  # names a pset the damaged plan held: nothing
         + journal.encode_started_at(0, 7)
     )
-    assert read(tmp_path, blob) == ([row(0, _outcome="crashed", _time_utc=7)], 1)
+    assert read(tmp_path, blob) == ([crashed(0, 7)], 1)
 
 
 def test_a_plan_keeps_the_values_that_pickle():

@@ -367,6 +367,9 @@ def test_killed_run_loses_no_finished_row(in_tmp):
     assert list(df["r"].iloc[:4]) == [0, 2, 4, 6] and pd.isna(df["r"].iloc[4])
     assert list(df.loc[df["_outcome"] == "crashed", "a"]) == [4]
     assert "process running this pset died" in df["_error"].iloc[4]
+    # its book-keeping as the finished rows': it ran here, for no measured time
+    assert df["_exec_host"].iloc[4] == df["_exec_host"].iloc[0]
+    assert df["_pset_runtime"].iloc[4] == 0.0 and df["_pset_runtime"].iloc[0] > 0
     assert list(df["_pset_seq"]) == [0, 1, 2, 3, 4, 5]
     assert list(df["_run_seq"]) == [0, 0, 0, 0, 0, 1]
     assert os.listdir("calc/journal") == []
