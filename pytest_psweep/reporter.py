@@ -320,7 +320,8 @@ class Reporter:
             moved = sink.state.moved  # interrupted psets' folders, moved out of the way
             if moved:
                 write(
-                    f"the files of {len(moved)} interrupted psets were moved to {moved[0].parent}",
+                    f"the files of {counted(len(moved), 'interrupted pset')} were moved to "
+                    f"{moved[0].parent}",
                     yellow=True,
                 )
         for writer in [s.writer for s in sink.sessions() if s.writer is not None]:
