@@ -56,6 +56,7 @@ from .names import (
     MARKER,
     SIMULATE_SUFFIX,
     TMPSAVE,
+    counted,
 )
 
 if TYPE_CHECKING:
@@ -449,8 +450,8 @@ class Database:
             if damaged:
                 target = self._quarantine(path)
                 recovery.quarantined.append(
-                    f"journal {path} was damaged ({cause}): {len(rows)} rows kept, "
-                    f"{damaged} records lost; moved to {target}"
+                    f"journal {path} was damaged ({cause}): {counted(len(rows), 'row')} kept, "
+                    f"{counted(damaged, 'record')} lost; moved to {target}"
                 )
             else:
                 path.unlink(missing_ok=True)

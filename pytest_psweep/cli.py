@@ -30,7 +30,7 @@ from .calcdir import CalcDir, Database, database_file
 from .database import Unimportable, df_read, df_to_json, df_write
 from .errors import PsweepError
 from .frames import require_columns
-from .names import ATOL, CALC_DIR, DATABASE, LEGACY_DATABASE, RTOL
+from .names import ATOL, CALC_DIR, DATABASE, LEGACY_DATABASE, RTOL, counted
 
 # shown by default next to the parameters and results
 SHOWN_BOOKKEEPING = ["_run_seq", "_pset_seq", "_outcome", "_sweep"]
@@ -44,7 +44,7 @@ def database_path(path: str | Path) -> Path:
         waiting = Database(calc_dir).waiting_rows() if path.name == DATABASE else []
         if waiting:
             raise PsweepError(
-                f"database {path} does not exist yet, but {len(waiting)} rows of an "
+                f"database {path} does not exist yet, but {counted(len(waiting), 'row')} of an "
                 f"interrupted run wait in {calc_dir.journal_dir}: merge them with "
                 f"'psweep recover {calc_dir.path}'"
             )
@@ -120,7 +120,7 @@ def show(args: argparse.Namespace) -> None:
     ):
         if len(df):
             print(df[cols].to_string(index=False))
-    print(f"[{len(df)} rows]")
+    print(f"[{counted(len(df), 'row')}]")
     path = database_path(args.database)
     waiting = shards.waiting_files(CalcDir(path.parent)) if path.name == DATABASE else 0
     if waiting:  # rows the database does not show yet
@@ -170,7 +170,7 @@ def export(args: argparse.Namespace) -> None:
         frame.to_parquet(out, index=False)
     else:
         raise PsweepError(f"export: cannot tell the format of {out}; use .csv, .json or .parquet")
-    print(f"wrote {len(df)} rows to {out}")
+    print(f"wrote {counted(len(df), 'row')} to {out}")
 
 
 def _relative(value: Any, base: Path) -> Any:
@@ -200,7 +200,7 @@ def recover(args: argparse.Namespace) -> None:
     recovery = database.recover(strict=True)
     for problem in recovery.quarantined:
         print(f"psweep: {problem}", file=sys.stderr)
-    print(f"recovered {recovery.saved} rows into {database.path}")
+    print(f"recovered {counted(recovery.saved, 'row')} into {database.path}")
 
 
 def report(args: argparse.Namespace) -> None:
@@ -236,7 +236,8 @@ def _with_shard_rows(path: Path) -> Any:
         if database is None:
             raise PsweepError(f"database {path} does not exist and no shard file holds rows")
         return database
-    print(f"psweep: {len(waiting)} rows not merged yet, from shard files", file=sys.stderr)
+    rows = counted(len(waiting), "row")
+    print(f"psweep: {rows} not merged yet, from shard files", file=sys.stderr)
     return concat(database, rows_to_frame(waiting))
 
 

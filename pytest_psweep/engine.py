@@ -107,8 +107,8 @@ def run(
         session.open(journal=save)
         if session.recovery.saved:
             print(
-                f"psweep: merged {session.recovery.saved} rows left by an interrupted run "
-                f"into {session.calc_dir.database}",
+                f"psweep: merged {counted(session.recovery.saved, 'row')} left by an "
+                f"interrupted run into {session.calc_dir.database}",
                 file=sys.stderr,
             )
         for problem in session.recovery.notes:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from .names import counted
 from .params import public_values, python_scalar
 
 BENCHMARK_STATS = ("mean", "min", "max", "stddev", "median")
@@ -125,7 +126,7 @@ STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 def step_summary(new_rows: Any, database: Path | str, compared: str | None) -> str:
     """This session's rows as Markdown for a CI job's summary page: per sweep the
     counts, the failures with their errors, and the slowest psets."""
-    lines = [f"## pytest-psweep: {len(new_rows)} rows written to `{database}`", ""]
+    lines = [f"## pytest-psweep: {counted(len(new_rows), 'row')} written to `{database}`", ""]
     if compared:
         lines += [compared, ""]
     outcomes = ("passed", "failed", "crashed", "skipped", "rerun")

@@ -51,9 +51,10 @@ class MergeReport:
 
     def lines(self, calc_dir: Path) -> list[str]:
         lines = [
-            f"psweep merge: {self.merged} new rows from {self.files} shard files into "
+            f"psweep merge: {counted(self.merged, 'new row')} from "
+            f"{counted(self.files, 'shard file')} into "
             f"{calc_dir / DATABASE}"
-            + (f"; {self.removed} files of ended shards removed" if self.removed else "")
+            + (f"; {counted(self.removed, 'file')} of ended shards removed" if self.removed else "")
         ]
         if self.run_id is not None:
             lines.append(f"run {self.run_id}:")
@@ -75,7 +76,7 @@ class MergeReport:
             )
         if self.live:
             lines.append(
-                f"--final left {len(self.live)} journals of tasks that still run alone "
+                f"--final left {counted(len(self.live), 'journal')} of tasks that still run alone "
                 "(their finished rows are in); run 'psweep merge --final' again once they "
                 "have ended:"
             )
@@ -121,8 +122,8 @@ def merge(calc_dir: CalcDir, final: bool = False, lock_timeout: float | None = N
                 continue
             tallies.append((shards.manifest(shard_file.path), tally.data()))
             if read.damaged:
-                counts = f"{read.rows} rows kept, {read.lost} bytes lost" + (
-                    f", {len(read.started)} started psets without a row (theirs may "
+                counts = f"{counted(read.rows, 'row')} kept, {counted(read.lost, 'byte')} lost" + (
+                    f", {counted(len(read.started), 'started pset')} without a row (theirs may "
                     "be among the bytes lost: run them again with --psweep-skip-dups)"
                     if read.started
                     else ""

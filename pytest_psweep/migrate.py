@@ -27,7 +27,7 @@ from .frames import require_columns
 from .helpers import filter_cols
 from .legacy import needs_migration as needs_migration
 from .legacy import refusal as refusal
-from .names import LEGACY_DATABASE
+from .names import LEGACY_DATABASE, counted
 from .params import row_hash
 
 if TYPE_CHECKING:
@@ -184,7 +184,8 @@ class Migration:
     def __str__(self) -> str:
         if self.source is None:
             return "nothing to migrate: the database is already in this package's form"
-        return f"migrated {self.rows} rows of {self.source} ({self.reason}); backup: {self.backup}"
+        rows = counted(self.rows, "row")
+        return f"migrated {rows} of {self.source} ({self.reason}); backup: {self.backup}"
 
 
 def migrate(

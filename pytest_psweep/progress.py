@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .database import latest_passed, row_keys
-from .names import RowKey
+from .names import RowKey, counted
 from .params import pset_ids
 
 
@@ -83,7 +83,8 @@ def prediction(before: Any, cases: Iterable[tuple[RowKey, str]]) -> list[str]:
     total = sum(float(seconds) for seconds, _ in known)
     slowest = sorted(known, key=lambda pair: -float(pair[0]))[:3]
     lines = [
-        f"prediction: {duration(total)} of pset time for the {len(known)} psets that "
+        f"prediction: {duration(total)} of pset time for the "
+        f"{counted(len(known), 'pset')} that "
         f"passed before"
         + (f" ({unknown} never passed: no estimate)" if unknown else "")
         + " (serially; divide by the workers under -n)"
@@ -113,7 +114,7 @@ def estimate(before: Any, items: dict[str, int], workers: int) -> str | None:
     others = sum(items.values()) - psets
     return (
         f"expected: about {duration(total / workers)} on {workers} workers "
-        f"({duration(total)} of pset time for {psets} psets, from the mean runtime of "
+        f"({duration(total)} of pset time for {counted(psets, 'pset')}, from the mean runtime of "
         "their sweeps' earlier rows"
         + (f"; {others} of sweeps without earlier rows not counted" if others else "")
         + ")"

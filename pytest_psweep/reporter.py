@@ -65,7 +65,7 @@ class Reporter:
         recovery = session.recovery
         if recovery.saved:
             self.say(
-                f"psweep: merged {recovery.saved} rows left by an interrupted "
+                f"psweep: merged {counted(recovery.saved, 'row')} left by an interrupted "
                 f"session into {session.calc_dir.database}"
             )
         if session is self.sink.session:
@@ -309,7 +309,7 @@ class Reporter:
             merges = merges or "'psweep merge'"
             write(f"{where}: psets {counts}; into the database with {merges}")
         else:
-            write(f"{where}: psets {counts}; {sink.written} rows written")
+            write(f"{where}: psets {counts}; {counted(sink.written or 0, 'row')} written")
         if sink.interrupted:
             write(
                 "interrupted: the rows of the psets that finished are kept (above); "
@@ -326,7 +326,7 @@ class Reporter:
                 )
         for writer in [s.writer for s in sink.sessions() if s.writer is not None]:
             if writer.recovered:
-                write(f"merged {writer.recovered} rows left by an interrupted session")
+                write(f"merged {counted(writer.recovered, 'row')} left by an interrupted session")
             for problem in writer.notes:
                 write(f"psweep: {problem}", red=True)
 

@@ -20,6 +20,7 @@ import pytest
 from . import journal
 from .errors import PsweepError
 from .inflight import InFlight, interrupts_deferred, reports_left_by_xdist
+from .names import counted
 from .options import usage_errors
 from .session import CalcSession
 from .settings import Options, State
@@ -216,8 +217,8 @@ class RowSink:
             session.record_encoded(record)
         except PsweepError as exc:
             self.failure = (
-                f"psweep: {exc}; the session stopped: its {session.count} records "
-                "journaled before wait there for the next run (or 'psweep recover')"
+                f"psweep: {exc}; the session stopped: what it journaled before ("
+                f"{counted(session.count, 'record')}) waits for the next run or 'psweep recover'"
             )
             if stop:
                 pytest.exit(self.failure, returncode=pytest.ExitCode.INTERNAL_ERROR)

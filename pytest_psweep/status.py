@@ -16,6 +16,7 @@ from typing import Any
 from . import journal, liveness, shards
 from .calcdir import CalcDir
 from .merge import KINDS, manifest_shard, some
+from .names import counted
 
 SHOWN = ("passed", "failed", "crashed", "skipped", "running", "missing")
 
@@ -44,7 +45,7 @@ class Status:
             return [f"psweep status: no job-array shard has started in {calc_dir}"]
         states = Counter(task.state for task in self.tasks)
         lines = [
-            f"psweep status: {calc_dir}, run {self.run_id}, {self.count} shards: "
+            f"psweep status: {calc_dir}, run {self.run_id}, {counted(self.count, 'shard')}: "
             + ", ".join(f"{states[s]} {s}" for s in ("running", "ended", "dead") if states[s])
             + (f", {len(self.absent)} not started" if self.absent else "")
         ]
@@ -57,7 +58,8 @@ class Status:
             lines.append(f"  {sweep}: {parts}")
         if self.waiting:
             lines.append(
-                f"  {self.waiting} rows wait in shard files: 'psweep merge {calc_dir}' "
+                f"  {counted(self.waiting, 'row')} {'waits' if self.waiting == 1 else 'wait'} in "
+                f"shard files: 'psweep merge {calc_dir}' "
                 "puts them into the database"
             )
         if self.absent:

@@ -205,7 +205,7 @@ def test_show_selects_latest_failed_sweep_and_sorts(study):
     assert len(ps.df_latest(everything)) == 4  # the same from Python
     failed = psweep("show", "--failed").stdout
     assert "_error" in failed.splitlines()[0] and "a=3 diverged" in failed
-    assert "[1 rows]" in failed
+    assert "[1 row]" in failed
     # columns that have no value in the rows shown are left out
     only_n = psweep("show", "--sweep", "sweep_n").stdout.splitlines()
     assert only_n[0].split() == ["n", "m", "_run_seq", "_pset_seq", "_outcome", "_sweep"]
@@ -267,5 +267,5 @@ def test_export_to_json_of_a_value_containing_itself_names_row_and_column(tmp_pa
     assert f"row 1 (_pset_id {pset_id}), column 'loop': its value contains itself" in done.stderr
     assert not (tmp_path / "out.json").exists()
     left_out = psweep("export", "calc", "out.json", "--query", f"_pset_id != '{pset_id}'")
-    assert "wrote 1 rows" in left_out.stdout
+    assert "wrote 1 row" in left_out.stdout
     assert "wrote 2 rows" in psweep("export", "calc", "out.csv").stdout

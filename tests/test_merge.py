@@ -51,7 +51,7 @@ def test_merge_final_leaves_a_running_task_s_journal_alone(pytester):
     try:
         wait_for(pytester.path / "halfway")
         final = psweep(pytester.path, "merge", "calc", "--final")
-        assert "--final left 1 journals of tasks that still run alone" in final.stdout
+        assert "--final left 1 journal of tasks that still run alone" in final.stdout
         assert "holds its lock" in final.stdout
         (jnl,) = shard_dir(pytester.path).glob("*.jnl")  # not removed, not finalised
         assert proc.wait(timeout=120) == 0
@@ -200,7 +200,7 @@ def test_a_damaged_shard_file_is_reported_and_quarantined(pytester):
     name = f"calc/shards/{shard.name}"
     assert (
         f"psweep merge: {name} was damaged: 19 rows kept, "
-        f"{len(blob) - 40 - blob.rindex(b'PSWJ')} bytes lost, 1 started psets without a "
+        f"{len(blob) - 40 - blob.rindex(b'PSWJ')} bytes lost, 1 started pset without a "
         "row (theirs may be among the bytes lost: run them again with --psweep-skip-dups); "
         f"moved to calc/shards/quarantine/{shard.name}"
     ) in merged.stdout
@@ -315,4 +315,4 @@ def test_the_newest_array_stays_newest_when_merge_finalises_an_older_one(pyteste
         capture_output=True,
         text=True,
     ).stdout
-    assert "run new, 1 shards: 1 ended" in shown, shown
+    assert "run new, 1 shard: 1 ended" in shown, shown

@@ -186,7 +186,7 @@ def test_a_poisoned_journal_is_quarantined_and_later_runs_go_on(pytester, read_d
     result.stdout.fnmatch_lines(
         [
             "psweep: merged 2 rows left by an interrupted session into *results.pk",
-            f"psweep: journal {path} was damaged (damaged records): 2 rows kept, 1 records "
+            f"psweep: journal {path} was damaged (damaged records): 2 rows kept, 1 record "
             "lost; moved to */journal/quarantine/old.jnl",
         ]
     )
@@ -207,8 +207,8 @@ def test_psweep_recover_reports_a_damaged_journal(tmp_path):
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    assert "1 rows kept, 1 records lost; moved to" in done.stderr
-    assert done.stdout.startswith("recovered 1 rows into")
+    assert "1 row kept, 1 record lost; moved to" in done.stderr
+    assert done.stdout.startswith("recovered 1 row into")
 
 
 # -- processes that die ----------------------------------------------------------------
@@ -531,6 +531,6 @@ def test_a_session_killed_by_its_pset_leaves_no_writer_traceback(pytester):
     stderr = (pytester.path / "stderr").read_text()  # where pytester had it written
     assert "BrokenPipeError" not in stderr and "Traceback" not in stderr, stderr
     again = pytester.runpytest_subprocess("--psweep", "--psweep-skip-dups", "-k", "nothing")
-    again.stdout.fnmatch_lines(["*merged 1 rows left by an interrupted session*"])
+    again.stdout.fnmatch_lines(["*merged 1 row left by an interrupted session*"])
     df = ps.df_read(pytester.path / "calc" / "results.pk")
     assert list(df["_outcome"]) == ["crashed"] and list(df["a"]) == [1]

@@ -311,7 +311,7 @@ def test_values_of_classes_from_the_sweep_module_are_written_and_recovered(
     first = run()
     assert "killed.jnl holds objects whose classes cannot be imported here" in first
     assert "(ModuleNotFoundError" in first
-    assert "merged 1 rows left by an interrupted session" in first
+    assert "merged 1 row left by an interrupted session" in first
     assert not journal_file.exists()
     run()
     df = read_db()

@@ -113,7 +113,7 @@ def test_merge_while_a_task_runs_takes_its_finished_rows_and_leaves_the_rest(pyt
     try:
         wait_for(pytester.path / "started")
         during = merge(pytester.path)
-        assert "4 new rows from 1 shard files" in during.stdout
+        assert "4 new rows from 1 shard file" in during.stdout
         assert "1 pset started in journals of tasks that may still run" in during.stdout
         assert shard_files(pytester.path) == [".jnl", ".json", ".lock"]  # the task goes on
         (pytester.path / "go").touch()
@@ -146,7 +146,7 @@ def test_a_killed_task_s_started_pset_becomes_crashed_with_merge_final(pytester)
     first = merge(pytester.path)
     assert "2 new rows" in first.stdout and "1 pset started" in first.stdout
     final = merge(pytester.path, "--final")
-    assert "1 new rows" in final.stdout
+    assert "1 new row from" in final.stdout
     assert "sweep_kill.py::sweep_kill: 2 passed, 1 crashed, 2 missing" in final.stdout
     assert shard_files(pytester.path) == [".json"]
     db = ps.df_read(pytester.path / "calc" / "results.pk")

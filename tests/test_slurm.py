@@ -180,7 +180,7 @@ def test_a_merge_job_that_runs_while_a_resubmitted_array_runs_leaves_its_journal
     (journal,) = (study / "calc" / "shards").glob("*.jnl")
     run_job(study, slurm, "merge.sbatch")  # the previous array's merge job, running now
     (output,) = [p.read_text() for p in study.glob("slurm-*-merge.out")]
-    assert "--final left 1 journals of tasks that still run alone" in output, output
+    assert "--final left 1 journal of tasks that still run alone" in output, output
     assert "holds its lock" in output and journal.exists()
     (study / "go").touch()
     wait_for_job(array, slurm)

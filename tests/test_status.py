@@ -99,7 +99,7 @@ def test_status_says_a_killed_task_is_dead_and_its_pset_crashed(pytester, monkey
         stop(proc, signal.SIGKILL)
     shown = wait_for_status(pytester.path, ": dead, wrote")
     assert "sweep_slow.py::sweep_slow: 12 passed, 1 crashed, 7 missing" in shown, shown
-    assert "run ARR, 1 shards: 1 dead" in shown
+    assert "run ARR, 1 shard: 1 dead" in shown
 
 
 def test_status_watch_shows_it_again_and_again(pytester, monkeypatch):
