@@ -1,16 +1,17 @@
 """The journal: one run's rows, each appended as soon as it exists.
 
 A record is a 13-byte header (the magic ``PSWJ``, a kind byte, the payload's length
-and its CRC-32) and the pickled row. Kinds: ``R``, a finished row; ``S``, a pset that
-started (its parameters and book-keeping, ``_outcome = "crashed"``): a started pset
-that has no finished row when the journal is merged died with its process, and
-becomes a ``crashed`` row; ``C``, a started pset taken back (it raised or was
-interrupted). A serial ``ps.run`` journals its psets' started rows ahead, a chunk at
-a time (``P``: the first index and the rows; fewer rows with big parameters), and
-then each start as its index and time (``I``, 16 bytes): one small record per pset
-before its row, not a second row. A record that is damaged (a short write on a full disk,
-garbage, a zero-filled tail after a power loss, a payload that is not a row) costs
-that record only: the reader finds the next record by its magic and checksum.
+and the CRC-32 of kind and payload) and the pickled row. Kinds: ``R``, a finished
+row; ``S``, a pset that started (its parameters and book-keeping, ``_outcome =
+"crashed"``): a started pset that has no finished row when the journal is merged
+died with its process, and becomes a ``crashed`` row; ``C``, a started pset taken
+back (it raised or was interrupted). A serial ``ps.run`` journals its psets' started
+rows ahead, a chunk at a time (``P``: the first index and the rows; fewer rows with
+big parameters), and then each start as its index and time (``I``, 16 bytes): one
+small record per pset before its row, not a second row. A record that is damaged (a
+short write on a full disk, garbage, a zero-filled tail after a power loss, a flipped
+bit, a payload that is not a row) costs that record only: the reader finds the next
+record by its magic and checksum.
 
 The run holds the journal's lock while it lives, so a journal whose lock nobody
 holds was left by a run that died (``calcdir.Database.recover`` merges it). Where
@@ -46,6 +47,17 @@ _KINDS = (FINISHED, STARTED, CANCELLED, PLANNED, STARTED_AT)
 _STARTED_AT = struct.Struct("<Qq")  # index in the plan, start in microseconds
 
 
+def _crc(kind: bytes, payload: bytes) -> int:
+    """A record's checksum: of its kind too, so that a flipped bit that turns one
+    kind into another ('S' and 'R' differ in one) is damage, not another record."""
+    return zlib.crc32(payload, zlib.crc32(kind))
+
+
+def _checked(kind: bytes, payload: bytes, crc: int) -> bool:
+    """Is crc the record's checksum? An earlier version's covers the payload only."""
+    return crc == _crc(kind, payload) or crc == zlib.crc32(payload)
+
+
 def encode_row(row: dict[str, Any], kind: bytes = FINISHED) -> bytes:
     """One journal record for row; a value that cannot be pickled, or pickles but
     cannot be unpickled again, is named in the error (a PsweepError)."""
@@ -60,7 +72,7 @@ def encode_row(row: dict[str, Any], kind: bytes = FINISHED) -> bytes:
         ) from exc
     if not _plain(row):
         _check_round_trip(row, payload)
-    return _HEADER.pack(_MAGIC, kind, len(payload), zlib.crc32(payload)) + payload
+    return _HEADER.pack(_MAGIC, kind, len(payload), _crc(kind, payload)) + payload
 
 
 _PLAIN_TYPES = frozenset((int, float, str, bool, type(None), bytes, complex))
@@ -111,7 +123,7 @@ def encode_cancel(pset_id: str) -> bytes:
     """The record that takes back a started pset's record: it was interrupted, and an
     interrupted pset gets no row."""
     payload = pset_id.encode()
-    return _HEADER.pack(_MAGIC, CANCELLED, len(payload), zlib.crc32(payload)) + payload
+    return _HEADER.pack(_MAGIC, CANCELLED, len(payload), _crc(CANCELLED, payload)) + payload
 
 
 # the error of a planned pset that started and has no row: ps.run's process died
@@ -134,7 +146,7 @@ def encode_plan(first: int, rows: list[dict[str, Any]]) -> bytes:
     if not whole:
         kept = [without_unpicklable(row) for row in rows]
         payload = pickle.dumps((first, kept), protocol=pickle.HIGHEST_PROTOCOL)
-    return _HEADER.pack(_MAGIC, PLANNED, len(payload), zlib.crc32(payload)) + payload
+    return _HEADER.pack(_MAGIC, PLANNED, len(payload), _crc(PLANNED, payload)) + payload
 
 
 def _unpickles(payload: bytes) -> bool:
@@ -152,7 +164,7 @@ def encode_started_at(index: int, start_us: int) -> bytes:
     """The record that planned pset ``index`` started at ``start_us`` (microseconds
     since the epoch): if no finished row or cancel follows, it crashed."""
     payload = _STARTED_AT.pack(index, start_us)
-    return _HEADER.pack(_MAGIC, STARTED_AT, len(payload), zlib.crc32(payload)) + payload
+    return _HEADER.pack(_MAGIC, STARTED_AT, len(payload), _crc(STARTED_AT, payload)) + payload
 
 
 def encode_row_keeping(row: dict[str, Any], kind: bytes = FINISHED) -> tuple[bytes, str | None]:
@@ -230,7 +242,7 @@ class Decoder:
                             if end > size and not final:
                                 break  # a payload being written
                             payload = blob[pos + _HEADER.size : end]
-                            if end <= size and zlib.crc32(payload) == crc:
+                            if end <= size and _checked(kind, payload, crc):
                                 if kind == CANCELLED:
                                     self._end(payload.decode(errors="replace"))
                                     row = None

@@ -408,8 +408,9 @@ def outcome_counts(counts: collections.Counter[str]) -> str:
     reruns = counts["rerun"]
     if reruns:  # attempts that were run again: each has a row, none is a pset
         more.append(f"{reruns} rerun{'s' if reruns > 1 else ''}")
-    if counts["rerun: teardown"]:  # pytest counts a rerun for a failed teardown too
-        more.append(f"{counts['rerun: teardown']} rerun in teardown")
+    torn = counts["rerun: teardown"]
+    if torn:  # pytest counts a rerun for a failed teardown too
+        more.append(f"{torn} rerun{'s' if torn > 1 else ''} in teardown")
     errors = counts["error: teardown"]
     if errors:  # pytest counts a pset whose teardown failed once more, as an error
         more.append(f"{errors} error{'s' if errors > 1 else ''} in teardown")

@@ -100,6 +100,44 @@ def test_a_teardown_that_fails_once_is_rerun_and_counted_as_pytest_counts_it(
     assert list(zip(df["a"], df["_attempt"], df["r"])) == [(0, 1, 0), (1, 1, 1), (1, 2, 1)]
 
 
+@pytest.mark.long
+def test_a_teardown_that_fails_on_every_attempt_is_said_as_pytest_counts_it(
+    pytester, read_db, workers
+):
+    pytester.makepyfile(
+        sweep_td="""
+        import pytest
+        import pytest_psweep as ps
+
+        @pytest.fixture
+        def cleanup(pset):
+            yield
+            if pset["a"] == 1:
+                raise RuntimeError("teardown fails")
+
+        @ps.sweep(ps.plist("a", [0, 1]))
+        def sweep_td(pset, cleanup):
+            return {"r": pset["a"]}
+        """
+    )
+    result = pytester.runpytest_subprocess("--psweep", "--reruns", "2", *workers)
+    outcomes = result.parseoutcomes()  # two reruns, then the last attempt's error
+    assert (outcomes["passed"], outcomes["rerun"], outcomes["errors"]) == (4, 2, 1)
+    result.stdout.fnmatch_lines(
+        [
+            "*psets 4 passed, 0 failed, 0 skipped "
+            "(and 2 reruns in teardown, 1 error in teardown); 4 rows*"
+        ]
+    )
+    df = read_db().sort_values(["a", "_attempt"])
+    assert list(zip(df["a"], df["_attempt"], df["_outcome"])) == [
+        (0, 1, "passed"),
+        (1, 1, "passed"),
+        (1, 2, "passed"),
+        (1, 3, "passed"),
+    ]
+
+
 def test_other_parametrizations_are_columns_and_keep_cases_apart(pytester, read_db, workers):
     pytester.makepyfile(sweep_cases=CASES)
     result = pytester.runpytest_subprocess("--psweep", "-k", "fast", *workers)

@@ -445,7 +445,17 @@ DAMAGE_BUG = (
 )
 
 
-def test_a_damaged_finished_record_is_no_crash(tmp_path):
+@pytest.mark.parametrize(
+    "damage",
+    [
+        (b"PSWJR", 13 + 20, 0xFF),  # a byte of the first finished row's pickle
+        # the first started record's kind: 'S' ^ 1 is 'R', a finished row's kind (a
+        # second row, 'crashed', of a pset that passed, and no damage said)
+        (b"PSWJS", 4, 0x01),
+    ],
+    ids=["finished-pickle", "started-kind"],
+)
+def test_a_damaged_finished_record_is_no_crash(tmp_path, damage):
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     (tmp_path / "sweep_inv.py").write_text(SWEEP.format(psets=PSETS))
     (tmp_path / "marks").mkdir()
@@ -454,11 +464,12 @@ def test_a_damaged_finished_record_is_no_crash(tmp_path):
     subprocess.run([*SESSION, *args], cwd=tmp_path, env=env, check=True, capture_output=True)
     (shard,) = (tmp_path / "calc" / "shards").glob("*.shard")
     blob = bytearray(shard.read_bytes())
-    at = blob.index(b"PSWJR") + 13 + 20  # a byte of the first finished row's pickle
-    blob[at] ^= 0xFF
+    record, offset, bits = damage
+    blob[blob.index(record) + offset] ^= bits
     shard.write_bytes(bytes(blob))
     done = subprocess.run([*PSWEEP, "merge", "calc"], cwd=tmp_path, capture_output=True, text=True)
     assert "damaged" in done.stdout + done.stderr  # the loss is reported, as promised
     assert len(list((tmp_path / "marks").iterdir())) == PSETS  # every pset completed
     df = ps.df_read(tmp_path / "calc" / "results.pk")
     assert "crashed" not in set(df["_outcome"]), df[["a", "_outcome", "_error"]]
+    assert df["_pset_id"].is_unique and len(df) <= PSETS

@@ -121,6 +121,25 @@ def test_damage_after_a_start_makes_no_crashed_row_of_a_pset_that_may_have_passe
     assert decoder.unsure == [row(0, _outcome="crashed")]  # said, not made a row
 
 
+def test_a_flipped_bit_in_a_records_kind_is_damage_not_another_kind(tmp_path):
+    # 'S' and 'R' differ in one bit: a started record read as a finished one made a
+    # second row, 'crashed', of a pset that passed (psweep merge wrote both, said no
+    # damage and removed the shard file)
+    started = bytearray(journal.encode_row(row(0, _outcome="crashed"), journal.STARTED))
+    started[4] ^= 0x01
+    assert bytes(started[4:5]) == journal.FINISHED
+    blob = bytes(started) + journal.encode_row(row(0, _outcome="passed"))
+    assert read(tmp_path, blob) == ([row(0, _outcome="passed")], 1)
+    # a finished record read as a start would be lost to any damage after it
+    finished = bytearray(journal.encode_row(row(1, _outcome="passed")))
+    finished[4] ^= 0x01
+    assert read(tmp_path, bytes(finished)) == ([], 1)
+    # an earlier version's records (a checksum of the payload only) read as before
+    payload = pickle.dumps(row(2), protocol=pickle.HIGHEST_PROTOCOL)
+    header = journal._HEADER.pack(journal._MAGIC, journal.FINISHED, len(payload), _crc(payload))
+    assert read(tmp_path, header + payload) == ([row(2)], 0)
+
+
 def crashed(a: int, at: int) -> dict[str, Any]:
     """The row the reader makes of planned pset ``a`` that started at ``at``."""
     return row(a, _time_utc=at, _pset_runtime=0.0, _outcome="crashed", _error=journal.CRASHED)
