@@ -9,12 +9,20 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import pytest_psweep as ps
-from tests.processes import kill_group, start_session, stop, wait_for, wait_for_journal
+from tests.processes import (
+    kill_group,
+    start_session,
+    stop,
+    wait_for,
+    wait_for_journal,
+    wait_for_marks,
+)
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
@@ -46,10 +54,14 @@ def sweep_skipped(pset):
 """
 
 
-def interrupted(pytester: pytest.Pytester, workers: list[str]) -> str:
-    """Run the study until it writes ``ready``, then Ctrl-C it: its output (exit 2)."""
+def interrupted(
+    pytester: pytest.Pytester, workers: list[str], settled: Callable[[], None] = lambda: None
+) -> str:
+    """Run the study until it writes ``ready`` and ``settled()`` returns, then Ctrl-C
+    it: its output (exit 2)."""
     proc = start_session(pytester, *workers, start_new_session=True, output=True)
     wait_for(pytester.path / "ready")
+    settled()
     kill_group(proc, signal.SIGINT)
     assert proc.stdout is not None
     output: str = proc.stdout.read().decode()
@@ -165,10 +177,15 @@ def sweep_prepared(pset, prepared):
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_a_pset_interrupted_or_skipped_in_its_fixtures_leaves_no_folder(pytester, read_db, workers):
     pytester.makepyfile(sweep_prepared=IN_SETUP)
-    output = interrupted(pytester, workers)
+    calc = pytester.path / "calc"
+
+    def settled() -> None:  # under xdist, a=0 and a=1 run on the other worker meanwhile
+        wait_for_journal(calc, finished=1)
+        wait_for_marks(calc / "skipped", 1)
+
+    output = interrupted(pytester, workers, settled)
     df = read_db()
     assert set(df["a"]) <= {0, 3}  # a=1 skipped, a=2 interrupted in its setup: no rows
-    calc = pytester.path / "calc"
     folders = pset_folders(calc)
     assert folders == set(df["_pset_id"])  # no folder in the calc dir without its row
     moved = list((calc / "interrupted").iterdir())
