@@ -5,10 +5,11 @@ and the CRC-32 of kind and payload) and the pickled row. Kinds: ``R``, a finishe
 row; ``S``, a pset that started (its parameters and book-keeping, ``_outcome =
 "crashed"``): a started pset that has no finished row when the journal is merged
 died with its process, and becomes a ``crashed`` row; ``C``, a started pset taken
-back (it raised or was interrupted). A serial ``ps.run`` journals its psets' started
-rows ahead, a chunk at a time (``P``: the first index and the rows; fewer rows with
-big parameters), and then each start as its index and time (``I``, 16 bytes): one
-small record per pset before its row, not a second row. A record that is damaged (a
+back (it raised or was interrupted). A serial ``ps.run`` journals its psets ahead, a
+chunk at a time (``P``: the first index and each pset's parameters and book-keeping;
+fewer psets with big parameters), and then each start as its index and time (``I``,
+16 bytes): one small record per pset before its row, not a second row; the reader
+makes a started one without a row a ``crashed`` row. A record that is damaged (a
 short write on a full disk, garbage, a zero-filled tail after a power loss, a flipped
 bit, a payload that is not a row) costs that record only: the reader finds the next
 record by its magic and checksum.
