@@ -421,7 +421,8 @@ class Database:
         self.calc_dir.check_journal_dir()
         for path, lock in self.orphan_journals():
             try:
-                rows, damaged = journal.read_journal(path)
+                unsure: list[dict[str, Any]] = []  # started, their rows maybe lost
+                rows, damaged = journal.read_journal(path, unsure)
             except journal.Undecodable as exc:
                 problem = (
                     f"journal {path} holds objects whose classes cannot be imported "
@@ -451,7 +452,7 @@ class Database:
                 target = self._quarantine(path)
                 recovery.quarantined.append(
                     f"journal {path} was damaged ({cause}): {counted(len(rows), 'row')} kept, "
-                    f"{counted(damaged, 'record')} lost; moved to {target}"
+                    f"{counted(damaged, 'record')} lost{_maybe_lost(unsure)}; moved to {target}"
                 )
             else:
                 path.unlink(missing_ok=True)
@@ -487,3 +488,9 @@ class Recovery:
     @property
     def notes(self) -> list[str]:
         return self.deferred + self.quarantined
+
+
+def _maybe_lost(unsure: list[dict[str, Any]]) -> str:
+    """What a damaged journal says of its started psets that are no crash."""
+    said = f", {counted(len(unsure), 'started pset')} without a row (theirs may be among "
+    return said + "the records lost: run them again with --psweep-skip-dups)" if unsure else ""

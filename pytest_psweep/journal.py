@@ -362,9 +362,12 @@ def _is_row(row: Any) -> bool:
     )
 
 
-def read_journal(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], int]:
+def read_journal(
+    path: str | os.PathLike[str], unsure: list[dict[str, Any]] | None = None
+) -> tuple[list[dict[str, Any]], int]:
     """The rows of a journal file (finished ones, then crashed ones) and the number
-    of records lost to damage. Raises Undecodable (see ``Decoder.feed``)."""
+    of records lost to damage; ``unsure`` gets the started psets that are no crash
+    (``Decoder.unsure``). Raises Undecodable (see ``Decoder.feed``)."""
     blob = Path(path).read_bytes()
     if blob and not blob.startswith(_MAGIC):
         legacy = _read_legacy(blob)
@@ -372,7 +375,10 @@ def read_journal(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], in
             return legacy
     decoder = Decoder()
     rows = list(decoder.feed(blob, final=True))
-    return rows + decoder.crashed(), decoder.damaged
+    rows += decoder.crashed()
+    if unsure is not None:
+        unsure += decoder.unsure
+    return rows, decoder.damaged
 
 
 _LEGACY_HEADER = struct.Struct("<Q")

@@ -217,6 +217,24 @@ def test_a_damaged_journal_gives_what_it_holds_and_goes_to_quarantine(in_tmp):
     assert calcdir.Database(in_tmp / "calc").recover().notes == []
 
 
+def test_recover_names_a_started_pset_whose_row_may_be_in_the_damage(in_tmp):
+    # a=0 started and finished, but a flipped byte took its finished row: no crashed
+    # row (it may have passed), and recover says so with the way to run it again
+    run = engine.Run("calc")
+    done = run.execute(double, {"a": 0})
+    started = journal.encode_row({**done, "_outcome": "crashed"}, journal.STARTED)
+    finished = bytearray(journal.encode_row(done))
+    finished[-3] ^= 0xFF
+    later = journal.encode_row(run.execute(double, {"a": 1}))
+    path = dead_journal(in_tmp / "calc", started + bytes(finished) + later)
+    recovery = calcdir.Database(in_tmp / "calc").recover()
+    (note,) = recovery.quarantined
+    assert note.startswith(f"journal {path} was damaged (damaged records): 1 row kept, ")
+    assert "1 record lost, 1 started pset without a row (theirs may be among the" in note
+    assert "--psweep-skip-dups" in note
+    assert list(ps.df_read("calc/results.pk")["a"]) == [1]
+
+
 def test_a_journal_of_rows_that_cannot_make_a_database_is_quarantined_not_blocking(in_tmp):
     good = engine.Run("calc").execute(double, {"a": 1})
     # a valid record whose row cannot join the others (a column of arrays of two
