@@ -4,9 +4,6 @@ decades get log axes, and failed psets whose results exist are drawn."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from typing import Any
 
 import pytest
@@ -17,6 +14,7 @@ from tests.report_browser import (  # noqa: F401
     figures,
     open_page,
     psweep_cli,
+    run_study,
     titled,
 )
 
@@ -62,13 +60,7 @@ def quad_report(tmp_path_factory):
     """The quadrature study run once for the module, and its report: the tests only
     read the page (each its own tab)."""
     folder = tmp_path_factory.mktemp("quad")
-    (folder / "sweep_quad.py").write_text(textwrap.dedent(QUADRATURE))
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "--psweep", "-p", "no:randomly", "-p", "no:cacheprovider"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-    )
+    done = run_study(folder, "sweep_quad.py", QUADRATURE)
     assert "24 passed, 4 failed" in done.stdout, done.stdout + done.stderr
     done = psweep_cli(folder, "report", "calc", "-o", "r.html")
     assert done.returncode == 0, done.stderr

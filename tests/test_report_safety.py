@@ -4,14 +4,16 @@ range), and a report problem never changes a session's exit status (21.9)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
 import pytest
 
 import pytest_psweep as ps
-from tests.report_browser import browser, draw_all, open_page, psweep_cli  # noqa: F401
+from tests.report_browser import (  # noqa: F401
+    browser,
+    draw_all,
+    open_page,
+    psweep_cli,
+    run_study,
+)
 
 STUDY = """
     import pytest_psweep as ps
@@ -27,13 +29,7 @@ def calc(tmp_path_factory):
     """The study run once for the tests that refuse or write files beside it (each a
     file of its own name; each test checks the database is untouched)."""
     folder = tmp_path_factory.mktemp("study")
-    (folder / "sweep_study.py").write_text(textwrap.dedent(STUDY))
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "--psweep", "-p", "no:randomly", "-p", "no:cacheprovider"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-    )
+    done = run_study(folder, "sweep_study.py", STUDY)
     assert done.returncode == 0 and "3 passed" in done.stdout, done.stdout + done.stderr
     return folder / "calc"
 
