@@ -67,29 +67,32 @@ CASES = """
 """
 
 
+# pset a=1's teardown fails its first {fails} times (its runs counted in a file)
+TEARDOWN = """
+import pathlib
+import pytest
+import pytest_psweep as ps
+
+@pytest.fixture
+def cleanup(pset):
+    yield
+    torn = pathlib.Path("torn")
+    failed = len(torn.read_text()) if torn.exists() else 0
+    if pset["a"] == 1 and failed < {fails}:
+        torn.write_text("x" * (failed + 1))
+        raise RuntimeError("teardown fails")
+
+@ps.sweep(ps.plist("a", [0, 1]))
+def sweep_td(pset, cleanup):
+    return {{"r": pset["a"]}}
+"""
+
+
 @pytest.mark.long
 def test_a_teardown_that_fails_once_is_rerun_and_counted_as_pytest_counts_it(
     pytester, read_db, workers
 ):
-    pytester.makepyfile(
-        sweep_td="""
-        import pathlib
-        import pytest
-        import pytest_psweep as ps
-
-        @pytest.fixture
-        def cleanup(pset):
-            yield
-            marker = pathlib.Path(f"torn_{pset['a']}")
-            if pset["a"] == 1 and not marker.exists():
-                marker.touch()
-                raise RuntimeError("teardown fails once")
-
-        @ps.sweep(ps.plist("a", [0, 1]))
-        def sweep_td(pset, cleanup):
-            return {"r": pset["a"]}
-        """
-    )
+    pytester.makepyfile(sweep_td=TEARDOWN.format(fails=1))
     result = pytester.runpytest_subprocess("--psweep", "--reruns", "1", *workers)
     outcomes = result.parseoutcomes()  # the function passed, then its teardown failed
     assert (outcomes["passed"], outcomes["rerun"]) == (3, 1) and "error" not in outcomes
@@ -104,22 +107,7 @@ def test_a_teardown_that_fails_once_is_rerun_and_counted_as_pytest_counts_it(
 def test_a_teardown_that_fails_on_every_attempt_is_said_as_pytest_counts_it(
     pytester, read_db, workers
 ):
-    pytester.makepyfile(
-        sweep_td="""
-        import pytest
-        import pytest_psweep as ps
-
-        @pytest.fixture
-        def cleanup(pset):
-            yield
-            if pset["a"] == 1:
-                raise RuntimeError("teardown fails")
-
-        @ps.sweep(ps.plist("a", [0, 1]))
-        def sweep_td(pset, cleanup):
-            return {"r": pset["a"]}
-        """
-    )
+    pytester.makepyfile(sweep_td=TEARDOWN.format(fails=99))  # every attempt
     result = pytester.runpytest_subprocess("--psweep", "--reruns", "2", *workers)
     outcomes = result.parseoutcomes()  # two reruns, then the last attempt's error
     assert (outcomes["passed"], outcomes["rerun"], outcomes["errors"]) == (4, 2, 1)
