@@ -404,16 +404,15 @@ def outcome_counts(counts: collections.Counter[str]) -> str:
         said[1] += f" ({', '.join(why)})"
     if counts["skipped: xfail"]:  # xfail(run=False), pytest.xfail in a fixture
         said[2] += f" ({counts['skipped: xfail']} expected by xfail)"
-    more = []
-    reruns = counts["rerun"]
-    if reruns:  # attempts that were run again: each has a row, none is a pset
-        more.append(f"{reruns} rerun{'s' if reruns > 1 else ''}")
-    torn = counts["rerun: teardown"]
-    if torn:  # pytest counts a rerun for a failed teardown too
-        more.append(f"{torn} rerun{'s' if torn > 1 else ''} in teardown")
-    errors = counts["error: teardown"]
-    if errors:  # pytest counts a pset whose teardown failed once more, as an error
-        more.append(f"{errors} error{'s' if errors > 1 else ''} in teardown")
+    more = [
+        counted(counts[key], noun) + where
+        for key, noun, where in (
+            ("rerun", "rerun", ""),  # attempts run again: each has a row, none is a pset
+            ("rerun: teardown", "rerun", " in teardown"),  # pytest counts these reruns too
+            ("error: teardown", "error", " in teardown"),  # and a failed teardown as an error
+        )
+        if counts[key]
+    ]
     if more:
         said[-1] += f" (and {', '.join(more)})"
     return ", ".join(said)
