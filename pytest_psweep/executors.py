@@ -88,8 +88,8 @@ def execute_task(run: Run, func: Func, marks: str | None, task: Task) -> tuple[i
 
 
 class Journaling:
-    """What the serial loop tells the journal: the psets planned (their rows as they
-    would start, ``crashed`` ones), that one started (its index and time: if the
+    """What the serial loop tells the journal: the psets planned (their parameters
+    and book-keeping as they would start), that one started (its index and time: if the
     process dies, the next run merges it as a ``crashed`` row), and that it ended
     without a row (raised or interrupted: taken back)."""
 
@@ -179,7 +179,7 @@ def _serially(
         for index, (pset, digest) in enumerate(tasks):
             yield index, run.execute(func, pset, digest, simulate)
         return
-    # the psets' rows as they would start are journaled ahead, a chunk at a time, then
+    # the psets as they would start are journaled ahead, a chunk at a time, then
     # each start as a small record: the next run merges a started pset without a row
     # (this process died) as crashed; its finished row (the same _pset_id) supersedes
     # it, and a pset that raised (or was interrupted) has it taken back

@@ -182,8 +182,9 @@ class CalcSession:
         self._rows.append(row)
 
     def record_planned(self, first: int, rows: list[dict[str, Any]]) -> None:
-        """Journal the rows psets ``first``, ``first + 1``, ... start as (``crashed``
-        ones): a planned pset becomes a row only once ``record_started_at`` names it."""
+        """Journal psets ``first``, ``first + 1``, ... as they start (parameters and
+        book-keeping): a planned pset becomes a (``crashed``) row only once
+        ``record_started_at`` names it."""
         if self._journal is not None:
             self._journal.append(encode_plan(first, rows))
 
