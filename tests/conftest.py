@@ -6,20 +6,36 @@ import pytest
 
 import pytest_psweep as ps
 
-# The pytest sessions the tests start: pytest-randomly, installed for the tests of
-# working with it, would shuffle their psets; hypothesis's plugin, installed for this
-# suite's own property tests, costs 0.15 s of CPU in every pytest process (a quarter
-# of an empty session's; the suite starts hundreds). The tests that want one pass
-# ``-p randomly`` or ``-p hypothesispytest``.
-INNER_ADDOPTS = "-p no:randomly -p no:hypothesispytest"
+# The pytest sessions the tests start leave out the plugins installed for this suite
+# and for tests/test_interop.py: pytest-randomly would shuffle their psets, and each
+# of the others costs CPU in every pytest process (together 0.06 s of an empty
+# session's 0.33; the suite starts some 700). A test that wants one passes
+# ``-p <name>``; a module marked ``all_plugins`` (plugin interop) gets them all but
+# randomly.
+INNER_ADDOPTS = (
+    "-p no:randomly -p no:hypothesispytest -p no:html -p no:metadata -p no:benchmark "
+    "-p no:rerunfailures -p no:repeat -p no:timeout"
+)
+ALL_PLUGINS_ADDOPTS = "-p no:randomly -p no:hypothesispytest"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _inner_plugins():
+    """INNER_ADDOPTS from the start, for the studies module fixtures run before any
+    test's own fixtures."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTEST_ADDOPTS", INNER_ADDOPTS)
+        yield
 
 
 @pytest.fixture(autouse=True)
 def _in_order(request, monkeypatch):
-    """PYTEST_ADDOPTS of every pytest session a test starts: INNER_ADDOPTS."""
+    """PYTEST_ADDOPTS of every pytest session a test starts: INNER_ADDOPTS, or
+    ALL_PLUGINS_ADDOPTS in a module marked ``all_plugins``."""
     if "pytester" in request.fixturenames:
         request.getfixturevalue("pytester")  # it clears PYTEST_ADDOPTS: set it after
-    monkeypatch.setenv("PYTEST_ADDOPTS", INNER_ADDOPTS)
+    every = request.node.get_closest_marker("all_plugins") is not None
+    monkeypatch.setenv("PYTEST_ADDOPTS", ALL_PLUGINS_ADDOPTS if every else INNER_ADDOPTS)
 
 
 @pytest.fixture(params=[[], ["-n", "2"]], ids=["serial", "xdist"])

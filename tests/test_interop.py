@@ -13,6 +13,9 @@ import sys
 
 import pytest
 
+# the sessions these tests start load every installed plugin (conftest.py)
+pytestmark = pytest.mark.all_plugins
+
 FLAKY = """
     import pathlib
     import pytest_psweep as ps

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 import pytest_psweep as ps
+from tests.conftest import INNER_ADDOPTS
 from tests.daemons import sshd
 
 # one sshd for the module, on one xdist worker (--dist loadgroup); not beside the
@@ -36,10 +37,11 @@ SWEEP = """
 
 
 def tx(ssh_config, chdir=None):
-    """The --tx of one ssh worker (and -p no:randomly, which an ssh worker's
-    environment would not get from PYTEST_ADDOPTS)."""
+    """The --tx of one ssh worker, after the plugins the session leaves out: an ssh
+    worker's environment has no PYTEST_ADDOPTS, and a plugin only a worker loaded
+    (pytest-rerunfailures) fails there for want of the controller's half."""
     spec = f"ssh=psweep-test//ssh_config={ssh_config}//python={sys.executable}"
-    return ["-p", "no:randomly", "--tx", spec + (f"//chdir={chdir}" if chdir else "")]
+    return [*INNER_ADDOPTS.split(), "--tx", spec + (f"//chdir={chdir}" if chdir else "")]
 
 
 def test_ssh_workers_started_in_the_study_write_to_the_controller_s_calc_dir(pytester, ssh_config):
