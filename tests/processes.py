@@ -7,9 +7,12 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from pytest_psweep import journal
 
@@ -134,3 +137,29 @@ def git(folder: Path, *args: str) -> str:
         text=True,
         check=True,
     ).stdout.strip()
+
+
+def make_study(folder: Path, **files: str) -> Path:
+    """Write a study's files (``name=source``, dedented; ``sweep_a`` is
+    ``sweep_a.py``, a name with a dot is kept) into ``folder``, made if missing."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, source in files.items():
+        path = folder / (name if "." in name else name + ".py")
+        path.write_text(textwrap.dedent(source))
+    return folder
+
+
+def run_session(folder: Path, *args: str, env: dict[str, str] | None = None) -> pytest.RunResult:
+    """``pytest --psweep ARGS`` run to its end in ``folder``, as pytester's
+    ``runpytest_subprocess`` runs it, for a study that module-scoped fixtures run once
+    for several tests (pytester is per test). The result has pytester's methods
+    (``assert_outcomes``, ``stdout.fnmatch_lines``); ``env`` replaces os.environ."""
+    command = [sys.executable, "-m", "pytest", "--psweep", "-p", "no:cacheprovider", *args]
+    began = time.monotonic()
+    done = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=env)
+    return pytest.RunResult(
+        done.returncode,
+        done.stdout.splitlines(),
+        done.stderr.splitlines(),
+        time.monotonic() - began,
+    )
