@@ -4,11 +4,14 @@ after a --psweep-compare session (from the rows it wrote), and after the fact wi
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
+from tests.processes import make_study, run_session
 from tests.report_browser import psweep_cli
 from tests.test_report_plots import QUADRATURE
 
@@ -19,9 +22,27 @@ def _cells(page: str, key: str) -> list[str]:
     return re.findall(r"<td>(.*?)</td>", row[1])
 
 
-def test_the_report_after_a_compare_session_shows_the_numbers(pytester, monkeypatch):
-    pytester.makepyfile(sweep_quad=QUADRATURE)
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=24, failed=4)
+@pytest.fixture(scope="module")
+def quadrature(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The study run once (``calc``), and a copy of it with its database kept as
+    ``base.pk``, then run again with its results drifted by 0.001 (``DRIFT=1``) into
+    ``calc``: (run once, drifted). Each test works in a copy of one of them."""
+    once = make_study(tmp_path_factory.mktemp("once"), sweep_quad=QUADRATURE)
+    run_session(once).assert_outcomes(passed=24, failed=4)
+    drifted = tmp_path_factory.mktemp("drifted")
+    shutil.copytree(once, drifted, dirs_exist_ok=True)
+    shutil.copy(drifted / "calc" / "results.pk", drifted / "base.pk")
+    run_session(drifted, env={**os.environ, "DRIFT": "1"}).assert_outcomes(passed=24, failed=4)
+    return once, drifted
+
+
+def copy_of(study: Path, pytester: pytest.Pytester) -> None:
+    shutil.copytree(study, pytester.path, dirs_exist_ok=True)
+
+
+@pytest.mark.xdist_group("report_compare_study")
+def test_the_report_after_a_compare_session_shows_the_numbers(pytester, monkeypatch, quadrature):
+    copy_of(quadrature[0], pytester)
     monkeypatch.setenv("DRIFT", "1")
     pytester.runpytest_subprocess("--psweep", "--psweep-compare").assert_outcomes(
         passed=10, failed=18
@@ -39,18 +60,9 @@ def test_the_report_after_a_compare_session_shows_the_numbers(pytester, monkeypa
     assert "the 28 differences, pset by pset" in page
 
 
-def baseline_then_drift(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The study run once, its database kept as ``base.pk``, then run again with its
-    results drifted by 0.001 (``DRIFT=1``) into ``calc``."""
-    pytester.makepyfile(sweep_quad=QUADRATURE)
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=24, failed=4)
-    shutil.copy(pytester.path / "calc" / "results.pk", pytester.path / "base.pk")
-    monkeypatch.setenv("DRIFT", "1")
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=24, failed=4)
-
-
-def test_the_report_compares_with_the_baseline_the_session_used(pytester, monkeypatch):
-    baseline_then_drift(pytester, monkeypatch)
+@pytest.mark.xdist_group("report_compare_study")
+def test_the_report_compares_with_the_baseline_the_session_used(pytester, monkeypatch, quadrature):
+    copy_of(quadrature[1], pytester)
     monkeypatch.setenv("DRIFT", "2")  # 0.002 from the baseline, 0.001 from the last run
     pytester.runpytest_subprocess("--psweep", "--psweep-baseline=base.pk").assert_outcomes(
         passed=10, failed=18
@@ -63,8 +75,9 @@ def test_the_report_compares_with_the_baseline_the_session_used(pytester, monkey
     assert _cells(page, "value")[:3] == ["14", "14", "0.002"]
 
 
-def test_psweep_report_baseline_compares_after_the_fact(pytester, monkeypatch):
-    baseline_then_drift(pytester, monkeypatch)
+@pytest.mark.xdist_group("report_compare_study")
+def test_psweep_report_baseline_compares_after_the_fact(pytester, quadrature):
+    copy_of(quadrature[1], pytester)
     done = psweep_cli(pytester.path, "report", "calc", "-o", "r.html", "--baseline", "base.pk")
     assert done.returncode == 0, done.stderr
     page = (pytester.path / "r.html").read_text()
