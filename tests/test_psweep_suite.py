@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import INNER_ADDOPTS
+
 # on one xdist worker (--dist loadgroup): psweep's sdist is fetched once
 pytestmark = pytest.mark.xdist_group("psweep_suite")
 
@@ -171,7 +173,7 @@ def test_psweep_016_suite_passes(psweep_suite: Path, tmp_path: Path):
         (tmp_path / "bin" / "tree").write_text('#!/bin/sh\nexec ls -R "$@"\n')
         (tmp_path / "bin" / "tree").chmod(0o755)
         env["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{env['PATH']}"
-    env["PYTEST_ADDOPTS"] = "-p no:randomly -p no:cacheprovider"
+    env["PYTEST_ADDOPTS"] = INNER_ADDOPTS + " -p no:cacheprovider"
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rfE", "tests/test_all.py"],
         cwd=root,
