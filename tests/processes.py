@@ -4,6 +4,7 @@ the fault tests interrupt. One place, so every test kills and reaps the same way
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -163,3 +164,15 @@ def run_session(folder: Path, *args: str, env: dict[str, str] | None = None) -> 
         done.stderr.splitlines(),
         time.monotonic() - began,
     )
+
+
+def copy_study(source: Path, folder: Path, *names: str) -> Path:
+    """Copy files and folders (a calc dir) of a study that a module fixture ran once
+    into a test's own ``folder``: the test changes and runs its copy as if it had run
+    the study itself, and no test sees another's changes."""
+    for name in names:
+        if (source / name).is_dir():
+            shutil.copytree(source / name, folder / name)
+        else:
+            shutil.copy2(source / name, folder / name)
+    return folder

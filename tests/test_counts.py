@@ -6,8 +6,6 @@ from __future__ import annotations
 import contextlib
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import pytest_psweep as ps
+from pytest_psweep import cli
 from tests.processes import (
     kill_group,
     start_session,
@@ -284,13 +283,8 @@ def test_a_second_ctrl_c_makes_no_interrupted_pset_a_crashed_one(pytester, worke
     with contextlib.suppress(ProcessLookupError):
         kill_group(proc, signal.SIGINT)
     stop(proc, sig=0)
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest_psweep.cli", "recover", "calc"],
-        cwd=pytester.path,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
+    # psweep recover, in this process (the CLI's own process is tested in test_cli)
+    assert cli.main(["recover", str(pytester.path / "calc")]) == 0
     df = ps.df_read(pytester.path / "calc" / "results.pk")
     assert set(df["_outcome"]) == {"passed"}  # pset 3 was interrupted: no crashed row
     assert 3 not in set(df["a"])

@@ -6,10 +6,20 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from tests.processes import start_session, stop, wait_for, wait_for_journal
+import pytest_psweep as ps
+from tests.processes import (
+    copy_study,
+    make_study,
+    run_session,
+    start_session,
+    stop,
+    wait_for,
+    wait_for_journal,
+)
 
 GRID = """
     import math
@@ -25,15 +35,49 @@ GRID = """
 """
 
 
-def grid(pytester, values="[1, 2]", scale="1.0", bad="-1", extra=""):
-    pytester.makepyfile(sweep_grid=GRID.format(values=values, scale=scale, bad=bad, extra=extra))
+def grid_source(
+    values: str = "[1, 2]", scale: str = "1.0", bad: str = "-1", extra: str = ""
+) -> str:
+    return GRID.format(values=values, scale=scale, bad=bad, extra=extra)
+
+
+def grid(pytester: pytest.Pytester, **changes: str) -> None:
+    pytester.makepyfile(sweep_grid=grid_source(**changes))
+
+
+# Studies that several tests start from, each run once (a module fixture) and copied
+# into each test's own folder (copy_study): the tests that share one share its
+# xdist_group, or every xdist worker would run it again.
+
+
+@pytest.fixture(scope="module")
+def grid_done(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """GRID with a=1, 2, both passed, in calc/, and a plain test beside it."""
+    folder = make_study(
+        tmp_path_factory.mktemp("grid_done"),
+        sweep_grid=grid_source(),
+        test_other="def test_other(): pass",
+    )
+    run_session(folder).assert_outcomes(passed=3)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def grid_one_failed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """GRID with a=1, 2, 3 in calc/, a=2 failed."""
+    folder = make_study(
+        tmp_path_factory.mktemp("grid_one_failed"),
+        sweep_grid=grid_source(values="[1, 2, 3]", bad="2"),
+    )
+    run_session(folder).assert_outcomes(passed=2, failed=1)
+    return folder
 
 
 @pytest.mark.long
+@pytest.mark.xdist_group("grid_one_failed")
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
-def test_skip_dups_runs_only_new_and_failed_psets(pytester, read_db, workers):
-    grid(pytester, values="[1, 2, 3]", bad="2")
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2, failed=1)
+def test_skip_dups_runs_only_new_and_failed_psets(pytester, read_db, grid_one_failed, workers):
+    copy_study(grid_one_failed, pytester.path, "calc")
     grid(pytester, values="[1, 2, 3, 4]")
     result = pytester.runpytest_subprocess("--psweep", "--psweep-skip-dups", "-rs", *workers)
     result.assert_outcomes(passed=2, skipped=2)
@@ -84,18 +128,18 @@ def test_skip_dups_resumes_a_killed_study(pytester, read_db, monkeypatch):
     }
 
 
-def test_compare_passes_when_results_agree_and_counts_new(pytester):
-    grid(pytester)
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2)
+@pytest.mark.xdist_group("grid_done")
+def test_compare_passes_when_results_agree_and_counts_new(pytester, grid_done):
+    copy_study(grid_done, pytester.path, "calc")
     grid(pytester, values="[1, 2, 3]", scale="(1.0 + 1e-12)")
     result = pytester.runpytest_subprocess("--psweep", "--psweep-compare")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["compared with */calc/results.pk: 2 same, 0 differ, 1 new"])
 
 
-def test_compare_fails_drifted_pset_with_a_table_and_keeps_rows(pytester, read_db):
-    grid(pytester)
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2)
+@pytest.mark.xdist_group("grid_done")
+def test_compare_fails_drifted_pset_with_a_table_and_keeps_rows(pytester, read_db, grid_done):
+    copy_study(grid_done, pytester.path, "calc")
     grid(pytester, scale="1.001")
     result = pytester.runpytest_subprocess("--psweep", "--psweep-compare")
     result.assert_outcomes(failed=2)
@@ -124,10 +168,10 @@ def test_compare_fails_drifted_pset_with_a_table_and_keeps_rows(pytester, read_d
     result.assert_outcomes(failed=2)
 
 
-def test_compare_takes_no_positional_argument_away(pytester, read_db):
-    grid(pytester)
-    pytester.makepyfile(test_other="def test_other(): pass")
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=3)
+@pytest.mark.xdist_group("grid_done")
+def test_compare_takes_no_positional_argument_away(pytester, grid_done):
+    # the study ran with test_other.py beside it (grid_done: 3 passed)
+    copy_study(grid_done, pytester.path, "sweep_grid.py", "test_other.py", "calc")
     # sweep_grid.py is what to run, not a baseline
     result = pytester.runpytest_subprocess("--psweep", "--psweep-compare", "sweep_grid.py")
     result.assert_outcomes(passed=2)
@@ -137,19 +181,40 @@ def test_compare_takes_no_positional_argument_away(pytester, read_db):
     result.stdout.fnmatch_lines(["compared with */calc/results.pk: 2 same, 0 differ, 0 new"])
 
 
+def outcomes_of_last_run(calc: Path) -> dict[str, list[str]]:
+    """Per sweep, the outcomes of the psets the last session wrote into calc/."""
+    df = ps.df_read(calc / "results.pk")
+    last = df[df["_run_seq"] == df["_run_seq"].max()]
+    outcomes: dict[str, list[str]] = last.groupby("_sweep")["_outcome"].apply(sorted).to_dict()
+    return outcomes
+
+
 @pytest.mark.long
 def test_compare_tolerances_from_ini_and_per_sweep(pytester):
-    grid(pytester)
-    pytester.runpytest_subprocess("--psweep", "--psweep-calc-dir=base").assert_outcomes(passed=2)
+    # GRID three times: no tolerance of its own, its own rtol, its own atol
+    own = {"sweep_grid": "", "sweep_rtol": ", rtol=1e-6", "sweep_atol": ", rtol=0, atol=0.01"}
+
+    def study(scale: str) -> None:
+        for name, extra in own.items():
+            pytester.makepyfile(**{name: grid_source(scale=scale, extra=extra)})
+
+    study("1.0")
+    pytester.runpytest_subprocess("--psweep", "--psweep-calc-dir=base").assert_outcomes(passed=6)
     against_base = ("--psweep", "--psweep-baseline=base/results.pk")
-    grid(pytester, scale="1.001")
-    pytester.runpytest_subprocess(*against_base).assert_outcomes(failed=2)  # default rtol
+    study("1.001")
+    pytester.runpytest_subprocess(*against_base).assert_outcomes(passed=2, failed=4)
+    assert outcomes_of_last_run(pytester.path / "calc") == {
+        "sweep_grid.py::sweep_grid": ["failed", "failed"],  # default rtol
+        "sweep_rtol.py::sweep_grid": ["failed", "failed"],
+        "sweep_atol.py::sweep_grid": ["passed", "passed"],
+    }
     pytester.makeini("[pytest]\npsweep_rtol = 0.01\n")
-    pytester.runpytest_subprocess(*against_base).assert_outcomes(passed=2)
-    grid(pytester, scale="1.001", extra=", rtol=1e-6")  # the sweep's own beats the ini
-    pytester.runpytest_subprocess(*against_base).assert_outcomes(failed=2)
-    grid(pytester, scale="1.001", extra=", rtol=0, atol=0.01")
-    pytester.runpytest_subprocess(*against_base).assert_outcomes(passed=2)
+    pytester.runpytest_subprocess(*against_base).assert_outcomes(passed=4, failed=2)
+    assert outcomes_of_last_run(pytester.path / "calc") == {
+        "sweep_grid.py::sweep_grid": ["passed", "passed"],  # the ini's rtol
+        "sweep_rtol.py::sweep_grid": ["failed", "failed"],  # the sweep's own beats the ini
+        "sweep_atol.py::sweep_grid": ["passed", "passed"],
+    }
 
 
 def test_compare_missing_and_new_keys_are_differences(pytester, monkeypatch):
@@ -172,14 +237,13 @@ def test_compare_missing_and_new_keys_are_differences(pytester, monkeypatch):
     result.stdout.fnmatch_lines(["s *<missing> *2*", "t *3 *<missing>*"])
 
 
-def test_committed_baseline_works_from_any_working_directory(pytester, read_db):
-    grid(pytester)
+@pytest.mark.xdist_group("grid_done")
+def test_committed_baseline_works_from_any_working_directory(pytester, read_db, grid_done):
+    copy_study(grid_done, pytester.path, "sweep_grid.py")
     pytester.makeini("[pytest]\n")
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2)
     baseline = pytester.path / "tests" / "baselines" / "results.pk"
     baseline.parent.mkdir(parents=True)
-    shutil.copy(pytester.path / "calc" / "results.pk", baseline)
-    shutil.rmtree(pytester.path / "calc")
+    shutil.copy(grid_done / "calc" / "results.pk", baseline)
     result = subprocess.run(
         [
             sys.executable,
@@ -206,16 +270,16 @@ def test_compare_with_missing_baseline_file_is_a_usage_error(pytester):
 
 
 @pytest.mark.long
-def test_look_ahead_with_collect_only_and_simulate(pytester, read_db):
-    grid(pytester, values="[1, 2, 3]", bad="3")
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2, failed=1)
-    grid(pytester, values="[1, 2, 3, 4]")  # a=1, 2 done, 3 failed before, 4 new
+@pytest.mark.xdist_group("grid_one_failed")
+def test_look_ahead_with_collect_only_and_simulate(pytester, read_db, grid_one_failed):
+    copy_study(grid_one_failed, pytester.path, "calc")
+    grid(pytester, values="[1, 2, 3, 4]")  # a=1, 3 done, 2 failed before, 4 new
     result = pytester.runpytest_subprocess("--psweep", "--collect-only")
     result.stdout.fnmatch_lines(
         ["look ahead: sweep_grid.py::sweep_grid: 1 new, 0 done, 1 failed before, 2 other code"]
     )
     # same code as the done rows: restore the source they ran with, then simulate
-    grid(pytester, values="[1, 2, 3, 4]", bad="3")
+    grid(pytester, values="[1, 2, 3, 4]", bad="2")
     result = pytester.runpytest_subprocess("--psweep", "--psweep-simulate", "-n", "2")
     result.stdout.fnmatch_lines(
         ["look ahead: sweep_grid.py::sweep_grid: 1 new, 2 done, 1 failed before, 0 other code"]
@@ -223,10 +287,10 @@ def test_look_ahead_with_collect_only_and_simulate(pytester, read_db):
     assert len(read_db()) == 3
 
 
-def test_provenance_in_every_row(pytester, read_db):
+@pytest.mark.xdist_group("grid_done")
+def test_provenance_in_every_row(pytester, read_db, grid_done):
     git = shutil.which("git")
-    grid(pytester)
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2)
+    copy_study(grid_done, pytester.path, "sweep_grid.py", "calc")  # ran outside git
     outside = read_db()
     assert outside["_git_commit"].isna().all() and outside["_git_dirty"].isna().all()
     assert "pytest=" in outside["_versions"].iloc[0] and "pandas=" in outside["_versions"].iloc[0]
@@ -253,9 +317,9 @@ def test_provenance_in_every_row(pytester, read_db):
 
 
 @pytest.mark.long
-def test_compare_with_a_json_baseline_kept_in_git(pytester):
-    grid(pytester)
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2)
+@pytest.mark.xdist_group("grid_done")
+def test_compare_with_a_json_baseline_kept_in_git(pytester, grid_done):
+    copy_study(grid_done, pytester.path, "sweep_grid.py", "calc")
     psweep = shutil.which("psweep")
     assert psweep is not None, "the psweep command is not installed (pip install -e .)"
     subprocess.run([psweep, "export", "calc", "baseline.json"], cwd=pytester.path, check=True)
