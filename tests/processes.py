@@ -168,9 +168,10 @@ def run_session(folder: Path, *args: str, env: dict[str, str] | None = None) -> 
 
 def copy_study(source: Path, folder: Path, *names: str) -> Path:
     """Copy files and folders (a calc dir) of a study that a module fixture ran once
-    into a test's own ``folder``: the test changes and runs its copy as if it had run
-    the study itself, and no test sees another's changes."""
-    for name in names:
+    into a test's own ``folder`` (all of them if no ``names``): the test changes and
+    runs its copy as if it had run the study itself, and no test sees another's
+    changes."""
+    for name in names or sorted(os.listdir(source)):
         if (source / name).is_dir():
             shutil.copytree(source / name, folder / name)
         else:

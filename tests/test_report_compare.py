@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import make_study, run_session
+from tests.processes import copy_study, make_study, run_session
 from tests.report_browser import psweep_cli
 from tests.test_report_plots import QUADRATURE
 
@@ -36,13 +36,9 @@ def quadrature(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return once, drifted
 
 
-def copy_of(study: Path, pytester: pytest.Pytester) -> None:
-    shutil.copytree(study, pytester.path, dirs_exist_ok=True)
-
-
 @pytest.mark.xdist_group("report_compare_study")
 def test_the_report_after_a_compare_session_shows_the_numbers(pytester, monkeypatch, quadrature):
-    copy_of(quadrature[0], pytester)
+    copy_study(quadrature[0], pytester.path)
     monkeypatch.setenv("DRIFT", "1")
     pytester.runpytest_subprocess("--psweep", "--psweep-compare").assert_outcomes(
         passed=10, failed=18
@@ -62,7 +58,7 @@ def test_the_report_after_a_compare_session_shows_the_numbers(pytester, monkeypa
 
 @pytest.mark.xdist_group("report_compare_study")
 def test_the_report_compares_with_the_baseline_the_session_used(pytester, monkeypatch, quadrature):
-    copy_of(quadrature[1], pytester)
+    copy_study(quadrature[1], pytester.path)
     monkeypatch.setenv("DRIFT", "2")  # 0.002 from the baseline, 0.001 from the last run
     pytester.runpytest_subprocess("--psweep", "--psweep-baseline=base.pk").assert_outcomes(
         passed=10, failed=18
@@ -77,7 +73,7 @@ def test_the_report_compares_with_the_baseline_the_session_used(pytester, monkey
 
 @pytest.mark.xdist_group("report_compare_study")
 def test_psweep_report_baseline_compares_after_the_fact(pytester, quadrature):
-    copy_of(quadrature[1], pytester)
+    copy_study(quadrature[1], pytester.path)
     done = psweep_cli(pytester.path, "report", "calc", "-o", "r.html", "--baseline", "base.pk")
     assert done.returncode == 0, done.stderr
     page = (pytester.path / "r.html").read_text()
