@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
 import pytest_psweep as ps
-from tests.processes import start_session, stop, wait_for, wait_for_journal
+from tests.processes import (
+    make_study,
+    run_session,
+    start_session,
+    stop,
+    wait_for,
+    wait_for_journal,
+)
 
 MUL = """
     import pytest_psweep as ps
@@ -50,11 +59,23 @@ def test_help_shows_every_option(pytester):
         result.stdout.fnmatch_lines([f"*{ini}*"])
 
 
-def test_sweep_runs_one_item_per_pset_and_writes_rows(pytester, read_db):
-    pytester.makepyfile(sweep_mul=MUL)
-    result = pytester.runpytest_subprocess("--psweep")
+# One session of MUL for the tests that ran it with the default options, on one xdist
+# worker (loadgroup): warnings about returned values raised, as one of them asks.
+MUL_STUDY = pytest.mark.xdist_group("plugin_mul")
+
+
+@pytest.fixture(scope="module")
+def mul_study(tmp_path_factory):
+    folder = make_study(tmp_path_factory.mktemp("mul"), sweep_mul=MUL)
+    result = run_session(folder, "-W", "error::pytest.PytestReturnNotNoneWarning")
+    return folder, result
+
+
+@MUL_STUDY
+def test_sweep_runs_one_item_per_pset_and_writes_rows(mul_study):
+    folder, result = mul_study
     result.assert_outcomes(passed=6)
-    df = read_db()
+    df = ps.df_read(folder / "calc" / "results.pk")
     assert df[["a", "b", "result"]].values.tolist() == [
         [1, 77, 77],
         [1, 88, 88],
@@ -170,11 +191,9 @@ def test_collect_only_writes_nothing(pytester):
     assert not (pytester.path / "calc").exists()
 
 
-def test_no_return_not_none_warning(pytester):
-    pytester.makepyfile(sweep_mul=MUL)
-    result = pytester.runpytest_subprocess(
-        "--psweep", "-W", "error::pytest.PytestReturnNotNoneWarning"
-    )
+@MUL_STUDY
+def test_no_return_not_none_warning(mul_study):
+    _, result = mul_study
     result.assert_outcomes(passed=6)
     result.stdout.no_fnmatch_line("*PytestReturnNotNoneWarning*")
 
@@ -207,35 +226,63 @@ def test_backup_copies_calc_dir_once(pytester, read_db):
     assert len(read_db()) == 12
 
 
+# MUL's rows in a calc dir, for the tests that then choose no sweep of it (-k test_one):
+# made once, on one xdist worker (loadgroup); what a test made beside the calc dir is
+# removed after it, so that each finds the folder as the others do.
+UNCHOSEN = pytest.mark.xdist_group("plugin_unchosen")
+
+
+@pytest.fixture(scope="module")
+def _mul_rows(tmp_path_factory):
+    folder = make_study(
+        tmp_path_factory.mktemp("unchosen"),
+        sweep_mul=MUL,
+        test_plain="def test_one():\n    assert True\n",
+    )
+    run_session(folder, "sweep_mul.py").assert_outcomes(passed=6)
+    return folder
+
+
+@pytest.fixture
+def mul_rows(_mul_rows):
+    """The folder holding MUL's calc dir; copies made beside it removed afterwards."""
+    yield _mul_rows
+    for path in _mul_rows.iterdir():
+        if path.name.startswith("calc") and path.name != "calc":
+            shutil.rmtree(path)
+
+
+def _calc_dirs(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("calc"))
+
+
+@UNCHOSEN
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
-def test_simulate_and_backup_copy_nothing_when_no_sweep_is_chosen(pytester, workers):
-    pytester.makepyfile(sweep_mul=MUL, test_plain="def test_one():\n    assert True\n")
-    pytester.runpytest_subprocess("--psweep", "sweep_mul.py").assert_outcomes(passed=6)
+def test_simulate_and_backup_copy_nothing_when_no_sweep_is_chosen(mul_rows, workers):
+    assert _calc_dirs(mul_rows) == ["calc"]
     for option in ("--psweep-simulate", "--psweep-backup"):
-        result = pytester.runpytest_subprocess("--psweep", option, "-k", "test_one", *workers)
+        result = run_session(mul_rows, option, "-k", "test_one", *workers)
         result.assert_outcomes(passed=1)
     # only the test ran: no simulate copy, no backup of the calc dir
-    assert sorted(p.name for p in pytester.path.iterdir() if p.name.startswith("calc")) == ["calc"]
+    assert _calc_dirs(mul_rows) == ["calc"]
 
 
+@UNCHOSEN
 @pytest.mark.parametrize(
     "reads",
     [["--psweep-skip-dups"], ["--psweep-compare"]],
     ids=["skip-dups", "compare"],
 )
-def test_under_xdist_options_that_read_the_database_copy_nothing_either(pytester, reads):
+def test_under_xdist_options_that_read_the_database_copy_nothing_either(mul_rows, reads):
     # the workers are handed the done psets or the baseline before any sweep is known
     # to run: read from the calc dir, without the copy that opening it makes
-    pytester.makepyfile(sweep_mul=MUL, test_plain="def test_one():\n    assert True\n")
-    pytester.runpytest_subprocess("--psweep", "sweep_mul.py").assert_outcomes(passed=6)
+    assert _calc_dirs(mul_rows) == ["calc"]
     for option in ("--psweep-simulate", "--psweep-backup"):
-        result = pytester.runpytest_subprocess(
-            "--psweep", option, *reads, "-k", "test_one", "-n", "2"
-        )
+        result = run_session(mul_rows, option, *reads, "-k", "test_one", "-n", "2")
         result.assert_outcomes(passed=1)
-    assert sorted(p.name for p in pytester.path.iterdir() if p.name.startswith("calc")) == ["calc"]
+    assert _calc_dirs(mul_rows) == ["calc"]
     if reads == ["--psweep-skip-dups"]:  # what was read still holds once sweeps run
-        result = pytester.runpytest_subprocess("--psweep", "--psweep-simulate", *reads, "-n", "2")
+        result = run_session(mul_rows, "--psweep-simulate", *reads, "-n", "2")
         result.assert_outcomes(passed=1, skipped=6)
 
 
@@ -360,14 +407,16 @@ def test_ini_keys_work_like_options(pytester):
     assert (pytester.path / "results_here" / "results.pk").exists()
 
 
-def test_sweep_module_source_is_backed_up(pytester, read_db):
-    pytester.makepyfile(sweep_mul=MUL)
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=6)
-    run_id = read_db()["_run_id"].iloc[0]
-    copy = pytester.path / "calc" / "backup_script" / run_id / "sweep_mul.py"
-    assert copy.read_text() == (pytester.path / "sweep_mul.py").read_text()
-    # the copies are never collected again
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=6)
+@MUL_STUDY
+def test_sweep_module_source_is_backed_up(mul_study):
+    folder, result = mul_study
+    result.assert_outcomes(passed=6)
+    run_id = ps.df_read(folder / "calc" / "results.pk")["_run_id"].iloc[0]
+    copy = folder / "calc" / "backup_script" / run_id / "sweep_mul.py"
+    assert copy.read_text() == (folder / "sweep_mul.py").read_text()
+    # the copies are never collected again: a simulation (of the same calc dir, which
+    # it leaves as it is for the other tests) collects the original only
+    run_session(folder, "--psweep-simulate").assert_outcomes(passed=6)
 
 
 def test_header_and_summary(pytester):
