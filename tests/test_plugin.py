@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
-import re
-import textwrap
+import shutil
+from pathlib import Path
 
 import pytest
 
 import pytest_psweep as ps
-from tests.processes import start_session, stop, wait_for, wait_for_journal
+from tests.processes import (
+    make_study,
+    run_session,
+    start_session,
+    stop,
+    wait_for,
+    wait_for_journal,
+)
 
 MUL = """
     import pytest_psweep as ps
@@ -52,11 +59,23 @@ def test_help_shows_every_option(pytester):
         result.stdout.fnmatch_lines([f"*{ini}*"])
 
 
-def test_sweep_runs_one_item_per_pset_and_writes_rows(pytester, read_db):
-    pytester.makepyfile(sweep_mul=MUL)
-    result = pytester.runpytest_subprocess("--psweep")
+# One session of MUL for the tests that ran it with the default options, on one xdist
+# worker (loadgroup): warnings about returned values raised, as one of them asks.
+MUL_STUDY = pytest.mark.xdist_group("plugin_mul")
+
+
+@pytest.fixture(scope="module")
+def mul_study(tmp_path_factory):
+    folder = make_study(tmp_path_factory.mktemp("mul"), sweep_mul=MUL)
+    result = run_session(folder, "-W", "error::pytest.PytestReturnNotNoneWarning")
+    return folder, result
+
+
+@MUL_STUDY
+def test_sweep_runs_one_item_per_pset_and_writes_rows(mul_study):
+    folder, result = mul_study
     result.assert_outcomes(passed=6)
-    df = read_db()
+    df = ps.df_read(folder / "calc" / "results.pk")
     assert df[["a", "b", "result"]].values.tolist() == [
         [1, 77, 77],
         [1, 88, 88],
@@ -89,88 +108,6 @@ def test_plain_pytest_leaves_sweeps_alone(pytester):
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=1)
     assert not (pytester.path / "calc").exists()
-
-
-def test_sweeps_in_test_modules_and_sweep_files_run_beside_tests(pytester, read_db):
-    pytester.makepyfile(sweep_mul=MUL)
-    pytester.makepyfile(
-        test_plain="""
-        import pytest_psweep as ps
-
-        def test_one():
-            pass
-
-        @ps.sweep(ps.grid(c=[5, 6]))
-        def sweep_in_test_module(pset):
-            return {"double": pset["c"] * 2}
-    """
-    )
-    result = pytester.runpytest_subprocess("--psweep")
-    result.assert_outcomes(passed=9)
-    df = read_db()
-    assert df.groupby("_sweep").size().to_dict() == {
-        "sweep_mul.py::sweep_mul": 6,
-        "test_plain.py::sweep_in_test_module": 2,
-    }
-
-
-def test_sweep_as_a_method_of_a_test_class(pytester, read_db):
-    pytester.makepyfile(
-        test_study="""
-        import pytest
-        import pytest_psweep as ps
-
-        class TestStudy:
-            factor = 3
-
-            @pytest.fixture
-            def offset(self):
-                return 1
-
-            @ps.sweep(ps.plist("a", [1, 2]))
-            def sweep_scaled(self, pset, offset):
-                return {"r": pset["a"] * self.factor + offset}
-    """
-    )
-    result = pytester.runpytest_subprocess("--psweep", "-v")
-    result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["*test_study.py::TestStudy::sweep_scaled[[]a=1[]] PASSED*"])
-    df = read_db()
-    assert list(df["r"]) == [4, 7]
-    assert set(df["_sweep"]) == {"test_study.py::TestStudy::sweep_scaled"}
-
-
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
-def test_sweep_with_a_further_parametrize_runs_each_pset_per_case(pytester, read_db, workers):
-    # the items of one pset share its dict: what one item's function does to it
-    # must not reach the next item, and each item gets a row of its own
-    pytester.makepyfile(
-        sweep_solvers="""
-        import pytest
-        import pytest_psweep as ps
-
-        @pytest.mark.parametrize("solver", ["fast", "exact"])
-        @ps.sweep(ps.plist("a", [1, 2]))
-        def sweep_solve(pset, solver):
-            assert set(pset) - {"a"} == {
-                "_run_id", "_pset_id", "_pset_hash", "_calc_dir", "_time_utc"
-            }, sorted(pset)
-            pset["scratch"] = solver
-            a = pset.pop("a")
-            return {"solver": solver, "r": a * (2 if solver == "fast" else 3)}
-    """
-    )
-    result = pytester.runpytest_subprocess("--psweep", "-p", "no:randomly", *workers)
-    result.assert_outcomes(passed=4)
-    result.stdout.fnmatch_lines(["*psweep: sweep_solvers.py::sweep_solve: 2 psets × 2 cases"])
-    df = read_db()
-    rows = sorted(zip(df["solver"], df["r"]))
-    assert rows == [("exact", 3), ("exact", 6), ("fast", 2), ("fast", 4)]
-    assert df["_pset_id"].nunique() == 4
-    # the two cases of a pset share its hash and differ in the case's
-    assert df.groupby("_pset_hash")["_case_hash"].nunique().tolist() == [2, 2]
-    # the row is what the function left in the pset, merged with what it returned
-    assert set(df["scratch"]) == {"fast", "exact"}
 
 
 def test_ids_are_readable_stable_and_safe(pytester):
@@ -211,42 +148,6 @@ def test_psweep_and_pset_marks_select(pytester, read_db):
     assert set(read_db()["a"]) == {2}
 
 
-def test_fixtures_of_any_scope_beside_pset(pytester, read_db):
-    pytester.makeconftest("""
-        import pytest
-
-        @pytest.fixture(scope="session")
-        def mesh():
-            return {"cells": 10}
-
-        @pytest.fixture
-        def scaled(pset):
-            # fixtures get the same pset, book-keeping already set
-            return pset["a"] * 100, pset["_pset_id"]
-    """)
-    pytester.makepyfile(
-        sweep_fix="""
-        import pytest
-        import pytest_psweep as ps
-
-        @pytest.fixture(scope="module")
-        def offset():
-            return 7
-
-        @ps.sweep(ps.grid(a=[1, 2]))
-        def sweep_fix(mesh, offset, scaled, pset, tmp_path, request):
-            (tmp_path / "f").write_text("x")
-            return {"r": mesh["cells"] + offset + scaled[0], "node": request.node.name,
-                    "fixture_pset_id": scaled[1]}
-    """
-    )
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2)
-    df = read_db()
-    assert list(df["r"]) == [117, 217]
-    assert list(df["node"]) == ["sweep_fix[a=1]", "sweep_fix[a=2]"]
-    assert list(df["fixture_pset_id"]) == list(df["_pset_id"])
-
-
 def test_sweep_without_pset_argument_is_a_collection_error(pytester):
     pytester.makepyfile(
         sweep_noarg="""
@@ -262,42 +163,6 @@ def test_sweep_without_pset_argument_is_a_collection_error(pytester):
         ["*sweep sweep_noarg.py::sweep_noarg: a sweep function takes the argument 'pset'*"]
     )
     assert result.ret == pytest.ExitCode.INTERRUPTED
-
-
-def test_marks_on_the_function_apply_per_pset(pytester, read_db):
-    pytester.makepyfile(
-        sweep_marks="""
-        import pytest
-        import pytest_psweep as ps
-
-        @pytest.mark.skip(reason="not today")
-        @ps.sweep(ps.grid(a=[1, 2]))
-        def sweep_skipped(pset):
-            raise AssertionError
-
-        @pytest.mark.xfail(reason="known bad", strict=False)
-        @ps.sweep(ps.grid(a=[1, 2]))
-        def sweep_xfail(pset):
-            assert pset["a"] == 2
-            return {"ok": True}
-
-        @ps.sweep(ps.grid(a=[1, 2]))
-        def sweep_skip_inside(pset):
-            if pset["a"] == 1:
-                pytest.skip("a=1 is not interesting")
-            return {"ok": True}
-    """
-    )
-    result = pytester.runpytest_subprocess("--psweep", "-rsx")
-    result.assert_outcomes(skipped=3, xfailed=1, xpassed=1, passed=1)
-    df = read_db().set_index("_sweep")
-    # skipped before they ran: no row; skipped inside the function: a row
-    assert "sweep_marks.py::sweep_skipped" not in df.index
-    xfail = df.loc["sweep_marks.py::sweep_xfail"]
-    assert list(xfail["_outcome"]) == ["failed", "passed"]
-    assert xfail["_error"].iloc[0].startswith("AssertionError")
-    inside = df.loc["sweep_marks.py::sweep_skip_inside"]
-    assert list(inside["_outcome"]) == ["skipped", "passed"]
 
 
 def test_last_failed_and_deselect_use_stable_ids(pytester, read_db):
@@ -326,77 +191,11 @@ def test_collect_only_writes_nothing(pytester):
     assert not (pytester.path / "calc").exists()
 
 
-def test_no_return_not_none_warning(pytester):
-    pytester.makepyfile(sweep_mul=MUL)
-    result = pytester.runpytest_subprocess(
-        "--psweep", "-W", "error::pytest.PytestReturnNotNoneWarning"
-    )
+@MUL_STUDY
+def test_no_return_not_none_warning(mul_study):
+    _, result = mul_study
     result.assert_outcomes(passed=6)
     result.stdout.no_fnmatch_line("*PytestReturnNotNoneWarning*")
-
-
-def test_function_receives_bookkeeping_before_call(pytester, read_db):
-    pytester.makepyfile(
-        sweep_bk="""
-        import datetime
-        import pytest_psweep as ps
-
-        @ps.sweep(ps.grid(a=[1]))
-        def sweep_bk(pset):
-            assert isinstance(pset["_time_utc"], datetime.datetime)
-            return {"seen": {k: str(pset[k]) for k in
-                             ("_run_id", "_pset_id", "_pset_hash", "_calc_dir", "_time_utc")}}
-    """
-    )
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=1)
-    row = read_db().iloc[0]
-    for key in ("_run_id", "_pset_id", "_pset_hash", "_calc_dir"):
-        assert row["seen"][key] == str(row[key])
-    assert row["_calc_dir"] == str(pytester.path / "calc")
-    assert row["seen"]["_time_utc"].startswith(str(row["_time_utc"])[:19].replace("T", " "))
-
-
-def test_failed_pset_keeps_its_row(pytester, read_db):
-    pytester.makepyfile(
-        sweep_fail="""
-        import threading
-        import pytest_psweep as ps
-
-        @ps.sweep(ps.grid(kind=["ok", "assert", "raise", "list", "unpicklable"]))
-        def sweep_fail(pset):
-            kind = pset["kind"]
-            if kind == "assert":
-                assert 1 == 2, "one is not two"
-            if kind == "raise":
-                raise RuntimeError("solver diverged")
-            if kind == "list":
-                return [1, 2]
-            if kind == "unpicklable":
-                return {"lock": threading.Lock(), "value": 3}
-            return {"value": 1}
-    """
-    )
-    result = pytester.runpytest_subprocess("--psweep")
-    result.assert_outcomes(passed=1, failed=4)
-    result.stdout.fnmatch_lines(
-        [
-            "*sweep_fail*kind=list*returned a list*",
-            # the user's function, not the plugin's frames
-            "    the function, */sweep_fail.py:*",
-            "        @ps.sweep(ps.grid(kind=*",
-            "        def sweep_fail(pset):",
-        ]
-    )
-    assert "plugin.py" not in result.stdout.str()
-    df = read_db().set_index("kind")
-    assert list(df["_outcome"]) == ["passed", "failed", "failed", "failed", "failed"]
-    assert df.loc["assert", "_error"].startswith("AssertionError: one is not two")
-    assert df.loc["raise", "_error"] == "RuntimeError: solver diverged"
-    assert "returned a list" in df.loc["list", "_error"]
-    assert "\n" not in df.loc["list", "_error"]  # the row's error stays one line
-    assert "'lock'" in df.loc["unpicklable", "_error"]
-    assert df.loc["unpicklable", "value"] == 3  # what could be kept is kept
-    assert df.loc["ok", "value"] == 1
 
 
 def test_simulate_does_not_call_functions_or_touch_calc(pytester, read_db):
@@ -427,35 +226,63 @@ def test_backup_copies_calc_dir_once(pytester, read_db):
     assert len(read_db()) == 12
 
 
+# MUL's rows in a calc dir, for the tests that then choose no sweep of it (-k test_one):
+# made once, on one xdist worker (loadgroup); what a test made beside the calc dir is
+# removed after it, so that each finds the folder as the others do.
+UNCHOSEN = pytest.mark.xdist_group("plugin_unchosen")
+
+
+@pytest.fixture(scope="module")
+def _mul_rows(tmp_path_factory):
+    folder = make_study(
+        tmp_path_factory.mktemp("unchosen"),
+        sweep_mul=MUL,
+        test_plain="def test_one():\n    assert True\n",
+    )
+    run_session(folder, "sweep_mul.py").assert_outcomes(passed=6)
+    return folder
+
+
+@pytest.fixture
+def mul_rows(_mul_rows):
+    """The folder holding MUL's calc dir; copies made beside it removed afterwards."""
+    yield _mul_rows
+    for path in _mul_rows.iterdir():
+        if path.name.startswith("calc") and path.name != "calc":
+            shutil.rmtree(path)
+
+
+def _calc_dirs(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("calc"))
+
+
+@UNCHOSEN
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
-def test_simulate_and_backup_copy_nothing_when_no_sweep_is_chosen(pytester, workers):
-    pytester.makepyfile(sweep_mul=MUL, test_plain="def test_one():\n    assert True\n")
-    pytester.runpytest_subprocess("--psweep", "sweep_mul.py").assert_outcomes(passed=6)
+def test_simulate_and_backup_copy_nothing_when_no_sweep_is_chosen(mul_rows, workers):
+    assert _calc_dirs(mul_rows) == ["calc"]
     for option in ("--psweep-simulate", "--psweep-backup"):
-        result = pytester.runpytest_subprocess("--psweep", option, "-k", "test_one", *workers)
+        result = run_session(mul_rows, option, "-k", "test_one", *workers)
         result.assert_outcomes(passed=1)
     # only the test ran: no simulate copy, no backup of the calc dir
-    assert sorted(p.name for p in pytester.path.iterdir() if p.name.startswith("calc")) == ["calc"]
+    assert _calc_dirs(mul_rows) == ["calc"]
 
 
+@UNCHOSEN
 @pytest.mark.parametrize(
     "reads",
     [["--psweep-skip-dups"], ["--psweep-compare"]],
     ids=["skip-dups", "compare"],
 )
-def test_under_xdist_options_that_read_the_database_copy_nothing_either(pytester, reads):
+def test_under_xdist_options_that_read_the_database_copy_nothing_either(mul_rows, reads):
     # the workers are handed the done psets or the baseline before any sweep is known
     # to run: read from the calc dir, without the copy that opening it makes
-    pytester.makepyfile(sweep_mul=MUL, test_plain="def test_one():\n    assert True\n")
-    pytester.runpytest_subprocess("--psweep", "sweep_mul.py").assert_outcomes(passed=6)
+    assert _calc_dirs(mul_rows) == ["calc"]
     for option in ("--psweep-simulate", "--psweep-backup"):
-        result = pytester.runpytest_subprocess(
-            "--psweep", option, *reads, "-k", "test_one", "-n", "2"
-        )
+        result = run_session(mul_rows, option, *reads, "-k", "test_one", "-n", "2")
         result.assert_outcomes(passed=1)
-    assert sorted(p.name for p in pytester.path.iterdir() if p.name.startswith("calc")) == ["calc"]
+    assert _calc_dirs(mul_rows) == ["calc"]
     if reads == ["--psweep-skip-dups"]:  # what was read still holds once sweeps run
-        result = pytester.runpytest_subprocess("--psweep", "--psweep-simulate", *reads, "-n", "2")
+        result = run_session(mul_rows, "--psweep-simulate", *reads, "-n", "2")
         result.assert_outcomes(passed=1, skipped=6)
 
 
@@ -580,14 +407,16 @@ def test_ini_keys_work_like_options(pytester):
     assert (pytester.path / "results_here" / "results.pk").exists()
 
 
-def test_sweep_module_source_is_backed_up(pytester, read_db):
-    pytester.makepyfile(sweep_mul=MUL)
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=6)
-    run_id = read_db()["_run_id"].iloc[0]
-    copy = pytester.path / "calc" / "backup_script" / run_id / "sweep_mul.py"
-    assert copy.read_text() == (pytester.path / "sweep_mul.py").read_text()
-    # the copies are never collected again
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=6)
+@MUL_STUDY
+def test_sweep_module_source_is_backed_up(mul_study):
+    folder, result = mul_study
+    result.assert_outcomes(passed=6)
+    run_id = ps.df_read(folder / "calc" / "results.pk")["_run_id"].iloc[0]
+    copy = folder / "calc" / "backup_script" / run_id / "sweep_mul.py"
+    assert copy.read_text() == (folder / "sweep_mul.py").read_text()
+    # the copies are never collected again: a simulation (of the same calc dir, which
+    # it leaves as it is for the other tests) collects the original only
+    run_session(folder, "--psweep-simulate").assert_outcomes(passed=6)
 
 
 def test_header_and_summary(pytester):
@@ -605,98 +434,6 @@ def test_header_and_summary(pytester):
     # no blank line between the section's header and its first line
     section = next(i for i, line in enumerate(result.outlines) if "= psweep =" in line)
     assert result.outlines[section + 1].endswith("6 rows written")
-
-
-def test_header_under_xdist_names_the_same_sweeps_and_counts_as_serially(pytester):
-    # the xdist controller collects nothing: a worker's counts come with its first
-    # report; methods, folders and a further parametrize (cases) counted as serially
-    pytester.makepyfile(sweep_mul=MUL)
-    pytester.mkpydir("sub")
-    pytester.path.joinpath("sub", "test_more.py").write_text(
-        textwrap.dedent(
-            """
-            import pytest
-            import pytest_psweep as ps
-
-            class TestStudy:
-                @ps.sweep(ps.plist("a", [1, 2, 3]))
-                def sweep_method(self, pset):
-                    return {"r": pset["a"]}
-
-            @pytest.mark.parametrize("case", [pytest.param(1, id="x[1]"), 2])
-            @ps.sweep(ps.plist("b", ["u", "v"]))
-            def sweep_cases(pset, case):
-                return {"r": case}
-
-            def test_plain():
-                pass
-            """
-        )
-    )
-
-    def header(*args: str) -> list[str]:
-        result = pytester.runpytest_subprocess("--psweep", "-p", "no:randomly", *args)
-        result.assert_outcomes(passed=14)
-        return sorted(line for line in result.outlines if re.match(r"psweep: .*: \d+ psets", line))
-
-    serial = header()
-    assert serial == [
-        "psweep: sub/test_more.py::TestStudy::sweep_method: 3 psets",
-        "psweep: sub/test_more.py::sweep_cases: 2 psets × 2 cases",
-        "psweep: sweep_mul.py::sweep_mul: 6 psets",
-    ]
-    assert header("-n", "2") == serial
-    assert header("-n", "2", "--dist", "loadgroup") == serial  # ids get "@group" there
-
-
-ROWS = ["a", "b", "result", "_outcome", "_sweep", "_pset_hash"]
-
-
-def test_xdist_writes_the_same_rows_as_serial(pytester, read_db):
-    pytester.makepyfile(sweep_mul=MUL.replace('"a", [1, 2, 3]', '"a", [1, 2, -3, 4, 5]'))
-    pytester.runpytest_subprocess("--psweep", "-n", "0").assert_outcomes(passed=8, failed=2)
-    serial = read_db()
-    (pytester.path / "calc" / "results.pk").unlink()
-    pytester.runpytest_subprocess("--psweep", "-n", "2").assert_outcomes(passed=8, failed=2)
-    parallel = read_db()
-    assert parallel["_run_id"].nunique() == 1
-    assert len(set(parallel["_exec_host"])) == 1
-    key = ["a", "b"]
-    pd_serial = serial[ROWS].sort_values(key).reset_index(drop=True)
-    pd_parallel = parallel[ROWS].sort_values(key).reset_index(drop=True)
-    assert pd_serial.equals(pd_parallel)
-
-
-def test_numpy_and_other_non_builtin_results_cross_xdist(pytester, read_db):
-    pytester.makepyfile(
-        sweep_np="""
-        import datetime, pathlib
-        import numpy as np
-        import pytest_psweep as ps
-
-        @ps.sweep(ps.grid(a=[1, 2, 3, 4]))
-        def sweep_np(pset):
-            return {
-                "f": np.float64(pset["a"]) / 2,
-                "i": np.int32(pset["a"]),
-                "arr": np.arange(pset["a"]),
-                "when": datetime.datetime(2020, 1, pset["a"]),
-                "path": pathlib.Path("out") / str(pset["a"]),
-            }
-    """
-    )
-    pytester.runpytest_subprocess("--psweep", "-n", "2").assert_outcomes(passed=4)
-    from pathlib import Path
-
-    import numpy as np
-
-    df = read_db().sort_values("a")
-    assert list(df["f"]) == [0.5, 1.0, 1.5, 2.0]
-    assert [list(arr) for arr in df["arr"]] == [[0], [0, 1], [0, 1, 2], [0, 1, 2, 3]]
-    assert isinstance(df["arr"].iloc[0], np.ndarray)
-    assert list(df["i"]) == [1, 2, 3, 4]
-    assert [w.day for w in df["when"]] == [1, 2, 3, 4]
-    assert list(df["path"]) == [Path("out") / str(a) for a in (1, 2, 3, 4)]
 
 
 def test_works_with_xdist_disabled(pytester, read_db):
@@ -759,49 +496,3 @@ def test_row_and_finish_hooks_from_conftest(pytester, read_db, workers):
         "calc_dir": str(pytester.path / "calc"),
         "db_exists": True,
     }
-
-
-def test_fixture_teardown_still_sees_the_bookkeeping(pytester, read_db):
-    pytester.makeconftest("""
-        import pathlib, pytest
-
-        @pytest.fixture
-        def out_dir(pset):
-            folder = pathlib.Path(pset["_calc_dir"]) / pset["_pset_id"]
-            folder.mkdir(parents=True)
-            yield folder
-            (folder / "teardown.txt").write_text(pset["_pset_id"])
-    """)
-    pytester.makepyfile(
-        sweep_files="""
-        import pytest_psweep as ps
-
-        @ps.sweep(ps.grid(a=[1, 2]))
-        def sweep_files(pset, out_dir):
-            (out_dir / "out.txt").write_text(str(pset["a"]))
-    """
-    )
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2)
-    for pset_id, a in zip(read_db()["_pset_id"], (1, 2)):
-        folder = pytester.path / "calc" / pset_id
-        assert (folder / "out.txt").read_text() == str(a)
-        assert (folder / "teardown.txt").read_text() == pset_id
-
-
-def test_pset_dir_is_the_psets_own_kept_folder(pytester, read_db, workers):
-    pytester.makepyfile(
-        sweep_files="""
-        import pytest_psweep as ps
-
-        @ps.sweep(ps.plist("a", [1, 2]))
-        def sweep_files(pset, pset_dir):
-            (pset_dir / "out.txt").write_text(str(pset["a"] * 3))
-            return {"where": str(pset_dir)}
-        """
-    )
-    pytester.runpytest_subprocess("--psweep", *workers).assert_outcomes(passed=2)
-    df = read_db()
-    for pset_id, a, where in zip(df["_pset_id"], df["a"], df["where"]):
-        folder = pytester.path / "calc" / pset_id
-        assert where == str(folder)
-        assert (folder / "out.txt").read_text() == str(a * 3)
