@@ -149,12 +149,18 @@ def make_study(folder: Path, **files: str) -> Path:
     return folder
 
 
-def run_session(folder: Path, *args: str, env: dict[str, str] | None = None) -> pytest.RunResult:
+def run_session(
+    folder: Path, *args: str, env: dict[str, str] | None = None, python: tuple[str, ...] = ()
+) -> pytest.RunResult:
     """``pytest --psweep ARGS`` run to its end in ``folder``, as pytester's
     ``runpytest_subprocess`` runs it, for a study that module-scoped fixtures run once
     for several tests (pytester is per test). The result has pytester's methods
-    (``assert_outcomes``, ``stdout.fnmatch_lines``); ``env`` replaces os.environ."""
-    command = [sys.executable, "-m", "pytest", "--psweep", "-p", "no:cacheprovider", *args]
+    (``assert_outcomes``, ``stdout.fnmatch_lines``); ``env`` replaces os.environ;
+    ``python``: the interpreter's options (``("-X", "dev")``)."""
+    command = [
+        *(sys.executable, *python, "-m", "pytest", "--psweep", "-p", "no:cacheprovider"),
+        *args,
+    ]
     began = time.monotonic()
     done = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=env)
     return pytest.RunResult(
