@@ -169,3 +169,15 @@ def run_session(
         done.stderr.splitlines(),
         time.monotonic() - began,
     )
+
+
+def section(result: pytest.RunResult, title: str) -> pytest.LineMatcher:
+    """The lines of one section of a session's output (``ERROR collecting x.py``): from
+    its ``____ title ____`` line to the next section's."""
+    lines = result.outlines
+    start = next(i for i, line in enumerate(lines) if line.strip("_ ") == title)
+    end = next(
+        (i for i in range(start + 1, len(lines)) if lines[i].startswith(("____", "===="))),
+        len(lines),
+    )
+    return pytest.LineMatcher(lines[start:end])

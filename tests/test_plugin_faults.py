@@ -11,6 +11,7 @@ import pytest
 from tests.processes import (
     make_study,
     run_session,
+    section,
     start_session,
     stop,
     wait_for,
@@ -113,18 +114,6 @@ def bad_params(tmp_path_factory) -> pytest.RunResult:
             pass
     """
     return run_session(make_study(tmp_path_factory.mktemp("bad"), sweep_good=good, **bad))
-
-
-def section(result: pytest.RunResult, title: str) -> pytest.LineMatcher:
-    """The lines of one section of a session's output (``ERROR collecting x.py``): from
-    its ``____ title ____`` line to the next section's."""
-    lines = result.outlines
-    start = next(i for i, line in enumerate(lines) if line.strip("_ ") == title)
-    end = next(
-        (i for i in range(start + 1, len(lines)) if lines[i].startswith(("____", "===="))),
-        len(lines),
-    )
-    return pytest.LineMatcher(lines[start:end])
 
 
 @pytest.mark.xdist_group("bad_params")
