@@ -175,7 +175,9 @@ def section(result: pytest.RunResult, title: str) -> pytest.LineMatcher:
     """The lines of one section of a session's output (``ERROR collecting x.py``): from
     its ``____ title ____`` line to the next section's."""
     lines = result.outlines
-    start = next(i for i, line in enumerate(lines) if line.strip("_ ") == title)
+    starts = [i for i, line in enumerate(lines) if line.strip("_ ") == title]
+    assert starts, f"no section {title!r} in the output:\n" + "\n".join(lines)
+    start = starts[0]
     end = next(
         (i for i in range(start + 1, len(lines)) if lines[i].startswith(("____", "===="))),
         len(lines),

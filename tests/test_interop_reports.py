@@ -83,11 +83,13 @@ class Reported(NamedTuple):
         return df[df["_sweep"] == f"{sweep}.py::{sweep}"]
 
 
-# the tests that read the `reported` study (one xdist worker runs it, once per variant)
-REPORTED = pytest.mark.xdist_group("interop_reported")
-
-
-@pytest.fixture(scope="module", params=[[], ["-n", "2"]], ids=["serial", "xdist"])
+@pytest.fixture(
+    scope="module",
+    params=[  # each variant on one xdist worker, the two on two at once
+        pytest.param([], id="serial", marks=pytest.mark.xdist_group("reported_serial")),
+        pytest.param(["-n", "2"], id="xdist", marks=pytest.mark.xdist_group("reported_xdist")),
+    ],
+)
 def reported(request, tmp_path_factory) -> Reported:
     """One study for the plugins that report, run as a CI job runs it: an html and a
     JUnit report, a GitHub step summary, in Python's dev mode (``-X dev``: every
@@ -118,7 +120,6 @@ def reported(request, tmp_path_factory) -> Reported:
     return Reported(folder, args, first, text, compared, summary.read_text())
 
 
-@REPORTED
 def test_timeout_fails_the_pset_with_a_row(reported):
     reported.first.stdout.fnmatch_lines(["FAILED sweep_slow.py::sweep_slow[[]s=60[]]*"])
     assert "FAILED sweep_slow.py::sweep_slow[s=0]" not in reported.first.stdout.str()
@@ -136,7 +137,6 @@ def html_tests(page: str) -> dict[str, list[dict[str, Any]]]:
     return tests
 
 
-@REPORTED
 def test_html_report_shows_parameters_and_results(reported):
     page = (reported.folder / "report.html").read_text()
     assert ">Parameters</th>" in page and ">Results</th>" in page
@@ -158,7 +158,6 @@ def test_html_report_shows_parameters_and_results(reported):
     ]
 
 
-@REPORTED
 def test_no_resource_warnings_under_python_dev_mode(reported):
     # the study's sweep_ci a=3 and sweep_slow s=60 fail; the compare session runs
     # sweep_ci, whose psets differ from their baseline (or fail again): all fail
@@ -173,7 +172,6 @@ def test_no_resource_warnings_under_python_dev_mode(reported):
         assert "ResourceWarning" not in output
 
 
-@REPORTED
 def test_junitxml_carries_parameters_and_scalar_results(reported):
     import xml.etree.ElementTree as ET
 
@@ -190,7 +188,6 @@ def test_junitxml_carries_parameters_and_scalar_results(reported):
     }
 
 
-@REPORTED
 def test_github_step_summary(reported):
     text = reported.summary
     assert text.startswith("earlier steps\n## pytest-psweep: 13 rows written to `")
@@ -203,7 +200,6 @@ def test_github_step_summary(reported):
     assert "- `sweep_ci.py::sweep_ci` r: 2 psets differ, largest abs diff 0.2" in text
 
 
-@REPORTED
 def test_randomly_seed_in_the_row_reproduces_a_pset(pytester, read_db, reported):
     workers = reported.args
     pytester.makepyfile(sweep_random=RANDOM)
