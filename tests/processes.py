@@ -150,12 +150,18 @@ def make_study(folder: Path, **files: str) -> Path:
     return folder
 
 
-def run_session(folder: Path, *args: str, env: dict[str, str] | None = None) -> pytest.RunResult:
+def run_session(
+    folder: Path, *args: str, env: dict[str, str] | None = None, python: tuple[str, ...] = ()
+) -> pytest.RunResult:
     """``pytest --psweep ARGS`` run to its end in ``folder``, as pytester's
     ``runpytest_subprocess`` runs it, for a study that module-scoped fixtures run once
     for several tests (pytester is per test). The result has pytester's methods
-    (``assert_outcomes``, ``stdout.fnmatch_lines``); ``env`` replaces os.environ."""
-    command = [sys.executable, "-m", "pytest", "--psweep", "-p", "no:cacheprovider", *args]
+    (``assert_outcomes``, ``stdout.fnmatch_lines``); ``env`` replaces os.environ;
+    ``python``: the interpreter's options (``("-X", "dev")``)."""
+    command = [
+        *(sys.executable, *python, "-m", "pytest", "--psweep", "-p", "no:cacheprovider"),
+        *args,
+    ]
     began = time.monotonic()
     done = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=env)
     return pytest.RunResult(
@@ -177,3 +183,17 @@ def copy_study(source: Path, folder: Path, *names: str) -> Path:
         else:
             shutil.copy2(source / name, folder / name)
     return folder
+
+
+def section(result: pytest.RunResult, title: str) -> pytest.LineMatcher:
+    """The lines of one section of a session's output (``ERROR collecting x.py``): from
+    its ``____ title ____`` line to the next section's."""
+    lines = result.outlines
+    starts = [i for i, line in enumerate(lines) if line.strip("_ ") == title]
+    assert starts, f"no section {title!r} in the output:\n" + "\n".join(lines)
+    start = starts[0]
+    end = next(
+        (i for i in range(start + 1, len(lines)) if lines[i].startswith(("____", "===="))),
+        len(lines),
+    )
+    return pytest.LineMatcher(lines[start:end])

@@ -1,15 +1,13 @@
 """pytest --psweep with the plugins people already run, each checked by reading the
-database it wrote, serially and under xdist (``workers``).
+database it wrote, serially and under xdist (``workers``); those that report a session
+are in test_interop_reports.py.
 
 The plugins are the dev extra's (pyproject.toml): nothing is installed here.
 """
 
 from __future__ import annotations
 
-import html
-import random
 import re
-import sys
 
 import pytest
 
@@ -311,157 +309,3 @@ def test_benchmark_statistics_are_columns(pytester, read_db, monkeypatch, args, 
         assert df["benchmark_min"].iloc[1] > df["benchmark_min"].iloc[0]
     else:
         assert "benchmark_mean" not in df or df["benchmark_mean"].isna().all()
-
-
-RANDOM = """
-    import random
-    import pytest_psweep as ps
-
-    @ps.sweep(ps.plist("a", list(range(6))))
-    def sweep_random(pset):
-        return {"x": random.random()}
-"""
-
-
-def test_randomly_seed_in_the_row_reproduces_a_pset(pytester, read_db, workers):
-    pytester.makepyfile(sweep_random=RANDOM)
-    seed = random.randrange(10**6)
-    result = pytester.runpytest_subprocess(
-        "--psweep", "-p", "randomly", f"--randomly-seed={seed}", *workers
-    )
-    result.assert_outcomes(passed=6)
-    df = read_db()
-    assert df["_randomly_seed"].tolist() == [seed] * 6
-    # pytest-randomly seeds each test alike: one pset run alone gets the same number
-    row = df[df["a"] == 4].iloc[0]
-    result = pytester.runpytest_subprocess(
-        "--psweep",
-        "-p",
-        "randomly",
-        f"--randomly-seed={int(row['_randomly_seed'])}",
-        "sweep_random.py::sweep_random[a=4]",
-    )
-    result.assert_outcomes(passed=1)
-    again = read_db()
-    assert again["x"].iloc[-1] == row["x"]
-    # without pytest-randomly there is no such column
-    pytester.runpytest_subprocess("--psweep", "--psweep-calc-dir=plain").assert_outcomes(passed=6)
-    assert "_randomly_seed" not in read_db("plain")
-
-
-def test_timeout_fails_the_pset_with_a_row(pytester, read_db, workers):
-    pytester.makepyfile(
-        sweep_slow="""
-        import time
-        import pytest
-        import pytest_psweep as ps
-
-        @pytest.mark.timeout(2)
-        @ps.sweep(ps.plist("s", [0, 60]))
-        def sweep_slow(pset):
-            time.sleep(pset["s"])
-            return {"slept": pset["s"]}
-        """
-    )
-    result = pytester.runpytest_subprocess("--psweep", *workers)
-    result.assert_outcomes(passed=1, failed=1)
-    df = read_db().sort_values("s")
-    assert df["_outcome"].tolist() == ["passed", "failed"]
-    assert "Timeout" in df["_error"].iloc[1]
-
-
-def test_html_report_shows_parameters_and_results(pytester, workers):
-    pytester.makepyfile(
-        sweep_html="""
-        import pytest_psweep as ps
-
-        @ps.sweep(ps.plist("alpha", [0.5, 2]))
-        def sweep_html(pset):
-            return {"energy": -pset["alpha"], "label": "x<y", "array": [1, 2]}
-
-        def test_plain():
-            pass
-        """
-    )
-    result = pytester.runpytest_subprocess("--psweep", "--html=report.html", *workers)
-    result.assert_outcomes(passed=3)
-    page = (pytester.path / "report.html").read_text()
-    assert ">Parameters</th>" in page and ">Results</th>" in page
-    data = html.unescape(page)  # pytest-html keeps its rows as JSON in an attribute
-    cells = re.findall(r'<td class=\\"col-psweep-(params|results)\\">(.*?)</td>', data)
-    assert sorted((kind, html.unescape(text)) for kind, text in cells) == [
-        ("params", ""),  # test_plain
-        ("params", "alpha=0.5"),
-        ("params", "alpha=2"),
-        ("results", ""),
-        ("results", "energy=-0.5, label='x<y'"),  # escaped in the page; only scalars
-        ("results", "energy=-2, label='x<y'"),
-    ]
-
-
-def test_no_resource_warnings_under_python_dev_mode(pytester, workers):
-    # python -X dev shows every unclosed file or pipe (the writer's pipes included)
-    pytester.makepyfile(sweep_ids=THREE)
-    for compare in ([], ["--psweep-compare"]):  # a baseline read too
-        result = pytester.run(
-            sys.executable,
-            "-X",
-            "dev",
-            "-m",
-            "pytest",
-            "--psweep",
-            "-p",
-            "no:randomly",
-            *workers,
-            *compare,
-        )
-        assert result.ret == 0, result.stdout.str()
-        output = result.stdout.str() + result.stderr.str()
-        assert "3 rows written" in output and "4 passed" in output
-        assert "ResourceWarning" not in output
-
-
-CI_SWEEP = """
-    import pytest_psweep as ps
-
-    @ps.sweep(ps.plist("a", [1, 2, 3]))
-    def sweep_ci(pset):
-        assert pset["a"] != 3, "a=3 is out of range"
-        return {"r": pset["a"] * 1.5, "arr": [1, 2]}
-"""
-
-
-def test_junitxml_carries_parameters_and_scalar_results(pytester, workers):
-    import xml.etree.ElementTree as ET
-
-    pytester.makepyfile(sweep_ci=CI_SWEEP)
-    pytester.runpytest_subprocess("--psweep", "--junitxml=out.xml", *workers)
-    cases = ET.parse(pytester.path / "out.xml").getroot().iter("testcase")
-    properties = {
-        case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
-        for case in cases
-    }
-    assert properties == {
-        "sweep_ci[a=1]": {"a": "1", "r": "1.5", "_outcome": "passed"},
-        "sweep_ci[a=2]": {"a": "2", "r": "3.0", "_outcome": "passed"},
-        "sweep_ci[a=3]": {"a": "3", "_outcome": "failed"},
-    }
-
-
-def test_github_step_summary(pytester, monkeypatch, workers):
-    pytester.makepyfile(sweep_ci=CI_SWEEP)
-    summary = pytester.path / "summary.md"
-    summary.write_text("earlier steps\n")
-    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    pytester.runpytest_subprocess("--psweep", *workers).assert_outcomes(passed=2, failed=1)
-    text = summary.read_text()
-    assert text.startswith("earlier steps\n## pytest-psweep: 3 rows written to `")
-    assert "| `sweep_ci.py::sweep_ci` | 2 | 1 | 0 | 0 | 0 |" in text
-    assert "- `sweep_ci.py::sweep_ci` a=3: AssertionError: a=3 is out of range" in text
-    assert "### Slowest psets" in text
-    # regression mode: the verdicts and the largest differences
-    pytester.makepyfile(sweep_ci=CI_SWEEP.replace("1.5", "1.6"))
-    pytester.runpytest_subprocess("--psweep", "--psweep-compare", *workers)
-    text = summary.read_text()
-    assert "compared with `" in text and "0 same, 2 differ, 0 new" in text
-    assert "- `sweep_ci.py::sweep_ci` r: 2 psets differ, largest abs diff 0.2" in text

@@ -8,7 +8,15 @@ import sys
 
 import pytest
 
-from tests.processes import start_session, stop, wait_for, wait_for_journal
+from tests.processes import (
+    make_study,
+    run_session,
+    section,
+    start_session,
+    stop,
+    wait_for,
+    wait_for_journal,
+)
 
 SLOW = """
     import pathlib, time
@@ -71,44 +79,54 @@ def test_two_sessions_at_once_keep_all_rows(pytester, read_db):
     assert list(df["_pset_seq"]) == list(range(20))
 
 
-@pytest.mark.parametrize(
-    "params, message",
-    [
-        ('{"a": 1}', "sweep sweep_bad.py::sweep_bad: params must be a list of dicts"),
-        ("[]", "sweep sweep_bad.py::sweep_bad: params is empty"),
-        ("[{'a': 1}, 3]", "sweep sweep_bad.py::sweep_bad: pset #1 is a int"),
-        ("[{'a': 1, '_outcome': 'x'}]", "*pset #0*book-keeping column(s) '_outcome'*"),
-        (
-            "[{'a': __import__('threading').Lock()}]",
-            "sweep sweep_bad.py::sweep_bad: pset #0 *cannot hash the value of key 'a'*",
-        ),
-        ("[{1: 'x'}]", "sweep sweep_bad.py::sweep_bad: pset #0 {1: 'x'}*key 1*not a string"),
-        ("lambda: 1 / 0", "*building params raised ZeroDivisionError*"),
-    ],
-)
-def test_bad_params_are_collection_errors_naming_the_sweep(pytester, params, message):
-    pytester.makepyfile(
-        sweep_bad=f"""
-        import pytest_psweep as ps
+BAD_PARAMS = [
+    ('{"a": 1}', "sweep sweep_bad.py::sweep_bad: params must be a list of dicts"),
+    ("[]", "sweep sweep_bad.py::sweep_bad: params is empty"),
+    ("[{'a': 1}, 3]", "sweep sweep_bad.py::sweep_bad: pset #1 is a int"),
+    ("[{'a': 1, '_outcome': 'x'}]", "*pset #0*book-keeping column(s) '_outcome'*"),
+    (
+        "[{'a': __import__('threading').Lock()}]",
+        "sweep sweep_bad.py::sweep_bad: pset #0 *cannot hash the value of key 'a'*",
+    ),
+    ("[{1: 'x'}]", "sweep sweep_bad.py::sweep_bad: pset #0 {1: 'x'}*key 1*not a string"),
+    ("lambda: 1 / 0", "*building params raised ZeroDivisionError*"),
+]
 
-        @ps.sweep({params})
-        def sweep_bad(pset):
-            pass
-        """
-    )
-    pytester.makepyfile(
-        sweep_good="""
+BAD = """
+    import pytest_psweep as ps
+
+    @ps.sweep({params})
+    def sweep_bad(pset):
+        pass
+"""
+
+
+@pytest.fixture(scope="module")
+def bad_params(tmp_path_factory) -> pytest.RunResult:
+    """One session collecting a good sweep and each of BAD_PARAMS's sweeps, the i-th
+    in sweep_bad<i>.py."""
+    bad = {f"sweep_bad{i}": BAD.format(params=params) for i, (params, _) in enumerate(BAD_PARAMS)}
+    good = """
         import pytest_psweep as ps
 
         @ps.sweep([{"a": 1}])
         def sweep_good(pset):
             pass
     """
+    return run_session(make_study(tmp_path_factory.mktemp("bad"), sweep_good=good, **bad))
+
+
+@pytest.mark.xdist_group("bad_params")
+@pytest.mark.parametrize("params, message", BAD_PARAMS)
+def test_bad_params_are_collection_errors_naming_the_sweep(bad_params, params, message):
+    name = f"sweep_bad{BAD_PARAMS.index((params, message))}.py"
+    section(bad_params, f"ERROR collecting {name}").fnmatch_lines(
+        [f"*{message.replace('sweep_bad.py', name)}*"]
     )
-    result = pytester.runpytest_subprocess("--psweep")
-    result.stdout.fnmatch_lines(["*ERROR collecting sweep_bad.py*", f"*{message}*"])
-    result.stdout.no_fnmatch_line("*Traceback*")
-    assert result.ret == pytest.ExitCode.INTERRUPTED
+    bad_params.stdout.fnmatch_lines([f"ERROR {name}*"])  # in the short summary
+    bad_params.stdout.no_fnmatch_line("*Traceback*")
+    assert bad_params.ret == pytest.ExitCode.INTERRUPTED
+    bad_params.stdout.fnmatch_lines([f"*Interrupted: {len(BAD_PARAMS)} errors during collection*"])
 
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
