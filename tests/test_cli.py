@@ -1,4 +1,7 @@
-"""The `psweep` command, run as a real subprocess on a real database."""
+"""The `psweep` command on a real database: as a real subprocess (the installed entry
+point, exit codes, stderr, a closed pipe), and, where a test checks what an option
+selects or writes, through ``cli.main`` in this process: each subprocess costs 0.3
+CPU-s and would check the same code again."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import pandas as pd
 import pytest
 
 import pytest_psweep as ps
+from pytest_psweep import cli
 from tests.processes import start_script, stop, wait_for_journal, wait_for_line
 
 PSWEEP = shutil.which("psweep")
@@ -34,6 +38,15 @@ def psweep(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return done
 
 
+def psweep_main(capsys: pytest.CaptureFixture[str], *args: str, code: int = 0) -> tuple[str, str]:
+    """``psweep ARGS`` through ``cli.main`` in this process: its stdout and stderr."""
+    capsys.readouterr()
+    returned = cli.main(list(args))
+    out, err = capsys.readouterr()
+    assert returned == code, err
+    return out, err
+
+
 def test_show_prints_params_results_and_counters(calc):
     out = psweep("show").stdout.splitlines()
     assert out[0].split() == ["a", "r", "_run_seq", "_pset_seq"]
@@ -47,8 +60,9 @@ def test_show_prints_params_results_and_counters(calc):
     assert out[-1] == "[5 rows]"
 
 
-def test_show_cols_query_last_run(calc):
-    out = psweep(
+def test_show_cols_query_last_run(calc, capsys):
+    shown, _ = psweep_main(
+        capsys,
         "show",
         str(calc / "results.pk"),
         "--cols",
@@ -57,7 +71,8 @@ def test_show_cols_query_last_run(calc):
         "--query",
         "a >= 2",
         "--last-run",
-    ).stdout.splitlines()
+    )
+    out = shown.splitlines()
     assert out[0].split() == ["a", "_pset_id"]
     assert [line.split()[0] for line in out[1:-1]] == ["4", "5"]
 
@@ -69,39 +84,37 @@ def test_show_unknown_column_is_a_one_line_error(calc):
     assert len(done.stderr.splitlines()) == 1
 
 
-def test_export_by_suffix(calc, tmp_path):
+def test_export_by_suffix(calc, tmp_path, capsys):
     psweep("export", "calc", "out.csv")
     assert list(pd.read_csv(tmp_path / "out.csv")["r"]) == [2, 4, 6, 8, 10]
-    psweep("export", "calc/results.pk", "out.json")
+    psweep_main(capsys, "export", "calc/results.pk", "out.json")
     exported = json.loads((tmp_path / "out.json").read_text())  # plain JSON, any reader
     column = exported["columns"].index("a")
     assert [row[column] for row in exported["data"]] == [1, 2, 3, 4, 5]
     assert list(ps.df_read(tmp_path / "out.json", fmt="json")["r"]) == [2, 4, 6, 8, 10]
-    done = psweep("export", "calc", "out.xlsx", check=False)
-    assert done.returncode == 1 and "use .csv, .json or .parquet" in done.stderr
+    _, err = psweep_main(capsys, "export", "calc", "out.xlsx", code=1)
+    assert "use .csv, .json or .parquet" in err
 
 
-def test_export_parquet_without_pyarrow_says_so(calc, tmp_path):
-    code = (
-        "import sys; sys.modules['pyarrow'] = None; from pytest_psweep.cli import main; "
-        "sys.exit(main(['export', 'calc', 'out.parquet']))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 1
-    assert done.stderr.strip() == (
-        "psweep: error: export to Parquet needs pyarrow: pip install pyarrow"
-    )
+def test_export_parquet_without_pyarrow_says_so(calc, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow fails
+    _, err = psweep_main(capsys, "export", "calc", "out.parquet", code=1)
+    assert err.strip() == ("psweep: error: export to Parquet needs pyarrow: pip install pyarrow")
     assert not (tmp_path / "out.parquet").exists()
 
 
 @pytest.mark.parametrize(
     "command", [["show", "missing"], ["export", "missing", "x.csv"], ["recover", "missing"]]
 )
-def test_missing_file_is_a_one_line_error(tmp_path, monkeypatch, command):
+def test_missing_file_is_a_one_line_error(tmp_path, monkeypatch, capsys, command):
     monkeypatch.chdir(tmp_path)
-    done = psweep(*command, check=False)
-    assert done.returncode == 1
-    assert len(done.stderr.splitlines()) == 1 and "missing" in done.stderr
+    if command[0] == "show":  # the command's exit code and stderr, as a process
+        done = psweep(*command, check=False)
+        assert done.returncode == 1
+        err = done.stderr
+    else:
+        _, err = psweep_main(capsys, *command, code=1)
+    assert len(err.splitlines()) == 1 and "missing" in err
 
 
 def test_unreadable_database_is_a_one_line_error(tmp_path, monkeypatch):
@@ -114,7 +127,7 @@ def test_unreadable_database_is_a_one_line_error(tmp_path, monkeypatch):
     assert len(done.stderr.splitlines()) == 1
 
 
-def test_recover_merges_journal_of_a_killed_run(tmp_path, monkeypatch):
+def test_recover_merges_journal_of_a_killed_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     Path("study.py").write_text(
         textwrap.dedent("""
@@ -143,7 +156,8 @@ def test_recover_merges_journal_of_a_killed_run(tmp_path, monkeypatch):
     recovered = ps.df_read("calc/results.pk")
     assert list(recovered["a"]) == [0, 1, 2, 3]
     assert list(recovered["_outcome"].fillna("")) == ["", "", "", "crashed"]
-    assert psweep("recover", "calc").stdout.strip() == "recovered 0 rows into calc/results.pk"
+    out, _ = psweep_main(capsys, "recover", "calc")
+    assert out.strip() == "recovered 0 rows into calc/results.pk"
 
 
 @pytest.fixture(scope="module")
@@ -190,10 +204,10 @@ ONE_STUDY = pytest.mark.xdist_group("cli_study")
 
 
 @ONE_STUDY
-def test_show_selects_latest_failed_sweep_and_sorts(study):
+def test_show_selects_latest_failed_sweep_and_sorts(study, capsys):
     everything = ps.df_read(study / "results.pk")
     assert len(everything) == 8
-    latest = psweep("show", "--latest", "--sort", "r", "--reverse").stdout
+    latest, _ = psweep_main(capsys, "show", "--latest", "--sort", "r", "--reverse")
     lines = latest.splitlines()
     assert lines[0].split() == ["a", "r", "n", "m", "_run_seq", "_pset_seq", "_outcome", "_sweep"]
     assert [line.split()[:2] for line in lines[1:4]] == [
@@ -203,15 +217,15 @@ def test_show_selects_latest_failed_sweep_and_sorts(study):
     ]
     assert lines[-1] == "[4 rows]"
     assert len(ps.df_latest(everything)) == 4  # the same from Python
-    failed = psweep("show", "--failed").stdout
+    failed, _ = psweep_main(capsys, "show", "--failed")
     assert "_error" in failed.splitlines()[0] and "a=3 diverged" in failed
     assert "[1 row]" in failed
     # columns that have no value in the rows shown are left out
-    only_n = psweep("show", "--sweep", "sweep_n").stdout.splitlines()
+    only_n = psweep_main(capsys, "show", "--sweep", "sweep_n")[0].splitlines()
     assert only_n[0].split() == ["n", "m", "_run_seq", "_pset_seq", "_outcome", "_sweep"]
     assert only_n[-1] == "[2 rows]"
-    bad = psweep("show", "--sort", "nope", check=False)
-    assert bad.returncode == 1 and "--sort: no column 'nope'" in bad.stderr
+    _, bad = psweep_main(capsys, "show", "--sort", "nope", code=1)
+    assert "--sort: no column 'nope'" in bad
 
 
 @ONE_STUDY
@@ -223,30 +237,32 @@ def test_show_into_a_closed_pipe_is_no_error(study):
 
 
 @ONE_STUDY
-def test_export_latest_with_relative_paths(study):
-    psweep("export", "calc", "latest.csv", "--latest", "--query", "_outcome == 'passed'")
+def test_export_latest_with_relative_paths(study, capsys):
+    psweep_main(
+        capsys, "export", "calc", "latest.csv", "--latest", "--query", "_outcome == 'passed'"
+    )
     df = pd.read_csv(study.parent / "latest.csv")
     assert len(df) == 4 and set(df["_calc_dir"]) == {"calc"}
-    psweep("export", "calc", "all.json", "--absolute-paths")
+    psweep_main(capsys, "export", "calc", "all.json", "--absolute-paths")
     df = ps.df_read(study.parent / "all.json", fmt="json")
     assert len(df) == 8 and set(df["_calc_dir"]) == {str(study)}
 
 
 @ONE_STUDY
-def test_export_orders_columns_as_show_and_drops_other_sweeps(study):
-    psweep("export", "calc", "n.csv", "--sweep", "sweep_n")
+def test_export_orders_columns_as_show_and_drops_other_sweeps(study, capsys):
+    psweep_main(capsys, "export", "calc", "n.csv", "--sweep", "sweep_n")
     columns = list(pd.read_csv(study.parent / "n.csv").columns)
-    shown = psweep("show", "--sweep", "sweep_n").stdout.splitlines()[0].split()
+    shown = psweep_main(capsys, "show", "--sweep", "sweep_n")[0].splitlines()[0].split()
     assert (
         columns[: len(shown)] == shown == ["n", "m", "_run_seq", "_pset_seq", "_outcome", "_sweep"]
     )
     assert "a" not in columns and "r" not in columns  # the other sweep's: empty here
     assert {"_pset_hash", "_time_utc", "_calc_dir"} <= set(columns[len(shown) :])
-    psweep("export", "calc", "every.csv", "--sweep", "sweep_n", "--all-columns")
+    psweep_main(capsys, "export", "calc", "every.csv", "--sweep", "sweep_n", "--all-columns")
     every = list(pd.read_csv(study.parent / "every.csv").columns)
     assert every == list(ps.df_read(study / "results.pk").columns)
     # a baseline exported for one sweep still compares: its key columns are there
-    psweep("export", "calc", "n.json", "--sweep", "sweep_n")
+    psweep_main(capsys, "export", "calc", "n.json", "--sweep", "sweep_n")
     baseline = ps.df_read(study.parent / "n.json", fmt="json")
     assert {"_sweep", "_pset_hash"} <= set(baseline.columns) and len(baseline) == 2
 
@@ -257,7 +273,9 @@ def _loop(pset):
     return {"loop": value}
 
 
-def test_export_to_json_of_a_value_containing_itself_names_row_and_column(tmp_path, monkeypatch):
+def test_export_to_json_of_a_value_containing_itself_names_row_and_column(
+    tmp_path, monkeypatch, capsys
+):
     monkeypatch.chdir(tmp_path)
     ps.run(lambda p: {"r": 1}, ps.plist("a", [1]))
     df = ps.run(_loop, ps.plist("a", [2]))
@@ -266,6 +284,8 @@ def test_export_to_json_of_a_value_containing_itself_names_row_and_column(tmp_pa
     pset_id = df["_pset_id"].iloc[1]
     assert f"row 1 (_pset_id {pset_id}), column 'loop': its value contains itself" in done.stderr
     assert not (tmp_path / "out.json").exists()
-    left_out = psweep("export", "calc", "out.json", "--query", f"_pset_id != '{pset_id}'")
-    assert "wrote 1 row" in left_out.stdout
-    assert "wrote 2 rows" in psweep("export", "calc", "out.csv").stdout
+    left_out, _ = psweep_main(
+        capsys, "export", "calc", "out.json", "--query", f"_pset_id != '{pset_id}'"
+    )
+    assert "wrote 1 row" in left_out
+    assert "wrote 2 rows" in psweep_main(capsys, "export", "calc", "out.csv")[0]

@@ -6,6 +6,7 @@ crashed keep psweep's columns; Ctrl-C returns within seconds."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -18,52 +19,66 @@ import pandas as pd
 import pytest
 
 import pytest_psweep as ps
-from tests.processes import start_script, stop, wait_for_journal, wait_for_line
+from tests.processes import copy_study, start_script, stop, wait_for_journal, wait_for_line
 
 pytestmark = pytest.mark.usefixtures("in_tmp")
 
 DRIVER = """
-import os, pathlib, signal, sys, time
+import json, os, pathlib, signal, sys, time
 from concurrent.futures import ProcessPoolExecutor
 import pytest_psweep as ps
 from pytest_psweep import journal
 
-def journaled_before_3():
+def journaled_before_3(calc_dir):
     rows = 0
-    for path in pathlib.Path("calc", "journal").glob("*.jnl"):
+    for path in pathlib.Path(calc_dir, "journal").glob("*.jnl"):
         rows += sum(row["x"] < 3 for row in journal.Decoder().feed(path.read_bytes()))
     return rows
 
-def func(pset):
+def wait_for_0_to_2(calc_dir):
+    end = time.monotonic() + 60
+    while journaled_before_3(calc_dir) < 3 and time.monotonic() < end:
+        time.sleep(0.05)  # x=0..2 finish, and their rows are journaled, first
+
+def func_exit(pset):
     if pset["x"] == 3:
-        end = time.monotonic() + 60
-        while journaled_before_3() < 3 and time.monotonic() < end:
-            time.sleep(0.05)  # x=0..2 finish, and their rows are journaled, first
-        {kill}
+        wait_for_0_to_2("exit/calc")
+        os._exit(3)
     time.sleep(0.05)
-    return {{"y": pset["x"] * 2}}
+    return {"y": pset["x"] * 2}
+
+def func_sigkill(pset):
+    if pset["x"] == 3:
+        wait_for_0_to_2("sigkill/calc")
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.05)
+    return {"y": pset["x"] * 2}
+
+def run(how, kill):
+    func, calc_dir = {"exit": func_exit, "sigkill": func_sigkill}[kill], kill + "/calc"
+    params = ps.plist("x", range(8))
+    if how == "pool":
+        with ProcessPoolExecutor(2) as executor:
+            ps.run(func, params, executor=executor, calc_dir=calc_dir)
+    elif how == "poolsize":
+        ps.run(func, params, poolsize=2, calc_dir=calc_dir)
+    elif how == "dask":
+        from distributed import Client, LocalCluster
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
+                               dashboard_address=None)
+        with cluster, Client(cluster) as client:
+            client.run(lambda: None)
+            ps.run(func, params, dask_client=client, calc_dir=calc_dir)
 
 if __name__ == "__main__":
-    how = sys.argv[1]
-    params = ps.plist("x", range(8))
-    try:
-        if how == "pool":
-            with ProcessPoolExecutor(2) as executor:
-                ps.run(func, params, executor=executor)
-        elif how == "poolsize":
-            ps.run(func, params, poolsize=2)
-        elif how == "dask":
-            from distributed import Client, LocalCluster
-            cluster = LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
-                                   dashboard_address=None)
-            with cluster, Client(cluster) as client:
-                client.run(lambda: None)
-                ps.run(func, params, dask_client=client)
-    except ps.PsweepError as exc:
-        print("ERROR", exc, flush=True)  # flushed: seen even if a teardown hangs after
+    for kill in sys.argv[2:]:  # one run each, into its own calc dir
+        try:
+            run(sys.argv[1], kill)
+        except ps.PsweepError as exc:  # flushed: seen even if a teardown hangs after
+            print("ERROR", json.dumps({"kill": kill, "error": str(exc)}), flush=True)
 """
 
-KILLS = {"exit": "os._exit(3)", "sigkill": "os.kill(os.getpid(), signal.SIGKILL)"}
+KILLS = ["exit", "sigkill"]
 
 
 def needs_dask() -> None:
@@ -74,21 +89,43 @@ def needs_dask() -> None:
         pytest.skip(reason)
 
 
-@pytest.mark.parametrize("kill", sorted(KILLS))
-@pytest.mark.parametrize("how", ["pool", "poolsize", "dask"])
-def test_a_pset_that_kills_its_worker_gets_a_crashed_row(in_tmp, how, kill):
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(how, marks=pytest.mark.xdist_group(f"executor_faults_{how}"))
+        for how in ("pool", "poolsize", "dask")
+    ],
+)
+def crashed_runs(request, tmp_path_factory):
+    """One driver process per executor running both kinds of kill, each run into its
+    own calc dir (``<kill>/calc``): the folder and the errors ps.run raised, by kill."""
+    how = request.param
     if how == "dask":
         needs_dask()
-    Path("driver.py").write_text(DRIVER.format(kill=KILLS[kill]))
+    folder = tmp_path_factory.mktemp(how)
+    (folder / "driver.py").write_text(DRIVER)
     try:
         done = subprocess.run(
-            [sys.executable, "driver.py", how], capture_output=True, text=True, timeout=240
+            [sys.executable, "driver.py", how, *KILLS],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=240,
         )
     except subprocess.TimeoutExpired as exc:  # say whether ps.run had returned
         pytest.fail(f"driver.py {how} hung; its output: {exc.stdout!r}; {exc.stderr!r}")
     assert done.returncode == 0, done.stderr
-    assert "ERROR" in done.stdout and "{'x': 3}" in done.stdout, done.stdout
-    assert "'crashed' rows" in done.stdout
+    errors = [json.loads(line[6:]) for line in done.stdout.splitlines() if line[:6] == "ERROR "]
+    return how, folder, {error["kill"]: error["error"] for error in errors}, done.stdout
+
+
+@pytest.mark.parametrize("kill", KILLS)
+def test_a_pset_that_kills_its_worker_gets_a_crashed_row(in_tmp, crashed_runs, kill):
+    how, folder, errors, stdout = crashed_runs
+    assert kill in errors, f"driver.py {how}: no error for {kill}: {stdout}"
+    assert "{'x': 3}" in errors[kill], errors[kill]
+    assert "'crashed' rows" in errors[kill]
+    copy_study(folder / kill, in_tmp, "calc")  # the skip_dups run below changes it
     df = ps.df_read("calc/results.pk")
     crashed = df[df["_outcome"] == "crashed"]
     assert 3 in set(crashed["x"]), df[["x", "_outcome"]]

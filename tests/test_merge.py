@@ -1,5 +1,7 @@
 """``psweep merge`` against running tasks, damaged files and odd arrays, with real
-shard tasks (pytest sessions in subprocesses) and real ``psweep merge`` processes."""
+shard tasks (pytest sessions in subprocesses) and real ``psweep merge`` processes; a
+merge or status whose output is not what a test is about runs through ``cli.main`` in
+the test's process (a process costs 0.3 CPU-s)."""
 
 from __future__ import annotations
 
@@ -13,8 +15,17 @@ from pathlib import Path
 import pytest
 
 import pytest_psweep as ps
-from pytest_psweep import journal, liveness
-from tests.processes import start_script, start_session, stop, wait_for, wait_for_line
+from pytest_psweep import cli, journal, liveness
+from tests.processes import (
+    copy_study,
+    make_study,
+    run_session,
+    start_script,
+    start_session,
+    stop,
+    wait_for,
+    wait_for_line,
+)
 
 SLOW = """
     import os, time
@@ -41,11 +52,25 @@ def psweep(folder: Path, *args: str, code: int = 0, **env: str) -> subprocess.Co
     return done
 
 
+def psweep_main(capsys: pytest.CaptureFixture[str], folder: Path, *args: str) -> str:
+    """``psweep ARGS`` through ``cli.main`` in this process, in ``folder``: its stdout."""
+    capsys.readouterr()
+    cwd = Path.cwd()
+    os.chdir(folder)
+    try:
+        code = cli.main(list(args))
+    finally:
+        os.chdir(cwd)
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    return out
+
+
 def shard_dir(folder: Path) -> Path:
     return folder / "calc" / "shards"
 
 
-def test_merge_final_leaves_a_running_task_s_journal_alone(pytester):
+def test_merge_final_leaves_a_running_task_s_journal_alone(pytester, capsys):
     pytester.makepyfile(sweep_slow=SLOW)
     proc = start_session(pytester, "--psweep-shard=0/1", "--psweep-run-id=ARR")
     try:
@@ -58,13 +83,13 @@ def test_merge_final_leaves_a_running_task_s_journal_alone(pytester):
     finally:
         stop(proc)
     assert not jnl.exists()  # the task ended as tasks do: its journal became its .shard
-    after = psweep(pytester.path, "merge", "calc", "--final")
-    assert "sweep_slow.py::sweep_slow: 20 passed, 0 missing" in after.stdout
+    after = psweep_main(capsys, pytester.path, "merge", "calc", "--final")
+    assert "sweep_slow.py::sweep_slow: 20 passed, 0 missing" in after
     db = ps.df_read(pytester.path / "calc" / "results.pk")
     assert len(db) == 20 and set(db["_outcome"]) == {"passed"}
 
 
-def test_a_task_whose_journal_was_taken_keeps_its_rows_and_fails(pytester):
+def test_a_task_whose_journal_was_taken_keeps_its_rows_and_fails(pytester, capsys):
     pytester.makepyfile(sweep_slow=SLOW)
     proc = start_session(pytester, "--psweep-shard=0/1", "--psweep-run-id=ARR", output=True)
     try:
@@ -78,8 +103,8 @@ def test_a_task_whose_journal_was_taken_keeps_its_rows_and_fails(pytester):
         stop(proc)
     assert f"{jnl} was taken away while this task ran" in out
     assert "all its rows are written again to" in out
-    merged = psweep(pytester.path, "merge", "calc")
-    assert "sweep_slow.py::sweep_slow: 20 passed, 0 missing" in merged.stdout
+    merged = psweep_main(capsys, pytester.path, "merge", "calc")
+    assert "sweep_slow.py::sweep_slow: 20 passed, 0 missing" in merged
     assert len(ps.df_read(pytester.path / "calc" / "results.pk")) == 20
 
 
@@ -173,10 +198,26 @@ NEW_SWEEP = """
 """
 
 
-def test_a_new_sweep_without_rows_beside_other_sweeps_is_counted_missing(pytester):
-    pytester.makepyfile(sweep_a=SWEEPS)
-    pytester.runpytest_subprocess("--psweep", "--psweep-shard=0/1", "--psweep-run-id=one")
-    psweep(pytester.path, "merge", "calc")
+# SWEEPS run as the one shard of run "one", for the tests that go on from it, each in a
+# copy (one xdist worker: loadgroup).
+ONE_SHARD = pytest.mark.xdist_group("merge_one_shard")
+
+
+@pytest.fixture(scope="module")
+def one_shard(tmp_path_factory):
+    folder = make_study(tmp_path_factory.mktemp("one_shard"), sweep_a=SWEEPS)
+    run_session(folder, "--psweep-shard=0/1", "--psweep-run-id=one").assert_outcomes(
+        passed=19, failed=1
+    )
+    return folder
+
+
+@ONE_SHARD
+def test_a_new_sweep_without_rows_beside_other_sweeps_is_counted_missing(
+    one_shard, pytester, capsys
+):
+    copy_study(one_shard, pytester.path, "sweep_a.py", "calc")
+    psweep_main(capsys, pytester.path, "merge", "calc")
     pytester.makepyfile(sweep_b=NEW_SWEEP)
     killed = pytester.runpytest_subprocess(
         "--psweep", "--psweep-shard=0/1", "--psweep-run-id=two", "sweep_b.py"
@@ -188,9 +229,9 @@ def test_a_new_sweep_without_rows_beside_other_sweeps_is_counted_missing(pyteste
     assert "1 pset started in journals" in merged.stdout
 
 
-def test_a_damaged_shard_file_is_reported_and_quarantined(pytester):
-    pytester.makepyfile(sweep_a=SWEEPS)
-    pytester.runpytest_subprocess("--psweep", "--psweep-shard=0/1", "--psweep-run-id=one")
+@ONE_SHARD
+def test_a_damaged_shard_file_is_reported_and_quarantined(one_shard, pytester):
+    copy_study(one_shard, pytester.path, "sweep_a.py", "calc")
     (shard,) = shard_dir(pytester.path).glob("*.shard")
     blob = shard.read_bytes()
     shard.write_bytes(blob[:-40])  # a copy cut short, a disk that filled
@@ -296,7 +337,7 @@ def test_rows_of_a_file_that_cannot_be_decoded_are_taken_back():
     assert list(frame["a"]) == [0] and list(frame) == ["_time_utc", "a"]
 
 
-def test_the_newest_array_stays_newest_when_merge_finalises_an_older_one(pytester):
+def test_the_newest_array_stays_newest_when_merge_finalises_an_older_one(pytester, capsys):
     pytester.makepyfile(sweep_a=SWEEPS, sweep_b=NEW_SWEEP)
     killed = pytester.runpytest_subprocess(
         "--psweep", "--psweep-shard=0/1", "--psweep-run-id=old", "sweep_b.py"
@@ -309,10 +350,5 @@ def test_the_newest_array_stays_newest_when_merge_finalises_an_older_one(pyteste
     final = psweep(pytester.path, "merge", "calc", "--final")
     assert "run new:" in final.stdout and "run old:" not in final.stdout, final.stdout
     assert "sweep_a.py::sweep_a: 19 passed, 1 failed, 0 missing" in final.stdout
-    shown = subprocess.run(
-        [sys.executable, "-m", "pytest_psweep.cli", "status", "calc"],
-        cwd=pytester.path,
-        capture_output=True,
-        text=True,
-    ).stdout
+    shown = psweep_main(capsys, pytester.path, "status", "calc")
     assert "run new, 1 shard: 1 ended" in shown, shown
