@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -12,7 +14,7 @@ import pytest
 
 import pytest_psweep as ps
 from pytest_psweep import shards
-from tests.processes import start_session, stop, wait_for
+from tests.processes import copy_study, make_study, run_session, start_session, stop, wait_for
 
 SWEEP = """
     import os
@@ -41,21 +43,55 @@ def shard_files(folder: Path) -> list[str]:
     return sorted(p.suffix for p in where.iterdir()) if where.is_dir() else []
 
 
-@pytest.mark.long
-def test_shards_split_the_psets_and_merge_puts_each_row_in_once(pytester, workers):
-    pytester.makepyfile(sweep_a=SWEEP)
-    collected = 0
+def three_tasks(folder: Path, *workers: str) -> tuple[Path, list[tuple[pytest.RunResult, bool]]]:
+    """SWEEP's three array tasks (run id array-7) in ``folder``, none merged; each
+    task's result, and after each one whether the database exists (it must not)."""
+    make_study(folder, sweep_a=SWEEP)
+    results = []
     for index in range(3):
-        result = pytester.runpytest_subprocess(
-            "--psweep", f"--psweep-shard={index}/3", "--psweep-run-id=array-7", *workers
+        result = run_session(
+            folder, f"--psweep-shard={index}/3", "--psweep-run-id=array-7", *workers
         )
+        results.append((result, (folder / "calc" / "results.pk").exists()))
+    return folder, results
+
+
+# The three tasks run once per variant; the tests of one variant share its xdist group,
+# or every xdist worker would run the tasks again.
+SERIAL_TASKS = pytest.mark.xdist_group("shards_serial_tasks")
+XDIST_TASKS = pytest.mark.xdist_group("shards_xdist_tasks")
+
+
+@pytest.fixture(scope="module")
+def serial_tasks(tmp_path_factory):
+    return three_tasks(tmp_path_factory.mktemp("serial_tasks"))
+
+
+@pytest.fixture(scope="module")
+def xdist_tasks(tmp_path_factory):
+    return three_tasks(tmp_path_factory.mktemp("xdist_tasks"), "-n", "2")
+
+
+@pytest.mark.long
+@pytest.mark.parametrize(
+    "workers",
+    [
+        pytest.param([], id="serial", marks=SERIAL_TASKS),
+        pytest.param(["-n", "2"], id="xdist", marks=XDIST_TASKS),
+    ],
+)
+def test_shards_split_the_psets_and_merge_puts_each_row_in_once(pytester, request, workers):
+    folder, results = request.getfixturevalue("xdist_tasks" if workers else "serial_tasks")
+    copy_study(folder, pytester.path)
+    collected = 0
+    for index, (result, database) in enumerate(results):
         outcomes = result.parseoutcomes()
         collected += outcomes.get("passed", 0) + outcomes.get("failed", 0)
         result.stdout.fnmatch_lines(
             [f"*sweep_a.py::sweep_a: * psets (of 20: --psweep-shard={index}/3)*"]
         )
         # a task never writes the database: its rows wait in a file of its own
-        assert not (pytester.path / "calc" / "results.pk").exists()
+        assert not database
     assert collected == 20
     assert shard_files(pytester.path).count(".shard") == 3
 
@@ -76,11 +112,46 @@ def test_shards_split_the_psets_and_merge_puts_each_row_in_once(pytester, worker
     assert sorted(db["_pset_seq"]) == list(range(20))
 
 
-def test_a_resubmitted_shard_with_skip_dups_runs_only_what_is_left(pytester, workers, monkeypatch):
-    pytester.makepyfile(sweep_a=SWEEP)
-    for index in range(2):
-        pytester.runpytest_subprocess("--psweep", f"--psweep-shard={index}/2")
-    owner = next(i for i in range(2) if shards.Shard(i, 2).owns(ps.pset_hash({"x": 3})))
+SLURM = {"SLURM_ARRAY_JOB_ID": "4242", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "2"}
+
+
+@pytest.fixture(scope="module")
+def slurm_tasks(tmp_path_factory):
+    """SWEEP's two tasks of a SLURM job array (shards 0/2 and 1/2): after the first
+    task, after both, and after both and a merge (three folders, each test works in a
+    copy of one)."""
+    first = make_study(tmp_path_factory.mktemp("first_task"), sweep_a=SWEEP)
+    both = tmp_path_factory.mktemp("both_tasks")
+    merged = tmp_path_factory.mktemp("merged_tasks")
+    for index, (folder, then) in enumerate(((first, both), (both, merged))):
+        env = {**os.environ, **SLURM, "SLURM_ARRAY_TASK_ID": str(index + 1)}
+        outcomes = run_session(folder, "--psweep-shard=slurm", env=env).parseoutcomes()
+        ran = outcomes.get("passed", 0) + outcomes.get("failed", 0)
+        assert ran == len(owned(index, 2)), outcomes
+        copy_study(folder, then)
+    merge(merged)
+    return first, both, merged
+
+
+def owned(index: int, count: int) -> list[int]:
+    """SWEEP's psets (their x) that shard index/count runs."""
+    return [x for x in range(20) if shards.Shard(index, count).owns(ps.pset_hash({"x": x}))]
+
+
+def owner_of_3() -> int:
+    """The shard of two that runs x=3, SWEEP's failing pset."""
+    return next(i for i in range(2) if 3 in owned(i, 2))
+
+
+SLURM_TASKS = pytest.mark.xdist_group("shards_slurm_tasks")
+
+
+@SLURM_TASKS
+def test_a_resubmitted_shard_with_skip_dups_runs_only_what_is_left(
+    pytester, workers, monkeypatch, slurm_tasks
+):
+    copy_study(slurm_tasks[1], pytester.path)
+    owner = owner_of_3()
     # the rows are not merged yet; the resubmitted task still sees them
     monkeypatch.setenv("FIXED", "1")
     result = pytester.runpytest_subprocess(
@@ -153,10 +224,9 @@ def test_a_killed_task_s_started_pset_becomes_crashed_with_merge_final(pytester)
     assert db.set_index("x")["_outcome"].to_dict() == {0: "passed", 1: "passed", 2: "crashed"}
 
 
-def test_merges_that_race_write_each_row_once(pytester):
-    pytester.makepyfile(sweep_a=SWEEP)
-    for index in range(4):
-        pytester.runpytest_subprocess("--psweep", f"--psweep-shard={index}/4")
+@SERIAL_TASKS
+def test_merges_that_race_write_each_row_once(pytester, serial_tasks):
+    copy_study(serial_tasks[0], pytester.path)
     command = [sys.executable, "-m", "pytest_psweep.cli", "merge", str(pytester.path / "calc")]
     procs = [subprocess.Popen(command, stdout=subprocess.DEVNULL) for _ in range(4)]
     assert [p.wait(timeout=120) for p in procs] == [0] * 4
@@ -164,15 +234,9 @@ def test_merges_that_race_write_each_row_once(pytester):
     assert len(db) == 20 and db["_pset_id"].is_unique
 
 
-def test_slurm_array_tasks_share_a_run_id_and_take_their_shard(pytester, monkeypatch):
-    pytester.makepyfile(sweep_a=SWEEP)
-    env = {"SLURM_ARRAY_JOB_ID": "4242", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "2"}
-    for task in ("1", "2"):
-        for name, value in {**env, "SLURM_ARRAY_TASK_ID": task}.items():
-            monkeypatch.setenv(name, value)
-        pytester.runpytest_subprocess("--psweep", "--psweep-shard=slurm")
-    merge(pytester.path)
-    db = ps.df_read(pytester.path / "calc" / "results.pk")
+@SLURM_TASKS
+def test_slurm_array_tasks_share_a_run_id_and_take_their_shard(slurm_tasks):
+    db = ps.df_read(slurm_tasks[2] / "calc" / "results.pk")
     assert set(db["_shard"]) == {"0/2", "1/2"} and len(db) == 20
     (run_id,) = set(db["_run_id"])
     assert uuid.UUID(run_id).version == 5  # a UUID, the same for every task
@@ -198,9 +262,9 @@ def test_wrong_shard_options_are_usage_errors(pytester, monkeypatch, args, messa
     assert not (pytester.path / "calc").exists()
 
 
-def test_a_dry_run_and_show_name_the_rows_that_wait_in_shards(pytester):
-    pytester.makepyfile(sweep_a=SWEEP)
-    pytester.runpytest_subprocess("--psweep", "--psweep-shard=0/2")
+@SLURM_TASKS
+def test_a_dry_run_and_show_name_the_rows_that_wait_in_shards(pytester, slurm_tasks):
+    copy_study(slurm_tasks[0], pytester.path)  # shard 0/2 ran
     result = pytester.runpytest_subprocess("--psweep", "--collect-only")
     result.stdout.fnmatch_lines(
         ["look ahead: sweep_a.py::sweep_a: * new, * done*", "*left by job-array shards*merge*"]
@@ -212,8 +276,8 @@ def test_a_dry_run_and_show_name_the_rows_that_wait_in_shards(pytester):
     )
     assert shown.returncode == 1 and "psweep merge" in shown.stderr
     # with a database, show says that shard rows wait beside it
-    pytester.runpytest_subprocess("--psweep", "--psweep-shard=1/2")
-    merge(pytester.path)
+    shutil.rmtree(pytester.path / "calc")
+    copy_study(slurm_tasks[2], pytester.path, "calc")  # shard 1/2 ran too, then merge
     pytester.runpytest_subprocess("--psweep", "--psweep-shard=0/2", "--psweep-run-id=again")
     shown = subprocess.run(
         [sys.executable, "-m", "pytest_psweep.cli", "show", str(pytester.path / "calc")],
