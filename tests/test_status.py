@@ -11,8 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 import pytest_psweep as ps
-from tests.processes import start_session, stop, wait_for
+from pytest_psweep import status as array_status
+from pytest_psweep.calcdir import CalcDir
+from tests.processes import copy_study, make_study, run_session, start_session, stop, wait_for
 
 SLOW = """
     import os, time
@@ -42,7 +46,17 @@ def status(folder: Path, *args: str) -> str:
 
 
 def wait_for_status(folder: Path, text: str, timeout: float = 60) -> str:
+    """What ``psweep status`` shows once it shows ``text``. The status is read in this
+    process until it does (it reads small files only: no process per look), then
+    the command shows it (again while the files catch up, which is seldom)."""
+    calc_dir = CalcDir(folder / "calc")
     end = time.monotonic() + timeout
+    while True:
+        shown = "\n".join(array_status.status(calc_dir).lines(calc_dir.path))
+        if text in shown:
+            break
+        assert time.monotonic() < end, f"{text!r} not in:\n{shown}"
+        time.sleep(0.05)
     while True:
         shown = status(folder)
         if text in shown:
@@ -102,18 +116,33 @@ def test_status_says_a_killed_task_is_dead_and_its_pset_crashed(pytester, monkey
     assert "run ARR, 1 shard: 1 dead" in shown
 
 
-def test_status_watch_shows_it_again_and_again(pytester, monkeypatch):
-    pytester.makepyfile(sweep_slow=SLOW.replace("range(20)", "range(2)"))
-    pytester.runpytest_subprocess("--psweep", "--psweep-shard=0/1", "--psweep-run-id=W")
+@pytest.fixture(scope="module")
+def ended_task(tmp_path_factory):
+    """A task of two psets that ended (run W, not merged), run once: the tests work in
+    copies of it."""
+    folder = make_study(
+        tmp_path_factory.mktemp("ended_task"), sweep_slow=SLOW.replace("range(20)", "range(2)")
+    )
+    run_session(folder, "--psweep-shard=0/1", "--psweep-run-id=W").assert_outcomes(passed=2)
+    return folder
+
+
+# the tests of the ended task on one xdist worker (--dist loadgroup): it runs once
+ENDED_TASK = pytest.mark.xdist_group("status_ended_task")
+
+
+@ENDED_TASK
+def test_status_watch_shows_it_again_and_again(pytester, ended_task):
+    copy_study(ended_task, pytester.path)
     shown = status(pytester.path, "--watch", "0.1", "--times", "2")
     assert shown.count("sweep_slow.py::sweep_slow: 2 passed, 0 missing") == 2
     assert shown.count("\n-- ") == 2  # not a terminal: one block after another
     assert not list((pytester.path / "calc").glob("**/*.lock"))  # it took no lock
 
 
-def test_status_is_read_only(pytester, tmp_path):
-    pytester.makepyfile(sweep_slow=SLOW.replace("range(20)", "range(2)"))
-    pytester.runpytest_subprocess("--psweep", "--psweep-shard=0/1", "--psweep-run-id=W")
+@ENDED_TASK
+def test_status_is_read_only(pytester, ended_task):
+    copy_study(ended_task, pytester.path)
     calc = pytester.path / "calc"
     before = {p: p.stat().st_mtime_ns for p in calc.rglob("*")}
     os.chmod(calc / "shards", 0o555)
