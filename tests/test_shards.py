@@ -1,5 +1,6 @@
 """Job-array shards and ``psweep merge`` (SPEC §7), end to end: real pytest sessions
-(serial and under xdist), real ``psweep merge`` processes, the database they leave."""
+(serial and under xdist), real ``psweep merge`` processes (and merges in this process
+where a test reads what one merge found), the database they leave."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import pytest_psweep as ps
-from pytest_psweep import shards
+from pytest_psweep import cli, shards
 from tests.processes import copy_study, make_study, run_session, start_session, stop, wait_for
 
 SWEEP = """
@@ -29,6 +30,7 @@ SWEEP = """
 
 
 def merge(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``psweep merge`` of folder's calc dir as a process."""
     done = subprocess.run(
         [sys.executable, "-m", "pytest_psweep.cli", "merge", str(folder / "calc"), *args],
         capture_output=True,
@@ -36,6 +38,16 @@ def merge(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
     assert done.returncode == 0, done.stderr
     return done
+
+
+def merge_here(capsys: pytest.CaptureFixture[str], folder: Path, *args: str) -> str:
+    """``psweep merge`` of folder's calc dir in this process: what it printed. (The
+    command as a process: the split and race tests here, and tests/test_cli.py.)"""
+    capsys.readouterr()  # what the test printed before (pytester's sessions)
+    code = cli.main(["merge", str(folder / "calc"), *args])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    return printed.out
 
 
 def shard_files(folder: Path) -> list[str]:
@@ -148,7 +160,7 @@ SLURM_TASKS = pytest.mark.xdist_group("shards_slurm_tasks")
 
 @SLURM_TASKS
 def test_a_resubmitted_shard_with_skip_dups_runs_only_what_is_left(
-    pytester, workers, monkeypatch, slurm_tasks
+    pytester, workers, monkeypatch, capsys, slurm_tasks
 ):
     copy_study(slurm_tasks[1], pytester.path)
     owner = owner_of_3()
@@ -159,13 +171,13 @@ def test_a_resubmitted_shard_with_skip_dups_runs_only_what_is_left(
     )
     outcomes = result.parseoutcomes()
     assert outcomes["passed"] == 1 and outcomes["skipped"] >= 5
-    merge(pytester.path)
+    merge_here(capsys, pytester.path)
     db = ps.df_read(pytester.path / "calc" / "results.pk")
     latest = ps.df_latest(db)
     assert len(latest) == 20 and set(latest["_outcome"]) == {"passed"}
 
 
-def test_merge_while_a_task_runs_takes_its_finished_rows_and_leaves_the_rest(pytester):
+def test_merge_while_a_task_runs_takes_its_finished_rows_and_leaves_the_rest(pytester, capsys):
     pytester.makepyfile(
         sweep_slow="""
         import os, time
@@ -183,22 +195,22 @@ def test_merge_while_a_task_runs_takes_its_finished_rows_and_leaves_the_rest(pyt
     proc = start_session(pytester, "--psweep-shard=0/1", "-p", "no:randomly")
     try:
         wait_for(pytester.path / "started")
-        during = merge(pytester.path)
-        assert "4 new rows from 1 shard file" in during.stdout
-        assert "1 pset started in journals of tasks that may still run" in during.stdout
+        during = merge_here(capsys, pytester.path)
+        assert "4 new rows from 1 shard file" in during
+        assert "1 pset started in journals of tasks that may still run" in during
         assert shard_files(pytester.path) == [".jnl", ".json", ".lock"]  # the task goes on
         (pytester.path / "go").touch()
         assert proc.wait(timeout=120) == 0
     finally:
         stop(proc)
-    after = merge(pytester.path)
-    assert "2 new rows" in after.stdout
-    assert "sweep_slow.py::sweep_slow: 6 passed, 0 missing" in after.stdout
+    after = merge_here(capsys, pytester.path)
+    assert "2 new rows" in after
+    assert "sweep_slow.py::sweep_slow: 6 passed, 0 missing" in after
     db = ps.df_read(pytester.path / "calc" / "results.pk")
     assert sorted(db["x"]) == list(range(6)) and db["_pset_id"].is_unique
 
 
-def test_a_killed_task_s_started_pset_becomes_crashed_with_merge_final(pytester):
+def test_a_killed_task_s_started_pset_becomes_crashed_with_merge_final(pytester, capsys):
     pytester.makepyfile(
         sweep_kill="""
         import os, signal
@@ -214,11 +226,11 @@ def test_a_killed_task_s_started_pset_becomes_crashed_with_merge_final(pytester)
     proc = start_session(pytester, "--psweep-shard=0/1", "-p", "no:randomly")
     assert proc.wait(timeout=120) != 0
     stop(proc)
-    first = merge(pytester.path)
-    assert "2 new rows" in first.stdout and "1 pset started" in first.stdout
-    final = merge(pytester.path, "--final")
-    assert "1 new row from" in final.stdout
-    assert "sweep_kill.py::sweep_kill: 2 passed, 1 crashed, 2 missing" in final.stdout
+    first = merge_here(capsys, pytester.path)
+    assert "2 new rows" in first and "1 pset started" in first
+    final = merge_here(capsys, pytester.path, "--final")
+    assert "1 new row from" in final
+    assert "sweep_kill.py::sweep_kill: 2 passed, 1 crashed, 2 missing" in final
     assert shard_files(pytester.path) == [".json"]
     db = ps.df_read(pytester.path / "calc" / "results.pk")
     assert db.set_index("x")["_outcome"].to_dict() == {0: "passed", 1: "passed", 2: "crashed"}
@@ -263,29 +275,25 @@ def test_wrong_shard_options_are_usage_errors(pytester, monkeypatch, args, messa
 
 
 @SLURM_TASKS
-def test_a_dry_run_and_show_name_the_rows_that_wait_in_shards(pytester, slurm_tasks):
+def test_a_dry_run_and_show_name_the_rows_that_wait_in_shards(pytester, capsys, slurm_tasks):
     copy_study(slurm_tasks[0], pytester.path)  # shard 0/2 ran
     result = pytester.runpytest_subprocess("--psweep", "--collect-only")
     result.stdout.fnmatch_lines(
         ["look ahead: sweep_a.py::sweep_a: * new, * done*", "*left by job-array shards*merge*"]
     )
-    shown = subprocess.run(
-        [sys.executable, "-m", "pytest_psweep.cli", "show", str(pytester.path / "calc")],
-        capture_output=True,
-        text=True,
-    )
-    assert shown.returncode == 1 and "psweep merge" in shown.stderr
+    capsys.readouterr()  # pytester's sessions' output
+    code = cli.main(["show", str(pytester.path / "calc")])  # in this process (test_cli)
+    shown = capsys.readouterr()
+    assert code == 1 and "psweep merge" in shown.err
     # with a database, show says that shard rows wait beside it
     shutil.rmtree(pytester.path / "calc")
     copy_study(slurm_tasks[2], pytester.path, "calc")  # shard 1/2 ran too, then merge
     pytester.runpytest_subprocess("--psweep", "--psweep-shard=0/2", "--psweep-run-id=again")
-    shown = subprocess.run(
-        [sys.executable, "-m", "pytest_psweep.cli", "show", str(pytester.path / "calc")],
-        capture_output=True,
-        text=True,
-    )
-    assert shown.returncode == 0 and "rows]" in shown.stdout
-    assert "1 shard files in" in shown.stderr and "psweep merge" in shown.stderr
+    capsys.readouterr()
+    code = cli.main(["show", str(pytester.path / "calc")])
+    shown = capsys.readouterr()
+    assert code == 0 and "rows]" in shown.out
+    assert "1 shard files in" in shown.err and "psweep merge" in shown.err
 
 
 def test_an_xdist_worker_started_elsewhere_is_an_error_not_stale_rows(pytester, tmp_path):
@@ -303,7 +311,7 @@ def test_an_xdist_worker_started_elsewhere_is_an_error_not_stale_rows(pytester, 
     assert not (pytester.path / "calc" / "results.pk").exists()
 
 
-def test_a_sweep_with_its_own_calc_dir_leaves_its_shard_rows_there(pytester):
+def test_a_sweep_with_its_own_calc_dir_leaves_its_shard_rows_there(pytester, capsys):
     pytester.makepyfile(
         sweep_own="""
         import pytest_psweep as ps
@@ -320,5 +328,5 @@ def test_a_sweep_with_its_own_calc_dir_leaves_its_shard_rows_there(pytester):
     again = pytester.runpytest_subprocess("--psweep", "--psweep-shard=0/1", "--co", "-q")
     assert again.ret == pytest.ExitCode.OK, again.stdout.str()
     again.stdout.fnmatch_lines(["4 tests collected in*"])
-    merged = merge(pytester.path / "own")
-    assert "sweep_own.py::sweep_own: 4 passed, 0 missing" in merged.stdout
+    merged = merge_here(capsys, pytester.path / "own")
+    assert "sweep_own.py::sweep_own: 4 passed, 0 missing" in merged
