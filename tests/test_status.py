@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import pytest_psweep as ps
+from pytest_psweep import cli
 from pytest_psweep import status as array_status
 from pytest_psweep.calcdir import CalcDir
 from tests.processes import copy_study, make_study, run_session, start_session, stop, wait_for
@@ -45,18 +46,24 @@ def status(folder: Path, *args: str) -> str:
     return done.stdout
 
 
-def wait_for_status(folder: Path, text: str, timeout: float = 60) -> str:
-    """What ``psweep status`` shows once it shows ``text``. The status is read in this
-    process until it does (it reads small files only: no process per look), then
-    the command shows it (again while the files catch up, which is seldom)."""
+def wait_for_shown(folder: Path, text: str, timeout: float = 60) -> None:
+    """Wait until the status of folder's calc dir shows ``text``, read in this process:
+    it reads small files only, the same as ``psweep status`` (no process per look)."""
     calc_dir = CalcDir(folder / "calc")
     end = time.monotonic() + timeout
     while True:
         shown = "\n".join(array_status.status(calc_dir).lines(calc_dir.path))
         if text in shown:
-            break
+            return
         assert time.monotonic() < end, f"{text!r} not in:\n{shown}"
         time.sleep(0.05)
+
+
+def wait_for_status(folder: Path, text: str, timeout: float = 60) -> str:
+    """What ``psweep status`` shows once it shows ``text``: asked once the status read
+    in this process shows it (again while the files catch up, which is seldom)."""
+    end = time.monotonic() + timeout
+    wait_for_shown(folder, text, timeout)
     while True:
         shown = status(folder)
         if text in shown:
@@ -96,7 +103,7 @@ def test_status_of_a_running_then_ended_then_merged_array(pytester, monkeypatch)
     line = f"sweep_slow.py::sweep_slow: {len(mine)} passed, {20 - len(mine)} missing"
     assert line in shown and f"{len(mine)} rows wait in shard files" in shown
     assert "time left" not in shown  # no task runs: nothing to estimate from
-    subprocess.run([sys.executable, "-m", "pytest_psweep.cli", "merge", "calc"], cwd=pytester.path)
+    assert cli.main(["merge", "calc"]) == 0  # in this process (test_shards: as a process)
     shown = status(pytester.path)
     assert line in shown and "rows wait" not in shown, shown
 
@@ -108,7 +115,7 @@ def test_status_says_a_killed_task_is_dead_and_its_pset_crashed(pytester, monkey
     proc = start_session(pytester, "--psweep-shard=0/1", "--psweep-run-id=ARR")
     try:
         wait_for(pytester.path / "halfway")
-        wait_for_status(pytester.path, "12 passed, 1 running")  # x=12 waits for "go"
+        wait_for_shown(pytester.path, "12 passed, 1 running")  # x=12 waits for "go"
     finally:
         stop(proc, signal.SIGKILL)
     shown = wait_for_status(pytester.path, ": dead, wrote")
