@@ -4,14 +4,13 @@ in ``psweep show``, in JSON, and in the node ids the plugin prints."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import numpy as np
 import pandas as pd
 import pytest
 
 import pytest_psweep as ps
+from pytest_psweep import cli
+from tests.processes import make_study, run_session
 
 TWO_SWEEPS = """
     import time
@@ -28,7 +27,20 @@ TWO_SWEEPS = """
 """
 
 
-def test_ints_and_bools_keep_their_dtypes_across_sweeps(pytester, read_db, workers):
+@pytest.fixture(scope="module")
+def collected(tmp_path_factory):
+    """The node ids ``pytest --psweep --co -q`` lists for TWO_SWEEPS (collected once:
+    both variants of the test below have the same)."""
+    folder = make_study(tmp_path_factory.mktemp("collected"), sweep_two=TWO_SWEEPS)
+    result = run_session(folder, "--co", "-q")
+    assert result.ret == pytest.ExitCode.OK, result.outlines
+    return result.outlines
+
+
+@pytest.mark.xdist_group("fidelity_collected")
+def test_ints_and_bools_keep_their_dtypes_across_sweeps(
+    pytester, read_db, workers, capsys, collected
+):
     pytester.makepyfile(sweep_two=TWO_SWEEPS)
     pytester.runpytest_subprocess("--psweep", *workers).assert_outcomes(passed=4)
     df = read_db()
@@ -43,19 +55,14 @@ def test_ints_and_bools_keep_their_dtypes_across_sweeps(pytester, read_db, worke
     again = read_db()
     assert again.dtypes.equals(df.dtypes)
     # psweep show prints what ran
-    done = subprocess.run(
-        [shutil.which("psweep") or "psweep", "show", "--sweep", "sweep_mc"],
-        capture_output=True,
-        text=True,
-        cwd=pytester.path,
-    )
-    assert "1000000" in done.stdout and "1000000.0" not in done.stdout, done.stdout
+    assert cli.main(["show", "--sweep", "sweep_mc"]) == 0  # in this process (test_cli)
+    shown = capsys.readouterr().out
+    assert "1000000" in shown and "1000000.0" not in shown, shown
     # the dry run's slowest lines are node ids that exist
     dry = pytester.runpytest_subprocess("--psweep", "--psweep-simulate", *workers)
     slowest = [line for line in dry.outlines if "slowest:" in line]
     assert slowest, dry.outlines
     assert "sweep_two.py::sweep_mc[nsamples=2000000-seed=16-label=#" in slowest[0], slowest
-    collected = pytester.runpytest_subprocess("--psweep", "--co", "-q").outlines
     for line in slowest:
         assert line.split()[1] in collected, (line, collected)
 

@@ -13,6 +13,7 @@ import pytest
 
 import pytest_psweep as ps
 from pytest_psweep.progress import Progress, duration
+from tests.processes import copy_study, make_study, run_session
 
 SLOW = """
     import time
@@ -63,11 +64,30 @@ def passed_runtimes(folder: Path) -> list[float]:
     return runtimes
 
 
+PROGRESS_INI = "[pytest]\npsweep_progress_seconds = 0.2\n"
+
+
+@pytest.fixture(scope="module")
+def piped(tmp_path_factory):
+    """SLOW run once into a pipe, with progress lines due every 0.2 s on a terminal:
+    the folder (the dry-run test works in a copy) and the session's result."""
+    folder = tmp_path_factory.mktemp("piped")
+    make_study(folder, sweep_slow=SLOW, **{"pytest.ini": PROGRESS_INI})
+    result = run_session(folder)
+    result.assert_outcomes(passed=11, failed=1)
+    return folder, result
+
+
+# the tests that share the piped run on one xdist worker (--dist loadgroup): it runs once
+PIPED = pytest.mark.xdist_group("progress_piped")
+
+
 @pytest.mark.long
+@PIPED
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
-def test_progress_lines_on_a_terminal(pytester, workers):
+def test_progress_lines_on_a_terminal(pytester, workers, piped):
     pytester.makepyfile(sweep_slow=SLOW)
-    pytester.makeini("[pytest]\npsweep_progress_seconds = 0.2\n")
+    pytester.makeini(PROGRESS_INI)
     output = in_terminal(pytester.path, *workers)
     lines = re.findall(
         r"psweep: (\d+)/12 psets done(, (\d+) failed)?, \S+ so far, about (\S+)", output
@@ -93,7 +113,7 @@ def test_progress_lines_on_a_terminal(pytester, workers):
         assert again.index("expected: about") < again.index("psets done")
     # quiet as pytest's own progress: not under -q, and not into a file or pipe
     assert "psets done" not in in_terminal(pytester.path, "-q", *workers)
-    assert "psets done" not in pytester.runpytest_subprocess("--psweep").stdout.str()
+    assert "psets done" not in piped[1].stdout.str()
 
 
 def test_progress_counts_and_estimates():
@@ -112,9 +132,9 @@ def test_progress_counts_and_estimates():
     assert (duration(59.6), duration(61), duration(3723)) == ("1:00", "1:01", "1:02:03")
 
 
-def test_dry_run_predicts_the_time_from_earlier_rows(pytester):
-    pytester.makepyfile(sweep_slow=SLOW)
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=11, failed=1)
+@PIPED
+def test_dry_run_predicts_the_time_from_earlier_rows(pytester, piped):
+    copy_study(piped[0], pytester.path)  # SLOW ran: 11 passed, 1 failed
     runtimes = passed_runtimes(pytester.path)  # 1.1 s on an idle machine: "0:01"
     for dry_run in (["--co"], ["--psweep-simulate"]):
         result = pytester.runpytest_subprocess("--psweep", *dry_run)

@@ -7,12 +7,13 @@ from __future__ import annotations
 import pytest
 
 import pytest_psweep as ps
+from pytest_psweep import cli
+from tests.processes import copy_study, make_study, run_session
 from tests.report_browser import (  # noqa: F401
     browser,
     draw_all,
     open_page,
     psweep_cli,
-    run_study,
 )
 
 STUDY = """
@@ -24,14 +25,30 @@ STUDY = """
 """
 
 
+def psweep(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """``psweep ARGS`` in this process, in the current folder: its exit status and
+    what it wrote to stderr. The tests here check what the commands refuse or write;
+    each command runs as a process once (and in tests/test_cli.py)."""
+    code = cli.main(list(args))
+    return code, capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
-def calc(tmp_path_factory):
-    """The study run once for the tests that refuse or write files beside it (each a
-    file of its own name; each test checks the database is untouched)."""
-    folder = tmp_path_factory.mktemp("study")
-    done = run_study(folder, "sweep_study.py", STUDY)
-    assert done.returncode == 0 and "3 passed" in done.stdout, done.stdout + done.stderr
-    return folder / "calc"
+def study(tmp_path_factory):
+    """STUDY run once, its report asked to go over its own database (refused): the
+    folder, the session's result and the rows the database held right after it. The
+    tests that refuse or write files beside it each use a file of its own name and
+    check the database is untouched; the backup test works in a copy."""
+    folder = make_study(tmp_path_factory.mktemp("study"), sweep_study=STUDY)
+    result = run_session(folder, "--psweep-report=calc/results.pk")
+    return folder, result, len(ps.df_read(folder / "calc" / "results.pk"))
+
+
+@pytest.fixture
+def calc(study, monkeypatch):
+    """The study's calc dir; the test runs in the folder that holds it."""
+    monkeypatch.chdir(study[0])
+    return study[0] / "calc"
 
 
 # the tests of the one study on one xdist worker (--dist loadgroup): it runs once
@@ -43,61 +60,61 @@ ONE_STUDY = pytest.mark.xdist_group("report_safety_study")
     "out",
     ["calc/results.pk", "calc/results.pk.lock", "calc/journal/r.html", "calc/shards/x.html"],
 )
-def test_psweep_report_refuses_a_calc_dirs_own_files(calc, out):
+def test_psweep_report_refuses_a_calc_dirs_own_files(calc, capsys, out):
     before = (calc / "results.pk").read_bytes()
-    done = psweep_cli(calc.parent, "report", "calc", "-o", out, "--force")
-    assert done.returncode == 1
-    assert f"report {out}: that is a file of calc dir" in done.stderr
+    code, stderr = psweep(capsys, "report", "calc", "-o", out, "--force")
+    assert code == 1
+    assert f"report {out}: that is a file of calc dir" in stderr
     assert (calc / "results.pk").read_bytes() == before
     assert len(ps.df_read(calc / "results.pk")) == 3
 
 
 @ONE_STUDY
-def test_psweep_export_refuses_the_database_and_the_calc_dirs_files(calc):
+def test_psweep_export_refuses_the_database_and_the_calc_dirs_files(calc, capsys):
     before = (calc / "results.pk").read_bytes()
     for out in ("calc/results.pk", "calc/journal/x.json", "calc/backup_script/x.csv"):
-        done = psweep_cli(calc.parent, "export", "calc", out, "--force")
-        assert done.returncode == 1 and f"export {out}" in done.stderr, done.stderr
+        code, stderr = psweep(capsys, "export", "calc", out, "--force")
+        assert code == 1 and f"export {out}" in stderr, stderr
     # a database outside a calc dir is not written over by its own export
     ps.df_write(ps.df_read(calc / "results.pk"), calc.parent / "db.pk")
-    done = psweep_cli(calc.parent, "export", "db.pk", "db.pk", "--force")
-    assert done.returncode == 1 and "is the database it is made from" in done.stderr
+    code, stderr = psweep(capsys, "export", "db.pk", "db.pk", "--force")
+    assert code == 1 and "is the database it is made from" in stderr
     assert (calc / "results.pk").read_bytes() == before
 
 
 @ONE_STUDY
-def test_a_file_that_is_not_ours_is_written_over_only_with_force(calc):
+def test_a_file_that_is_not_ours_is_written_over_only_with_force(calc, capsys):
     notes = calc.parent / "notes.html"
     notes.write_text("my notes")
-    done = psweep_cli(calc.parent, "report", "calc", "-o", "notes.html")
+    done = psweep_cli(calc.parent, "report", "calc", "-o", "notes.html")  # as a process
     assert done.returncode == 1
     assert "report notes.html exists and was not written by psweep" in done.stderr
     assert "--force" in done.stderr and notes.read_text() == "my notes"
-    assert psweep_cli(calc.parent, "report", "calc", "-o", "notes.html", "--force").returncode == 0
+    assert psweep(capsys, "report", "calc", "-o", "notes.html", "--force")[0] == 0
     # our own report is written over without asking, also one of an older version
-    assert psweep_cli(calc.parent, "report", "calc", "-o", "notes.html").returncode == 0
+    assert psweep(capsys, "report", "calc", "-o", "notes.html")[0] == 0
     notes.write_text('<p class="muted">3 rows, 1 sweeps; made 2026 by pytest-psweep</p>')
-    assert psweep_cli(calc.parent, "report", "calc", "-o", "notes.html").returncode == 0
+    assert psweep(capsys, "report", "calc", "-o", "notes.html")[0] == 0
 
     table = calc.parent / "table.csv"
     table.write_text("x,y\n1,2\n")
-    done = psweep_cli(calc.parent, "export", "calc", "table.csv")
+    done = psweep_cli(calc.parent, "export", "calc", "table.csv")  # as a process
     assert done.returncode == 1 and "export table.csv exists" in done.stderr
     assert table.read_text() == "x,y\n1,2\n"
-    assert psweep_cli(calc.parent, "export", "calc", "table.csv", "--force").returncode == 0
+    assert psweep(capsys, "export", "calc", "table.csv", "--force")[0] == 0
     for suffix in ("csv", "json"):  # an export of ours is written over again
         for _ in range(2):
-            done = psweep_cli(calc.parent, "export", "calc", f"again.{suffix}")
-            assert done.returncode == 0, done.stderr
+            code, stderr = psweep(capsys, "export", "calc", f"again.{suffix}")
+            assert code == 0, stderr
 
 
-def test_psweep_report_option_never_writes_over_the_database(pytester, read_db):
-    pytester.makepyfile(sweep_study=STUDY)
-    result = pytester.runpytest_subprocess("--psweep", "--psweep-report=calc/results.pk")
+@ONE_STUDY
+def test_psweep_report_option_never_writes_over_the_database(study):
+    folder, result, rows = study
     result.assert_outcomes(passed=3)
     assert result.ret == 0
     result.stdout.fnmatch_lines(["psweep: no report: *calc/results.pk: that is a file of calc*"])
-    assert len(read_db()) == 3
+    assert rows == 3
 
 
 MARKUP = "<!--<script>"
@@ -113,12 +130,12 @@ MARKUP_STUDY = f"""
 """
 
 
-def test_markup_in_values_errors_and_titles_leaves_the_page_whole(pytester, browser, tmp_path):  # noqa: F811
+def test_markup_in_values_errors_and_titles_leaves_the_page_whole(pytester, browser, capsys):  # noqa: F811
     pytester.makepyfile(sweep_study=MARKUP_STUDY)
     pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=2, failed=1)
     title = f"study {MARKUP} </script>"
-    done = psweep_cli(pytester.path, "report", "calc", "-o", "r.html", "--title", title)
-    assert done.returncode == 0, done.stderr
+    code, stderr = psweep(capsys, "report", "calc", "-o", "r.html", "--title", title)
+    assert code == 0, stderr
     errors: list[str] = []
     page = open_page(browser, pytester.path / "r.html", errors)
     assert page.title() == title
@@ -173,26 +190,26 @@ SHARDED = """
 """
 
 
-def test_report_include_shards_shows_rows_not_merged_yet(pytester):
+def test_report_include_shards_shows_rows_not_merged_yet(pytester, capsys):
     pytester.makepyfile(sweep_study=SHARDED)
     shard = ["--psweep", "--psweep-run-id=array-1"]
     pytester.runpytest_subprocess(*shard, "--psweep-shard=0/2").assert_outcomes(passed=6)
-    assert psweep_cli(pytester.path, "merge", "calc").returncode == 0
+    assert psweep(capsys, "merge", "calc")[0] == 0
     pytester.runpytest_subprocess(*shard, "--psweep-shard=1/2").assert_outcomes(passed=2)
 
-    done = psweep_cli(pytester.path, "report", "calc", "-o", "merged.html")
-    assert done.returncode == 0, done.stderr
+    code, stderr = psweep(capsys, "report", "calc", "-o", "merged.html")
+    assert code == 0, stderr
     assert '<span class="passed">6 passed</span>' in (pytester.path / "merged.html").read_text()
-    done = psweep_cli(pytester.path, "report", "calc", "-o", "all.html", "--include-shards")
-    assert done.returncode == 0, done.stderr
-    assert "2 rows not merged yet" in done.stderr
+    code, stderr = psweep(capsys, "report", "calc", "-o", "all.html", "--include-shards")
+    assert code == 0, stderr
+    assert "2 rows not merged yet" in stderr
     page = (pytester.path / "all.html").read_text()
     assert '<span class="passed">8 passed</span>' in page and "8 rows, 1 sweeps" in page
 
 
-def test_a_backup_inside_another_calc_dirs_own_files_is_refused(pytester, read_db):
-    pytester.makepyfile(sweep_study=STUDY)
-    pytester.runpytest_subprocess("--psweep").assert_outcomes(passed=3)
+@ONE_STUDY
+def test_a_backup_inside_another_calc_dirs_own_files_is_refused(pytester, read_db, study):
+    copy_study(study[0], pytester.path, "sweep_study.py", "calc")  # STUDY ran: 3 rows
     inner = ["--psweep", "--psweep-calc-dir=calc/journal/inner"]
     pytester.runpytest_subprocess(*inner).assert_outcomes(passed=3)
     result = pytester.runpytest_subprocess(*inner, "--psweep-backup")

@@ -1,8 +1,11 @@
 """Job-array shards and ``psweep merge`` (SPEC §7), end to end: real pytest sessions
-(serial and under xdist), real ``psweep merge`` processes, the database they leave."""
+(serial and under xdist), real ``psweep merge`` processes (and merges in this process
+where a test reads what one merge found), the database they leave."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -11,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import pytest_psweep as ps
-from pytest_psweep import shards
-from tests.processes import start_session, stop, wait_for
+from pytest_psweep import cli, shards
+from tests.processes import copy_study, make_study, run_session, start_session, stop, wait_for
 
 SWEEP = """
     import os
@@ -27,6 +30,7 @@ SWEEP = """
 
 
 def merge(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``psweep merge`` of folder's calc dir as a process."""
     done = subprocess.run(
         [sys.executable, "-m", "pytest_psweep.cli", "merge", str(folder / "calc"), *args],
         capture_output=True,
@@ -36,26 +40,70 @@ def merge(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
+def merge_here(capsys: pytest.CaptureFixture[str], folder: Path, *args: str) -> str:
+    """``psweep merge`` of folder's calc dir in this process: what it printed. (The
+    command as a process: the split and race tests here, and tests/test_cli.py.)"""
+    capsys.readouterr()  # what the test printed before (pytester's sessions)
+    code = cli.main(["merge", str(folder / "calc"), *args])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    return printed.out
+
+
 def shard_files(folder: Path) -> list[str]:
     where = folder / "calc" / "shards"
     return sorted(p.suffix for p in where.iterdir()) if where.is_dir() else []
 
 
-@pytest.mark.long
-def test_shards_split_the_psets_and_merge_puts_each_row_in_once(pytester, workers):
-    pytester.makepyfile(sweep_a=SWEEP)
-    collected = 0
+def three_tasks(folder: Path, *workers: str) -> tuple[Path, list[tuple[pytest.RunResult, bool]]]:
+    """SWEEP's three array tasks (run id array-7) in ``folder``, none merged; each
+    task's result, and after each one whether the database exists (it must not)."""
+    make_study(folder, sweep_a=SWEEP)
+    results = []
     for index in range(3):
-        result = pytester.runpytest_subprocess(
-            "--psweep", f"--psweep-shard={index}/3", "--psweep-run-id=array-7", *workers
+        result = run_session(
+            folder, f"--psweep-shard={index}/3", "--psweep-run-id=array-7", *workers
         )
+        results.append((result, (folder / "calc" / "results.pk").exists()))
+    return folder, results
+
+
+# The three tasks run once per variant; the tests of one variant share its xdist group,
+# or every xdist worker would run the tasks again.
+SERIAL_TASKS = pytest.mark.xdist_group("shards_serial_tasks")
+XDIST_TASKS = pytest.mark.xdist_group("shards_xdist_tasks")
+
+
+@pytest.fixture(scope="module")
+def serial_tasks(tmp_path_factory):
+    return three_tasks(tmp_path_factory.mktemp("serial_tasks"))
+
+
+@pytest.fixture(scope="module")
+def xdist_tasks(tmp_path_factory):
+    return three_tasks(tmp_path_factory.mktemp("xdist_tasks"), "-n", "2")
+
+
+@pytest.mark.long
+@pytest.mark.parametrize(
+    "workers",
+    [
+        pytest.param([], id="serial", marks=SERIAL_TASKS),
+        pytest.param(["-n", "2"], id="xdist", marks=XDIST_TASKS),
+    ],
+)
+def test_shards_split_the_psets_and_merge_puts_each_row_in_once(pytester, request, workers):
+    folder, results = request.getfixturevalue("xdist_tasks" if workers else "serial_tasks")
+    copy_study(folder, pytester.path)
+    collected = 0
+    for index, (result, database) in enumerate(results):
         outcomes = result.parseoutcomes()
         collected += outcomes.get("passed", 0) + outcomes.get("failed", 0)
         result.stdout.fnmatch_lines(
             [f"*sweep_a.py::sweep_a: * psets (of 20: --psweep-shard={index}/3)*"]
         )
         # a task never writes the database: its rows wait in a file of its own
-        assert not (pytester.path / "calc" / "results.pk").exists()
+        assert not database
     assert collected == 20
     assert shard_files(pytester.path).count(".shard") == 3
 
@@ -76,11 +124,46 @@ def test_shards_split_the_psets_and_merge_puts_each_row_in_once(pytester, worker
     assert sorted(db["_pset_seq"]) == list(range(20))
 
 
-def test_a_resubmitted_shard_with_skip_dups_runs_only_what_is_left(pytester, workers, monkeypatch):
-    pytester.makepyfile(sweep_a=SWEEP)
-    for index in range(2):
-        pytester.runpytest_subprocess("--psweep", f"--psweep-shard={index}/2")
-    owner = next(i for i in range(2) if shards.Shard(i, 2).owns(ps.pset_hash({"x": 3})))
+SLURM = {"SLURM_ARRAY_JOB_ID": "4242", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "2"}
+
+
+@pytest.fixture(scope="module")
+def slurm_tasks(tmp_path_factory):
+    """SWEEP's two tasks of a SLURM job array (shards 0/2 and 1/2): after the first
+    task, after both, and after both and a merge (three folders, each test works in a
+    copy of one)."""
+    first = make_study(tmp_path_factory.mktemp("first_task"), sweep_a=SWEEP)
+    both = tmp_path_factory.mktemp("both_tasks")
+    merged = tmp_path_factory.mktemp("merged_tasks")
+    for index, (folder, then) in enumerate(((first, both), (both, merged))):
+        env = {**os.environ, **SLURM, "SLURM_ARRAY_TASK_ID": str(index + 1)}
+        outcomes = run_session(folder, "--psweep-shard=slurm", env=env).parseoutcomes()
+        ran = outcomes.get("passed", 0) + outcomes.get("failed", 0)
+        assert ran == len(owned(index, 2)), outcomes
+        copy_study(folder, then)
+    merge(merged)
+    return first, both, merged
+
+
+def owned(index: int, count: int) -> list[int]:
+    """SWEEP's psets (their x) that shard index/count runs."""
+    return [x for x in range(20) if shards.Shard(index, count).owns(ps.pset_hash({"x": x}))]
+
+
+def owner_of_3() -> int:
+    """The shard of two that runs x=3, SWEEP's failing pset."""
+    return next(i for i in range(2) if 3 in owned(i, 2))
+
+
+SLURM_TASKS = pytest.mark.xdist_group("shards_slurm_tasks")
+
+
+@SLURM_TASKS
+def test_a_resubmitted_shard_with_skip_dups_runs_only_what_is_left(
+    pytester, workers, monkeypatch, capsys, slurm_tasks
+):
+    copy_study(slurm_tasks[1], pytester.path)
+    owner = owner_of_3()
     # the rows are not merged yet; the resubmitted task still sees them
     monkeypatch.setenv("FIXED", "1")
     result = pytester.runpytest_subprocess(
@@ -88,13 +171,13 @@ def test_a_resubmitted_shard_with_skip_dups_runs_only_what_is_left(pytester, wor
     )
     outcomes = result.parseoutcomes()
     assert outcomes["passed"] == 1 and outcomes["skipped"] >= 5
-    merge(pytester.path)
+    merge_here(capsys, pytester.path)
     db = ps.df_read(pytester.path / "calc" / "results.pk")
     latest = ps.df_latest(db)
     assert len(latest) == 20 and set(latest["_outcome"]) == {"passed"}
 
 
-def test_merge_while_a_task_runs_takes_its_finished_rows_and_leaves_the_rest(pytester):
+def test_merge_while_a_task_runs_takes_its_finished_rows_and_leaves_the_rest(pytester, capsys):
     pytester.makepyfile(
         sweep_slow="""
         import os, time
@@ -112,22 +195,22 @@ def test_merge_while_a_task_runs_takes_its_finished_rows_and_leaves_the_rest(pyt
     proc = start_session(pytester, "--psweep-shard=0/1", "-p", "no:randomly")
     try:
         wait_for(pytester.path / "started")
-        during = merge(pytester.path)
-        assert "4 new rows from 1 shard file" in during.stdout
-        assert "1 pset started in journals of tasks that may still run" in during.stdout
+        during = merge_here(capsys, pytester.path)
+        assert "4 new rows from 1 shard file" in during
+        assert "1 pset started in journals of tasks that may still run" in during
         assert shard_files(pytester.path) == [".jnl", ".json", ".lock"]  # the task goes on
         (pytester.path / "go").touch()
         assert proc.wait(timeout=120) == 0
     finally:
         stop(proc)
-    after = merge(pytester.path)
-    assert "2 new rows" in after.stdout
-    assert "sweep_slow.py::sweep_slow: 6 passed, 0 missing" in after.stdout
+    after = merge_here(capsys, pytester.path)
+    assert "2 new rows" in after
+    assert "sweep_slow.py::sweep_slow: 6 passed, 0 missing" in after
     db = ps.df_read(pytester.path / "calc" / "results.pk")
     assert sorted(db["x"]) == list(range(6)) and db["_pset_id"].is_unique
 
 
-def test_a_killed_task_s_started_pset_becomes_crashed_with_merge_final(pytester):
+def test_a_killed_task_s_started_pset_becomes_crashed_with_merge_final(pytester, capsys):
     pytester.makepyfile(
         sweep_kill="""
         import os, signal
@@ -143,20 +226,19 @@ def test_a_killed_task_s_started_pset_becomes_crashed_with_merge_final(pytester)
     proc = start_session(pytester, "--psweep-shard=0/1", "-p", "no:randomly")
     assert proc.wait(timeout=120) != 0
     stop(proc)
-    first = merge(pytester.path)
-    assert "2 new rows" in first.stdout and "1 pset started" in first.stdout
-    final = merge(pytester.path, "--final")
-    assert "1 new row from" in final.stdout
-    assert "sweep_kill.py::sweep_kill: 2 passed, 1 crashed, 2 missing" in final.stdout
+    first = merge_here(capsys, pytester.path)
+    assert "2 new rows" in first and "1 pset started" in first
+    final = merge_here(capsys, pytester.path, "--final")
+    assert "1 new row from" in final
+    assert "sweep_kill.py::sweep_kill: 2 passed, 1 crashed, 2 missing" in final
     assert shard_files(pytester.path) == [".json"]
     db = ps.df_read(pytester.path / "calc" / "results.pk")
     assert db.set_index("x")["_outcome"].to_dict() == {0: "passed", 1: "passed", 2: "crashed"}
 
 
-def test_merges_that_race_write_each_row_once(pytester):
-    pytester.makepyfile(sweep_a=SWEEP)
-    for index in range(4):
-        pytester.runpytest_subprocess("--psweep", f"--psweep-shard={index}/4")
+@SERIAL_TASKS
+def test_merges_that_race_write_each_row_once(pytester, serial_tasks):
+    copy_study(serial_tasks[0], pytester.path)
     command = [sys.executable, "-m", "pytest_psweep.cli", "merge", str(pytester.path / "calc")]
     procs = [subprocess.Popen(command, stdout=subprocess.DEVNULL) for _ in range(4)]
     assert [p.wait(timeout=120) for p in procs] == [0] * 4
@@ -164,15 +246,9 @@ def test_merges_that_race_write_each_row_once(pytester):
     assert len(db) == 20 and db["_pset_id"].is_unique
 
 
-def test_slurm_array_tasks_share_a_run_id_and_take_their_shard(pytester, monkeypatch):
-    pytester.makepyfile(sweep_a=SWEEP)
-    env = {"SLURM_ARRAY_JOB_ID": "4242", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "2"}
-    for task in ("1", "2"):
-        for name, value in {**env, "SLURM_ARRAY_TASK_ID": task}.items():
-            monkeypatch.setenv(name, value)
-        pytester.runpytest_subprocess("--psweep", "--psweep-shard=slurm")
-    merge(pytester.path)
-    db = ps.df_read(pytester.path / "calc" / "results.pk")
+@SLURM_TASKS
+def test_slurm_array_tasks_share_a_run_id_and_take_their_shard(slurm_tasks):
+    db = ps.df_read(slurm_tasks[2] / "calc" / "results.pk")
     assert set(db["_shard"]) == {"0/2", "1/2"} and len(db) == 20
     (run_id,) = set(db["_run_id"])
     assert uuid.UUID(run_id).version == 5  # a UUID, the same for every task
@@ -198,30 +274,26 @@ def test_wrong_shard_options_are_usage_errors(pytester, monkeypatch, args, messa
     assert not (pytester.path / "calc").exists()
 
 
-def test_a_dry_run_and_show_name_the_rows_that_wait_in_shards(pytester):
-    pytester.makepyfile(sweep_a=SWEEP)
-    pytester.runpytest_subprocess("--psweep", "--psweep-shard=0/2")
+@SLURM_TASKS
+def test_a_dry_run_and_show_name_the_rows_that_wait_in_shards(pytester, capsys, slurm_tasks):
+    copy_study(slurm_tasks[0], pytester.path)  # shard 0/2 ran
     result = pytester.runpytest_subprocess("--psweep", "--collect-only")
     result.stdout.fnmatch_lines(
         ["look ahead: sweep_a.py::sweep_a: * new, * done*", "*left by job-array shards*merge*"]
     )
-    shown = subprocess.run(
-        [sys.executable, "-m", "pytest_psweep.cli", "show", str(pytester.path / "calc")],
-        capture_output=True,
-        text=True,
-    )
-    assert shown.returncode == 1 and "psweep merge" in shown.stderr
+    capsys.readouterr()  # pytester's sessions' output
+    code = cli.main(["show", str(pytester.path / "calc")])  # in this process (test_cli)
+    shown = capsys.readouterr()
+    assert code == 1 and "psweep merge" in shown.err
     # with a database, show says that shard rows wait beside it
-    pytester.runpytest_subprocess("--psweep", "--psweep-shard=1/2")
-    merge(pytester.path)
+    shutil.rmtree(pytester.path / "calc")
+    copy_study(slurm_tasks[2], pytester.path, "calc")  # shard 1/2 ran too, then merge
     pytester.runpytest_subprocess("--psweep", "--psweep-shard=0/2", "--psweep-run-id=again")
-    shown = subprocess.run(
-        [sys.executable, "-m", "pytest_psweep.cli", "show", str(pytester.path / "calc")],
-        capture_output=True,
-        text=True,
-    )
-    assert shown.returncode == 0 and "rows]" in shown.stdout
-    assert "1 shard files in" in shown.stderr and "psweep merge" in shown.stderr
+    capsys.readouterr()
+    code = cli.main(["show", str(pytester.path / "calc")])
+    shown = capsys.readouterr()
+    assert code == 0 and "rows]" in shown.out
+    assert "1 shard files in" in shown.err and "psweep merge" in shown.err
 
 
 def test_an_xdist_worker_started_elsewhere_is_an_error_not_stale_rows(pytester, tmp_path):
@@ -239,7 +311,7 @@ def test_an_xdist_worker_started_elsewhere_is_an_error_not_stale_rows(pytester, 
     assert not (pytester.path / "calc" / "results.pk").exists()
 
 
-def test_a_sweep_with_its_own_calc_dir_leaves_its_shard_rows_there(pytester):
+def test_a_sweep_with_its_own_calc_dir_leaves_its_shard_rows_there(pytester, capsys):
     pytester.makepyfile(
         sweep_own="""
         import pytest_psweep as ps
@@ -256,5 +328,5 @@ def test_a_sweep_with_its_own_calc_dir_leaves_its_shard_rows_there(pytester):
     again = pytester.runpytest_subprocess("--psweep", "--psweep-shard=0/1", "--co", "-q")
     assert again.ret == pytest.ExitCode.OK, again.stdout.str()
     again.stdout.fnmatch_lines(["4 tests collected in*"])
-    merged = merge(pytester.path / "own")
-    assert "sweep_own.py::sweep_own: 4 passed, 0 missing" in merged.stdout
+    merged = merge_here(capsys, pytester.path / "own")
+    assert "sweep_own.py::sweep_own: 4 passed, 0 missing" in merged
