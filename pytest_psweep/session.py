@@ -75,6 +75,9 @@ class CalcSession:
         self.recovery = Recovery()  # what open() merged of interrupted runs
         self.writer: WriterProcess | None = None
         self.count = 0  # rows journaled by this run
+        # an append cut short (a Ctrl-C between its write and the count, or within the
+        # write): one more record, whole, may be in the journal than ``count`` says
+        self.cut_short = False
         self._journal: Journal | None = None
         self._rows: list[dict[str, Any]] = []  # rows given by record(), not encoded ones
         self._before: pd.DataFrame | None = _UNREAD
@@ -204,8 +207,12 @@ class CalcSession:
         back from the journal at the end, so a long session keeps no rows in memory."""
         if self._journal is None:
             raise PsweepError(f"psweep: the journal of {self.target.path} is not open")
-        self._journal.append(record)
-        self.count += 1
+        try:
+            self._journal.append(record)
+            self.count += 1
+        except BaseException:
+            self.cut_short = True
+            raise
 
     def order_rows(self, rows: list[dict[str, Any]]) -> None:
         """The rows given to ``record``, in the order the database gets them (an
@@ -240,11 +247,14 @@ class CalcSession:
         """Append the rows to the database in this process, in one atomic write:
         (database, new rows). If that fails, the journal stays for the next run."""
         database = Database(self.target, lock_timeout=self.lock_timeout)
-        if not self.count:
+        if not self.count and not self.cut_short:
             if self._journal is not None:
                 self._close_journal(remove=True)
             return database.read(), rows_to_frame([])
-        rows = self._rows if len(self._rows) == self.count else read_journal(self.journal_path)[0]
+        if len(self._rows) == self.count and not self.cut_short:
+            rows = self._rows
+        else:
+            rows = read_journal(self.journal_path)[0]
         whole, new = database.append(rows, counters_after=counters_after)
         self._close_journal(remove=True)
         return whole, new
@@ -254,13 +264,13 @@ class CalcSession:
         If it cannot, the journal stays for the next run (PsweepError).
         ``import_roots``: see ``WriterProcess.append_journal``."""
         assert self.writer is not None, "open(with_writer=True) first"
-        if not self.count:
+        if not self.count and not self.cut_short:
             self.writer.close()
             if self._journal is not None:
                 self._close_journal(remove=True)
             return 0
         try:
-            written = self.writer.append_journal(self.count, import_roots)
+            written = self.writer.append_journal(self.count, import_roots, self.cut_short)
         except PsweepError:
             self._close_journal(remove=False)
             raise

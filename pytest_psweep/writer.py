@@ -44,7 +44,7 @@ from .journal import JournalTail, Undecodable
 
 MESSAGES: dict[str, tuple[str, ...]] = {
     "start": ("calc_dir", "journal", "path", "lock_timeout"),
-    "append": ("records", "path"),
+    "append": ("records", "one_more", "path"),
     "ready": (),
     "written": ("written", "recovered", "notes"),
     "error": ("message",),
@@ -147,15 +147,18 @@ class WriterProcess:
             self._answer("ready")
             self._ready = True
 
-    def append_journal(self, records: int, import_roots: Sequence[str] = ()) -> int:
-        """Append the journal's rows (``records`` of them, all written) to the database
+    def append_journal(
+        self, records: int, import_roots: Sequence[str] = (), one_more: bool = False
+    ) -> int:
+        """Append the journal's rows (``records`` of them, all written; ``one_more``:
+        or one more, whose append a Ctrl-C cut short after its write) to the database
         in one atomic write; the number of rows written. ``import_roots``: folders
         the rows' classes import from that this process's ``sys.path`` may lack."""
         self.wait_ready()
         self._given = True
         # sys.path as collection left it: the modules the rows' objects come from
         path = [*sys.path, *(root for root in import_roots if root not in sys.path)]
-        self._send("append", records=records, path=path)
+        self._send("append", records=records, one_more=one_more, path=path)
         answer = self._answer("written")
         self._end_commands()  # it exits by itself; close() reaps it
         self.recovered = answer["recovered"]
@@ -253,7 +256,8 @@ def main(commands: IO[str], answers: IO[str]) -> None:
                 f"journal {tail.path} holds objects whose classes cannot be imported "
                 f"here ({exc}); make their modules importable and run 'psweep recover'"
             ) from exc
-        if tail.decoder.records != message["records"]:
+        whole = tail.decoder.records - message["records"]
+        if not (whole == 0 or (whole == 1 and message["one_more"])):
             raise PsweepError(
                 f"journal {tail.path} holds {tail.decoder.records} whole records, the "
                 f"session wrote {message['records']}"

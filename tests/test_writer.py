@@ -92,6 +92,34 @@ def test_the_writer_ignores_ctrl_c_and_still_writes(tmp_path):
     assert len(ps.df_read(tmp_path / "calc" / "results.pk")) == 1
 
 
+@pytest.mark.parametrize("written", [True, False], ids=["after_the_write", "before_it"])
+def test_a_ctrl_c_as_a_record_is_journaled_loses_no_row(tmp_path, monkeypatch, written):
+    # a Ctrl-C's KeyboardInterrupt is raised where Python next looks for signals: just
+    # after a record's write returned (the record is whole in the journal, the session
+    # has not counted it: the writer refused the journal, found 1279 under -n 2), or
+    # before it
+    session = session_rows(tmp_path, [1, 2])
+    row = engine.Run(str(session.target.path), session.run_id).execute(
+        lambda pset: {"r": pset["a"] * 2}, {"a": 3}
+    )
+    real_write = os.write
+
+    def ctrl_c(fd: int, data: bytes) -> int:
+        if written:
+            real_write(fd, data)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "write", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        session.record(row)
+    monkeypatch.undo()
+    assert session.finish_in_writer() == (3 if written else 2)
+    session.close()
+    df = ps.df_read(tmp_path / "calc" / "results.pk")
+    assert list(df["r"]) == ([2, 4, 6] if written else [2, 4])
+    assert os.listdir(tmp_path / "calc" / "journal") == []
+
+
 def test_a_writer_that_cannot_read_the_database_says_so_and_writes_nothing(tmp_path):
     calc = CalcDir(tmp_path / "calc")
     calc.check()
