@@ -434,3 +434,27 @@ def test_psets_with_big_params_are_planned_a_few_at_a_time(in_tmp):
     assert list(df["a"]) == [0, 100]
     assert list(df["_outcome"].fillna("")) == ["crashed", ""]
     assert df["blob"].iloc[0] == bytes([0]) * (4 << 20)
+
+
+def test_a_ctrl_c_just_after_a_rows_journal_write_keeps_that_row(in_tmp, monkeypatch):
+    # a Ctrl-C's KeyboardInterrupt raised just after the second row's record was
+    # written, before the run counted it: that row is whole in the journal, and
+    # ps.run's own finish must take it from there
+    from pytest_psweep import journal
+
+    real_append = journal.Journal.append
+    rows_written = []
+
+    def append(self: journal.Journal, record: bytes) -> None:
+        real_append(self, record)
+        if record[len(journal._MAGIC) : len(journal._MAGIC) + 1] == journal.FINISHED:
+            rows_written.append(record)
+            if len(rows_written) == 2:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(journal.Journal, "append", append)
+    with pytest.raises(KeyboardInterrupt):
+        ps.run(lambda pset: {"r": pset["a"] * 2}, ps.plist("a", [1, 2, 3]))
+    df = ps.df_read(in_tmp / "calc" / "results.pk")
+    assert list(df["r"]) == [2, 4]
+    assert not list((in_tmp / "calc" / "journal").glob("*.jnl"))
