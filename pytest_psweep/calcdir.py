@@ -57,6 +57,7 @@ from .names import (
     SIMULATE_SUFFIX,
     TMPSAVE,
     counted,
+    unsure_psets,
 )
 
 if TYPE_CHECKING:
@@ -452,7 +453,8 @@ class Database:
                 target = self._quarantine(path)
                 recovery.quarantined.append(
                     f"journal {path} was damaged ({cause}): {counted(len(rows), 'row')} kept, "
-                    f"{counted(damaged, 'record')} lost{_maybe_lost(unsure)}; moved to {target}"
+                    f"{counted(damaged, 'record')} lost{unsure_psets(len(unsure), 'records')}; "
+                    f"moved to {target}"
                 )
             else:
                 path.unlink(missing_ok=True)
@@ -488,9 +490,3 @@ class Recovery:
     @property
     def notes(self) -> list[str]:
         return self.deferred + self.quarantined
-
-
-def _maybe_lost(unsure: list[dict[str, Any]]) -> str:
-    """What a damaged journal says of its started psets that are no crash."""
-    said = f", {counted(len(unsure), 'started pset')} without a row (theirs may be among "
-    return said + "the records lost: run them again with --psweep-skip-dups)" if unsure else ""

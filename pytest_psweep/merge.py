@@ -25,7 +25,7 @@ from .calcdir import CalcDir, Database
 from .database import latest_rows
 from .errors import PsweepError
 from .gather import Gather
-from .names import DATABASE, KEY_COLUMNS, counted
+from .names import DATABASE, KEY_COLUMNS, counted, unsure_psets
 from .shards import Shard, shard_of
 
 QUARANTINE = "quarantine"
@@ -122,11 +122,9 @@ def merge(calc_dir: CalcDir, final: bool = False, lock_timeout: float | None = N
                 continue
             tallies.append((shards.manifest(shard_file.path), tally.data()))
             if read.damaged:
-                counts = f"{counted(read.rows, 'row')} kept, {counted(read.lost, 'byte')} lost" + (
-                    f", {counted(len(read.started), 'started pset')} without a row (theirs may "
-                    "be among the bytes lost: run them again with --psweep-skip-dups)"
-                    if read.started
-                    else ""
+                counts = (
+                    f"{counted(read.rows, 'row')} kept, {counted(read.lost, 'byte')} lost"
+                    + unsure_psets(len(read.started), "bytes")
                 )
                 damaged.append((shard_file.path, counts))
             else:

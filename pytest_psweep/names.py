@@ -49,3 +49,14 @@ def new_id() -> str:
 def counted(count: int, noun: str) -> str:
     """``1 pset``, ``2 psets``: a count and its noun (plural with an s)."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def unsure_psets(count: int, lost: str) -> str:
+    """What a damaged journal or shard file says of its ``count`` started psets that
+    are no crash (``journal.Decoder.unsure``), after the ``lost`` part it names."""
+    if not count:
+        return ""
+    return (
+        f", {counted(count, 'started pset')} without a row (theirs may be among the "
+        f"{lost} lost: run them again with --psweep-skip-dups)"
+    )

@@ -256,8 +256,8 @@ def main(commands: IO[str], answers: IO[str]) -> None:
                 f"journal {tail.path} holds objects whose classes cannot be imported "
                 f"here ({exc}); make their modules importable and run 'psweep recover'"
             ) from exc
-        whole = tail.decoder.records - message["records"]
-        if not (whole == 0 or (whole == 1 and message["one_more"])):
+        extra = tail.decoder.records - message["records"]  # 1: an append cut short
+        if not (extra == 0 or (extra == 1 and message["one_more"])):
             raise PsweepError(
                 f"journal {tail.path} holds {tail.decoder.records} whole records, the "
                 f"session wrote {message['records']}"

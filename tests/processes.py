@@ -15,7 +15,10 @@ from typing import Any
 
 import pytest
 
-from pytest_psweep import journal
+from pytest_psweep import cli, journal
+
+# a ``pytest --psweep`` session as the tests start one: ``[*SESSION, *args]``
+SESSION = (sys.executable, "-m", "pytest", "--psweep", "-p", "no:cacheprovider")
 
 
 def wait_for(path: Path, timeout: float = 60.0) -> None:
@@ -96,7 +99,7 @@ def start_session(
     Its output goes nowhere unless ``output`` (then read ``proc.stdout``): a pipe
     nobody reads would block a chatty session. ``popen``: more of Popen's arguments.
     """
-    command = [sys.executable, "-m", "pytest", "--psweep", "-p", "no:cacheprovider", *args]
+    command = [*SESSION, *args]
     if not output:
         popen.update(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return pytester.popen(command, **popen)  # type: ignore[no-any-return]
@@ -158,10 +161,7 @@ def run_session(
     for several tests (pytester is per test). The result has pytester's methods
     (``assert_outcomes``, ``stdout.fnmatch_lines``); ``env`` replaces os.environ;
     ``python``: the interpreter's options (``("-X", "dev")``)."""
-    command = [
-        *(sys.executable, *python, "-m", "pytest", "--psweep", "-p", "no:cacheprovider"),
-        *args,
-    ]
+    command = [SESSION[0], *python, *SESSION[1:], *args]
     began = time.monotonic()
     done = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=env)
     return pytest.RunResult(
@@ -197,3 +197,22 @@ def section(result: pytest.RunResult, title: str) -> pytest.LineMatcher:
         len(lines),
     )
     return pytest.LineMatcher(lines[start:end])
+
+
+def psweep_here(
+    capsys: pytest.CaptureFixture[str], *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``psweep ARGS`` through ``cli.main`` in this process (in ``cwd`` if given), with
+    what it printed, as the command's process would give them: for tests that check
+    what an option selects or writes (0.3 CPU-s less than a process each; the command
+    itself runs as a process in tests/test_cli.py)."""
+    capsys.readouterr()  # what the test printed before
+    before = Path.cwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        code = cli.main(list(args))
+    finally:
+        os.chdir(before)
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["psweep", *args], code, out, err)

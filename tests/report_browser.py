@@ -8,7 +8,6 @@ import importlib.util
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -65,17 +64,6 @@ def psweep_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``psweep ARGS`` run in cwd (as ``python -m pytest_psweep.cli``)."""
     return subprocess.run(
         [sys.executable, "-m", "pytest_psweep.cli", *args], cwd=cwd, capture_output=True, text=True
-    )
-
-
-def run_study(folder: Path, name: str, source: str) -> subprocess.CompletedProcess[str]:
-    """Write a study's module ``name`` into folder and run ``pytest --psweep`` there."""
-    (folder / name).write_text(textwrap.dedent(source))
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "--psweep", "-p", "no:randomly", "-p", "no:cacheprovider"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
     )
 
 

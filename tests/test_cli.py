@@ -6,6 +6,7 @@ CPU-s and would check the same code again."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -16,8 +17,15 @@ import pandas as pd
 import pytest
 
 import pytest_psweep as ps
-from pytest_psweep import cli
-from tests.processes import start_script, stop, wait_for_journal, wait_for_line
+from tests.processes import (
+    make_study,
+    psweep_here,
+    run_session,
+    start_script,
+    stop,
+    wait_for_journal,
+    wait_for_line,
+)
 
 PSWEEP = shutil.which("psweep")
 
@@ -40,11 +48,9 @@ def psweep(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 def psweep_main(capsys: pytest.CaptureFixture[str], *args: str, code: int = 0) -> tuple[str, str]:
     """``psweep ARGS`` through ``cli.main`` in this process: its stdout and stderr."""
-    capsys.readouterr()
-    returned = cli.main(list(args))
-    out, err = capsys.readouterr()
-    assert returned == code, err
-    return out, err
+    done = psweep_here(capsys, *args)
+    assert done.returncode == code, done.stderr
+    return done.stdout, done.stderr
 
 
 def test_show_prints_params_results_and_counters(calc):
@@ -164,31 +170,24 @@ def test_recover_merges_journal_of_a_killed_run(tmp_path, monkeypatch, capsys):
 def study_folder(tmp_path_factory):
     """Two sweeps with different parameters, a pset run twice, a failure: run once for
     the tests that read it (each exports into a file of its own name)."""
-    folder = tmp_path_factory.mktemp("study")
-    (folder / "sweep_two.py").write_text(
-        textwrap.dedent(
-            """
-            import os
-            import pytest_psweep as ps
+    folder = make_study(
+        tmp_path_factory.mktemp("study"),
+        sweep_two="""
+        import os
+        import pytest_psweep as ps
 
-            @ps.sweep(ps.plist("a", [1, 2, 3]))
-            def sweep_a(pset):
-                assert pset["a"] != 3 or os.environ.get("FIXED"), "a=3 diverged"
-                return {"r": pset["a"] * 10}
+        @ps.sweep(ps.plist("a", [1, 2, 3]))
+        def sweep_a(pset):
+            assert pset["a"] != 3 or os.environ.get("FIXED"), "a=3 diverged"
+            return {"r": pset["a"] * 10}
 
-            @ps.sweep(ps.plist("n", [5]))
-            def sweep_n(pset):
-                return {"m": pset["n"]}
-            """
-        )
+        @ps.sweep(ps.plist("n", [5]))
+        def sweep_n(pset):
+            return {"m": pset["n"]}
+        """,
     )
     for fixed in ("", "1"):
-        subprocess.run(
-            [sys.executable, "-m", "pytest", "--psweep", "-q", "-p", "no:randomly"],
-            cwd=folder,
-            env={**__import__("os").environ, "FIXED": fixed},
-            capture_output=True,
-        )
+        run_session(folder, "-q", env={**os.environ, "FIXED": fixed})
     return folder
 
 

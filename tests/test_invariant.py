@@ -71,6 +71,7 @@ from hypothesis.stateful import (
 
 import pytest_psweep as ps
 from pytest_psweep import cli
+from tests.processes import SESSION
 
 PSETS = 4
 SWEEP = """
@@ -89,7 +90,6 @@ def sweep_inv(pset):
     return {{"r": a * 2}}
 """
 WAYS_OUT = ("psweep recover", "psweep migrate", "psweep merge", "move ")
-SESSION = [sys.executable, "-m", "pytest", "--psweep", "-p", "no:cacheprovider"]
 PSWEEP = [sys.executable, "-m", "pytest_psweep.cli"]
 
 

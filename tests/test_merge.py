@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 import pytest_psweep as ps
-from pytest_psweep import cli, journal, liveness
+from pytest_psweep import journal, liveness
 from tests.processes import (
     copy_study,
     make_study,
+    psweep_here,
     run_session,
     start_script,
     start_session,
@@ -54,16 +55,9 @@ def psweep(folder: Path, *args: str, code: int = 0, **env: str) -> subprocess.Co
 
 def psweep_main(capsys: pytest.CaptureFixture[str], folder: Path, *args: str) -> str:
     """``psweep ARGS`` through ``cli.main`` in this process, in ``folder``: its stdout."""
-    capsys.readouterr()
-    cwd = Path.cwd()
-    os.chdir(folder)
-    try:
-        code = cli.main(list(args))
-    finally:
-        os.chdir(cwd)
-    out, err = capsys.readouterr()
-    assert code == 0, out + err
-    return out
+    done = psweep_here(capsys, *args, cwd=folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
 
 
 def shard_dir(folder: Path) -> Path:

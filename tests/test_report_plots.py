@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from tests.processes import make_study, run_session
 from tests.report_browser import (  # noqa: F401
     browser,
     draw_all,
     figures,
     open_page,
     psweep_cli,
-    run_study,
     titled,
 )
 
@@ -60,8 +60,8 @@ def quad_report(tmp_path_factory):
     """The quadrature study run once for the module, and its report: the tests only
     read the page (each its own tab)."""
     folder = tmp_path_factory.mktemp("quad")
-    done = run_study(folder, "sweep_quad.py", QUADRATURE)
-    assert "24 passed, 4 failed" in done.stdout, done.stdout + done.stderr
+    ran = run_session(make_study(folder, sweep_quad=QUADRATURE))
+    assert "24 passed, 4 failed" in ran.stdout.str(), ran.stdout.str() + ran.stderr.str()
     done = psweep_cli(folder, "report", "calc", "-o", "r.html")
     assert done.returncode == 0, done.stderr
     return folder / "r.html"

@@ -7,8 +7,7 @@ from __future__ import annotations
 import pytest
 
 import pytest_psweep as ps
-from pytest_psweep import cli
-from tests.processes import copy_study, make_study, run_session
+from tests.processes import copy_study, make_study, psweep_here, run_session
 from tests.report_browser import (  # noqa: F401
     browser,
     draw_all,
@@ -29,8 +28,8 @@ def psweep(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     """``psweep ARGS`` in this process, in the current folder: its exit status and
     what it wrote to stderr. The tests here check what the commands refuse or write;
     each command runs as a process once (and in tests/test_cli.py)."""
-    code = cli.main(list(args))
-    return code, capsys.readouterr().err
+    done = psweep_here(capsys, *args)
+    return done.returncode, done.stderr
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,16 @@ from pathlib import Path
 import pytest
 
 import pytest_psweep as ps
-from pytest_psweep import cli, shards
-from tests.processes import copy_study, make_study, run_session, start_session, stop, wait_for
+from pytest_psweep import shards
+from tests.processes import (
+    copy_study,
+    make_study,
+    psweep_here,
+    run_session,
+    start_session,
+    stop,
+    wait_for,
+)
 
 SWEEP = """
     import os
@@ -43,11 +51,9 @@ def merge(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def merge_here(capsys: pytest.CaptureFixture[str], folder: Path, *args: str) -> str:
     """``psweep merge`` of folder's calc dir in this process: what it printed. (The
     command as a process: the split and race tests here, and tests/test_cli.py.)"""
-    capsys.readouterr()  # what the test printed before (pytester's sessions)
-    code = cli.main(["merge", str(folder / "calc"), *args])
-    printed = capsys.readouterr()
-    assert code == 0, printed.err
-    return printed.out
+    done = psweep_here(capsys, "merge", str(folder / "calc"), *args)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def shard_files(folder: Path) -> list[str]:
@@ -281,19 +287,15 @@ def test_a_dry_run_and_show_name_the_rows_that_wait_in_shards(pytester, capsys, 
     result.stdout.fnmatch_lines(
         ["look ahead: sweep_a.py::sweep_a: * new, * done*", "*left by job-array shards*merge*"]
     )
-    capsys.readouterr()  # pytester's sessions' output
-    code = cli.main(["show", str(pytester.path / "calc")])  # in this process (test_cli)
-    shown = capsys.readouterr()
-    assert code == 1 and "psweep merge" in shown.err
+    shown = psweep_here(capsys, "show", str(pytester.path / "calc"))  # (test_cli: a process)
+    assert shown.returncode == 1 and "psweep merge" in shown.stderr
     # with a database, show says that shard rows wait beside it
     shutil.rmtree(pytester.path / "calc")
     copy_study(slurm_tasks[2], pytester.path, "calc")  # shard 1/2 ran too, then merge
     pytester.runpytest_subprocess("--psweep", "--psweep-shard=0/2", "--psweep-run-id=again")
-    capsys.readouterr()
-    code = cli.main(["show", str(pytester.path / "calc")])
-    shown = capsys.readouterr()
-    assert code == 0 and "rows]" in shown.out
-    assert "1 shard files in" in shown.err and "psweep merge" in shown.err
+    shown = psweep_here(capsys, "show", str(pytester.path / "calc"))
+    assert shown.returncode == 0 and "rows]" in shown.stdout
+    assert "1 shard files in" in shown.stderr and "psweep merge" in shown.stderr
 
 
 def test_an_xdist_worker_started_elsewhere_is_an_error_not_stale_rows(pytester, tmp_path):
