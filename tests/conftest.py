@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import compileall
+import importlib
 import os
 from pathlib import Path
 
@@ -83,8 +84,34 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return (len(usable) if usable else os.cpu_count() or 1) + 1
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``long`` first, each part in its own order: xdist's loadgroup hands
     out the groups (largest first), then single tests in this order, so a long test
     never starts when the other worker is almost done (the suite's tail)."""
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
+    if getattr(config.option, "loadgroup", False):  # an xdist worker under loadgroup
+        for item in items:
+            keep_in_group(item)
+
+
+def xdist_group(item: pytest.Item) -> str | None:
+    """The name xdist's loadgroup gives the item's ``xdist_group`` marks, if any."""
+    names = {
+        str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+        for mark in item.iter_markers("xdist_group")
+    }
+    return "_".join(sorted(names)) if names else None
+
+
+def keep_in_group(item: pytest.Item) -> None:
+    """The ``@<group>`` suffix xdist's loadgroup schedules by, where xdist could not
+    add it: xdist 3.8 sets ``item._nodeid``, which pytest 9.2 no longer reads (its
+    node ids are structured), so each test of a group went to any worker and each
+    worker built the group's module fixtures again (the examples' studies three
+    times under ``-n auto``; pytest-dev/pytest-xdist#1386)."""
+    group = xdist_group(item)
+    if group is None or item.nodeid.endswith(f"@{group}"):
+        return  # no group, or xdist's own suffix took (pytest before 9.2)
+    # pytest >= 9.2: ``nodeid`` is the string of ``item._id``, a ``NodeId``
+    node_id = importlib.import_module("_pytest.nodeid").NodeId
+    object.__setattr__(item, "_id", node_id.parse(f"{item.nodeid}@{group}"))

@@ -102,3 +102,30 @@ def test_no_code_parses_node_ids():
         if parsing.search(line)
     ]
     assert found == []
+
+
+def test_the_suites_xdist_groups_each_run_on_one_worker(pytester, monkeypatch):
+    # the studies a module shares run once only if its tests stay on one worker; with
+    # pytest 9.2 and xdist 3.8, loadgroup alone no longer keeps them together
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    pytester.makeconftest("from tests.conftest import pytest_collection_modifyitems  # noqa\n")
+    pytester.makepyfile(
+        test_grouped="""
+        import pytest
+
+        @pytest.mark.xdist_group("shared")
+        @pytest.mark.parametrize("i", range(8))
+        def test_grouped(i):
+            pass
+
+        @pytest.mark.parametrize("i", range(8))
+        def test_free(i):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", "loadgroup", "-v")
+    result.assert_outcomes(passed=16)
+    ran = [line.split() for line in result.outlines if " PASSED " in line]
+    grouped = {words[0] for words in ran if "test_grouped[" in words[-1]}
+    assert len(grouped) == 1, result.outlines
+    assert all(words[-1].endswith("@shared") for words in ran if "test_grouped[" in words[-1])
