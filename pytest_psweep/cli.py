@@ -125,8 +125,9 @@ def show(args: argparse.Namespace) -> None:
     waiting = shards.waiting_files(CalcDir(path.parent)) if path.name == DATABASE else 0
     if waiting:  # rows the database does not show yet
         print(
-            f"psweep: {waiting} shard files in {shards.folder(CalcDir(path.parent))} hold rows "
-            f"not shown here: 'psweep merge {path.parent}' puts them into the database",
+            f"psweep: {counted(waiting, 'shard file')} in {shards.folder(CalcDir(path.parent))} "
+            f"{'holds' if waiting == 1 else 'hold'} rows not shown here: "
+            f"'psweep merge {path.parent}' puts them into the database",
             file=sys.stderr,
         )
 

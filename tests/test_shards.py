@@ -295,7 +295,8 @@ def test_a_dry_run_and_show_name_the_rows_that_wait_in_shards(pytester, capsys, 
     pytester.runpytest_subprocess("--psweep", "--psweep-shard=0/2", "--psweep-run-id=again")
     shown = psweep_here(capsys, "show", str(pytester.path / "calc"))
     assert shown.returncode == 0 and "rows]" in shown.stdout
-    assert "1 shard files in" in shown.stderr and "psweep merge" in shown.stderr
+    assert "psweep: 1 shard file in " in shown.stderr and " holds rows " in shown.stderr
+    assert "psweep merge" in shown.stderr
 
 
 def test_an_xdist_worker_started_elsewhere_is_an_error_not_stale_rows(pytester, tmp_path):
