@@ -70,7 +70,7 @@ def quad_report(tmp_path_factory):
 @pytest.fixture(scope="module")
 def quad_drawn(quad_report, browser):  # noqa: F811
     """One tab on the quadrature report with every plot drawn, for the tests that only
-    read it (a page costs Chromium 3 CPU-s): the page, its plots, its errors."""
+    read it (a page costs Chromium about 3 CPU-s): the page, its plots, its errors."""
     errors: list[str] = []
     page = open_page(browser, quad_report, errors)
     found = figures(page)
