@@ -250,6 +250,10 @@ def from_executor(
                         failure = failure or error
                 for waiting in pending:
                     waiting.cancel()
+            # cancelled is done: dask's ClientExecutor never notifies a cancel (it
+            # leaves set_running_or_notify_cancel to the task's end, which a cancelled
+            # task may never reach), and wait() would wait for it for ever
+            pending = {future for future in pending if not future.cancelled()}
     except KeyboardInterrupt:
         for waiting in futures:
             waiting.cancel()

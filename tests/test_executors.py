@@ -4,14 +4,23 @@ psets."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import (
+    Executor,
+    Future,
+    InvalidStateError,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+)
+from typing import Any
 
 import pytest
 
@@ -54,6 +63,54 @@ def test_a_raising_pset_fails_the_run_after_every_finished_row_is_saved(in_tmp):
     assert 0 in set(db["x"]) and 1 not in set(db["x"])
     assert list(db["x"]) == sorted(db["x"])
     assert any("were saved to calc/results.pk" in note for note in info.value.__notes__)
+
+
+class NotifiesNoCancel(Executor):
+    """Runs each task in a thread of its own, as dask's ``ClientExecutor`` runs them
+    on its workers: a future stays PENDING while its task runs, and a future cancelled
+    meanwhile is never notified (``set_running_or_notify_cancel``), so
+    ``concurrent.futures.wait`` never counts it done (python/cpython#92001)."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future: Future[Any] = Future()
+
+        def work() -> None:
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:  # handed to the future
+                with contextlib.suppress(InvalidStateError):  # cancelled meanwhile
+                    future.set_exception(exc)
+            else:
+                with contextlib.suppress(InvalidStateError):
+                    future.set_result(result)
+
+        threading.Thread(target=work, daemon=True).start()
+        return future
+
+
+def fails_at_once(pset):
+    if pset["x"] == 0:
+        raise ValueError("x=0 fails")
+    time.sleep(0.5)
+    return {"y": pset["x"]}
+
+
+def test_a_failure_on_an_executor_that_never_notifies_a_cancel_ends_the_run(in_tmp):
+    # dask's ClientExecutor: the run cancelled the psets still running and then
+    # waited for them for ever (seen as a hung dask driver in test_executor_faults)
+    ended: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            ps.run(fails_at_once, ps.plist("x", range(4)), executor=NotifiesNoCancel())
+        except BaseException as exc:
+            ended.append(exc)
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    runner.join(timeout=30)
+    assert not runner.is_alive(), "ps.run still waits for the psets it cancelled"
+    assert isinstance(ended[0], ValueError) and "x=0 fails" in str(ended[0])
 
 
 def test_a_killed_driver_loses_only_the_psets_that_did_not_finish(in_tmp):
