@@ -52,9 +52,10 @@ def open_page(browser: Any, path: Path, errors: list[str]) -> Any:
     return page
 
 
-def draw_all(page: Any) -> None:
-    """Scroll every plot into view and wait until plotly has drawn it."""
-    plots = page.locator(".plot")
+def draw_all(page: Any, holders: str = ".plot") -> None:
+    """Scroll every plot (every element ``holders`` selects) into view and wait until
+    plotly has drawn it."""
+    plots = page.locator(holders)
     for index in range(plots.count()):
         plots.nth(index).scroll_into_view_if_needed()
         plots.nth(index).locator(".main-svg").first.wait_for(timeout=30_000)

@@ -13,7 +13,7 @@ import pytest
 
 import pytest_psweep as ps
 from pytest_psweep import report
-from tests.report_browser import browser  # noqa: F401
+from tests.report_browser import browser, draw_all  # noqa: F401
 
 STUDY = """
     import math
@@ -120,14 +120,8 @@ def test_the_report_works_in_a_real_browser(pytester, browser, tmp_path):  # noq
     # every plot is drawn once it is scrolled into view; drawn first (the explorer's
     # too), since a plot drawn above the table meanwhile moves its header away from
     # the click below (seen once: the rows then came in the order of h)
-    plots = page.locator(".plot")
-    assert plots.count() >= 4
-    explorers = page.locator(".explorer-plot")
-    for holder in [plots.nth(i) for i in range(plots.count())] + [
-        explorers.nth(i) for i in range(explorers.count())
-    ]:
-        holder.scroll_into_view_if_needed()
-        holder.locator(".main-svg").first.wait_for(timeout=30_000)
+    assert page.locator(".plot").count() >= 4
+    draw_all(page, ".plot, .explorer-plot")
 
     # sort by the error column, twice: ascending, then descending
     header = solver.locator("th.sortable", has_text="error").first
